@@ -1,0 +1,14 @@
+// A user project that found ohem with find_package(ohem): builds a twin and checks it shares weights.
+#include <ohem/ohem.hpp>
+
+#include <iostream>
+
+int main() {
+  auto net = torch::nn::Sequential(torch::nn::Conv2d(3, 4, 3), torch::nn::ReLU(), torch::nn::Conv2d(4, 2, 3));
+  ohem::PrunedTwin<torch::nn::Sequential> twin(net);
+  auto y = twin.forward(torch::randn({1, 3, 8, 8}));
+  y.sum().backward();
+  const bool ok = y.sizes() == torch::IntArrayRef({1, 2, 4, 4}) && net->parameters()[0].grad().defined();
+  std::cout << "ohem " << ohem::version_string() << " consumer: " << (ok ? "ok" : "FAILED") << "\n";
+  return ok ? 0 : 1;
+}

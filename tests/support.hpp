@@ -1,0 +1,50 @@
+#pragma once
+// Shared helpers of the test suite: tensor comparison with explicit tolerances, scratch files.
+
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace ohem_test {
+
+/// Returns true if |a - b| <= atol + rtol * |b| elementwise and the shapes match; prints the worst
+/// element otherwise (through Catch's INFO mechanism at the call site: use CHECK(close(...))).
+inline bool close(const torch::Tensor& a, const torch::Tensor& b, double rtol = 0.0, double atol = 1e-6) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  if (a.sizes() != b.sizes()) {
+    UNSCOPED_INFO("shape " << a.sizes() << " vs " << b.sizes());
+    return false;
+  }
+  if (a.numel() == 0) return true;
+  auto da = a.detach().to(torch::kCPU, torch::kDouble), db = b.detach().to(torch::kCPU, torch::kDouble);
+  auto err = (da - db).abs() - (atol + rtol * db.abs());
+  const double worst = err.max().item<double>();
+  if (worst > 0) {
+    UNSCOPED_INFO("max |a-b| = " << (da - db).abs().max().item<double>() << " exceeds atol " << atol
+                                 << " + rtol " << rtol << "·|b|");
+  }
+  return worst <= 0;
+}
+
+/// Returns true if both tensors have the same dtype, shape and bytes.
+inline bool bit_identical(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && torch::equal(a.cpu(), b.cpu());
+}
+
+/// Returns a fresh path for a scratch file under the build tree's test tmp dir (or the system's).
+inline std::string temp_path(const std::string& name) {
+  const char* dir = std::getenv("OHEM_TEST_TMP");
+  std::filesystem::path base = dir ? dir : std::filesystem::temp_directory_path();
+  std::filesystem::create_directories(base);
+  static int counter = 0;
+  std::ostringstream os;
+  os << name << "." << ::getpid() << "." << counter++;
+  return (base / os.str()).string();
+}
+
+}  // namespace ohem_test
