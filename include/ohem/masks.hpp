@@ -234,9 +234,12 @@ inline double extra_probability(double r, double ratio, int64_t n) {
   return std::min(1.0, std::ceil(r * static_cast<double>(n)) / survivors);
 }
 
+/// Returns |w| >= threshold, compared exactly: in float when the threshold is a float value, else in
+/// double (a scalar compared with a float tensor would be rounded to float first).
 inline torch::Tensor keep_at_least(const torch::Tensor& w, double threshold) {
   torch::Tensor a = w.detach().abs();
-  if (a.scalar_type() != torch::kDouble && a.scalar_type() != torch::kFloat) a = a.to(torch::kFloat);
+  const bool float_exact = static_cast<double>(static_cast<float>(threshold)) == threshold;
+  if (a.scalar_type() != torch::kDouble) a = a.to(float_exact ? torch::kFloat : torch::kDouble);
   return a.ge(threshold);
 }
 
