@@ -216,6 +216,11 @@ class OhemLoss {
   OhemLossResult operator()(const P& full, const std::vector<P>& twins, const Targets&... targets) {
     check_types<P, Targets...>();
     TORCH_CHECK(!twins.empty(), "ohem::OhemLoss: the list of twin predictions is empty");
+    for (const auto& twin : twins) {
+      detail::prediction_traits<P>::for_each2(full, twin, [](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
+        check_member(i, f, t);
+      });
+    }
     const P full_c = options_.detach_full() ? detail::detach_prediction(full) : full;
     torch::Tensor tf = task(full, targets...);
     torch::Tensor tt, c;
