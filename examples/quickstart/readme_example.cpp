@@ -1,6 +1,6 @@
 // The README's first code example, compiled and run by the test suite (tests check it matches README.md).
 // clang-format off
-// README-BEGIN
+// DOC-BEGIN
 #include <ohem/ohem.hpp>
 
 int main() {
@@ -22,4 +22,4 @@ int main() {
   loss.backward();                                          // gradients reach the shared weights
   optimizer.step();
 }
-// README-END
+// DOC-END
