@@ -74,7 +74,8 @@ void check_global(const std::vector<torch::Tensor>& ws, double ratio) {
   int64_t n = 0;
   for (const auto& w : ws) n += w.numel();
   const int64_t k = std::min(static_cast<int64_t>(std::ceil(ratio * n)), n - 1);
-  for (auto backend : {ohem::detail::SelectBackend::CpuLoops, ohem::detail::SelectBackend::TensorOps}) {
+  for (auto backend : {ohem::detail::SelectBackend::CpuLoops, ohem::detail::SelectBackend::CpuRadix,
+                       ohem::detail::SelectBackend::TensorOps}) {
     const double got = ohem::detail::kth_smallest_abs(ws, names, k, backend);
     // Bit for bit: the same double (threshold values are exact in double for float and double weights).
     CHECK(std::memcmp(&got, &expected, sizeof(double)) == 0);
@@ -199,6 +200,36 @@ TEST_CASE("global magnitude equals the sort definition on crafted weights", "[ma
     auto masks = ohem::compute_masks(slots_for({h}), MaskOptions().ratio(0.5));
     CHECK(torch::equal(masks.mask(0), h.to(torch::kDouble).abs().ge(t)));
   }
+}
+
+TEST_CASE("the sample-guided single pass is exact and falls back when its bracket fails", "[masks]") {
+  // Large enough (>= 2^19 weights) for the sample-guided path; several layers of different scales.
+  std::vector<torch::Tensor> ws = {torch::randn({300000}) * 0.01, torch::randn({256, 1024}) * 0.2,
+                                   torch::randn({1000})};
+  std::vector<std::string> names(ws.size(), "w");
+  int64_t n = 0;
+  for (const auto& w : ws) n += w.numel();
+  for (double ratio : {0.0, 0.1, 0.5, 0.65, 0.7, 0.99, 0.999999}) {
+    INFO("ratio " << ratio);
+    const int64_t k = std::min(static_cast<int64_t>(std::ceil(ratio * n)), n - 1);
+    double sampled = -1;
+    const bool answered = ohem::detail::select_sampled_float(ws, names, k, &sampled);
+    if (ratio > 0.05 && ratio < 0.995) CHECK(answered);  // the bracket holds for interior quantiles
+    if (answered) CHECK(sampled == sort_threshold(ws, ratio));
+    check_global(ws, ratio);
+  }
+  // Many equal weights overflow the candidate buffer: the exact radix fallback answers.
+  auto equal = torch::full({600000}, 0.5f);
+  equal.narrow(0, 0, 1000).fill_(0.25f);
+  double unused = 0;
+  CHECK_FALSE(ohem::detail::select_sampled_float({equal}, {"equal"}, 300000, &unused));
+  check_global({equal}, 0.5);
+  check_global({equal}, 0.001);
+  // Errors name the layer on this path too.
+  auto nan = torch::randn({600000});
+  nan[123456] = std::nanf("");
+  CHECK_THROWS_WITH(ohem::detail::kth_smallest_abs({nan}, {"layer3.0.conv1.weight"}, 1000),
+                    Catch::Contains("\"layer3.0.conv1.weight\" contains NaN or Inf"));
 }
 
 TEST_CASE("layer-wise magnitude applies the rule per layer", "[masks]") {

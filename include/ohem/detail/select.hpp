@@ -7,10 +7,12 @@
 /// A selection therefore walks the bit pattern 16 bits at a time from the top: each pass histograms one
 /// 16-bit digit of the elements whose higher digits equal the prefix found so far, and the cumulative
 /// counts name the next digit of the k-th value. float needs 2 passes, double 4; nothing is sorted and
-/// no concatenated copy of the weights is made.
+/// no concatenated copy of the weights is made. For large float32 inputs a sample-guided single pass
+/// (select_sampled_float) answers first and the radix select is its exact fallback.
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -18,11 +20,16 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace ohem {
 namespace detail {
 
-/// How the selection runs: raw loops over CPU memory, or tensor ops that work on any device.
-enum class SelectBackend { Auto, CpuLoops, TensorOps };
+/// How the selection runs: CPU (sample-guided single pass for large float32 inputs, else radix select
+/// over raw memory), the radix select over raw memory alone, or tensor ops that work on any device.
+enum class SelectBackend { Auto, CpuLoops, CpuRadix, TensorOps };
 
 /// Finds the digit holding the k-th element (0-based) in a histogram; k is made relative to that digit.
 inline int64_t find_digit(const std::vector<int64_t>& hist, int64_t* k) {
@@ -87,6 +94,111 @@ double select_cpu(const std::vector<torch::Tensor>& ws, const std::vector<std::s
   return static_cast<double>(value);
 }
 
+/// Counts the elements below `lo` and gathers those in [lo, hi] of one float tensor's |w| bit patterns.
+/// Returns false if the gathered count would exceed `cap` (then the caller falls back to radix select).
+inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, std::uint32_t hi, size_t cap,
+                         int64_t* less, std::vector<std::uint32_t>* out, bool* bad) {
+  int64_t i = 0;
+  int64_t below = 0;
+  std::uint32_t nonfinite = 0;
+#if defined(__SSE2__)
+  const __m128i abs_mask = _mm_set1_epi32(0x7FFFFFFF), vlo = _mm_set1_epi32(static_cast<int>(lo)),
+                vhi = _mm_set1_epi32(static_cast<int>(hi)), vmax = _mm_set1_epi32(0x7F7FFFFF);
+  __m128i bad_v = _mm_setzero_si128();
+  while (i + 4 <= n) {
+    // Count in 32-bit lanes for at most 2^30 vectors, then fold into the 64-bit total.
+    const int64_t stop = std::min<int64_t>(n - (n - i) % 4, i + (int64_t{1} << 30));
+    __m128i count = _mm_setzero_si128();
+    for (; i < stop; i += 4) {
+      // |w| bit patterns are below 2^31, so signed 32-bit comparisons order them correctly.
+      const __m128i b = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), abs_mask);
+      const __m128i lt = _mm_cmplt_epi32(b, vlo);
+      count = _mm_sub_epi32(count, lt);
+      bad_v = _mm_or_si128(bad_v, _mm_cmpgt_epi32(b, vmax));
+      const int outside = _mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(lt, _mm_cmpgt_epi32(b, vhi))));
+      if (outside != 0xF) {
+        for (int j = 0; j < 4; ++j) {
+          if (!((outside >> j) & 1)) out->push_back(p[i + j] & 0x7FFFFFFFu);
+        }
+        if (out->size() > cap) return false;
+      }
+    }
+    alignas(16) std::uint32_t lanes[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(lanes), count);
+    below += int64_t{lanes[0]} + lanes[1] + lanes[2] + lanes[3];
+  }
+  alignas(16) std::uint32_t bad_lanes[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(bad_lanes), bad_v);
+  nonfinite = bad_lanes[0] | bad_lanes[1] | bad_lanes[2] | bad_lanes[3];
+#endif
+  for (; i < n; ++i) {
+    const std::uint32_t b = p[i] & 0x7FFFFFFFu;
+    nonfinite |= static_cast<std::uint32_t>(b >= 0x7F800000u);
+    below += b < lo;
+    if (b >= lo && b <= hi) {
+      out->push_back(b);
+      if (out->size() > cap) return false;
+    }
+  }
+  *less += below;
+  *bad = nonfinite != 0;
+  return true;
+}
+
+/// Sample-guided exact selection for float32 on the CPU (one pass over the weights): a strided sample
+/// brackets the k-th |w| in [lo, hi] (with a margin of 3 sampling standard deviations); one pass counts
+/// the weights below lo and gathers those in [lo, hi]; the k-th is then selected among the few gathered.
+/// Exact whenever it answers; returns false (the caller then uses the radix select) if the bracket
+/// missed or gathered too many (e.g. many equal weights).
+inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std::vector<std::string>& names,
+                                 int64_t k, double* result) {
+  int64_t n = 0;
+  for (const auto& w : ws) n += w.numel();
+  constexpr int64_t kSample = 1 << 16;
+  if (n < 8 * kSample) return false;
+  // Strided sample over the concatenation (no copy of the weights is made).
+  std::vector<std::uint32_t> sample;
+  sample.reserve(kSample);
+  const int64_t stride = (n + kSample - 1) / kSample;  // covers every layer
+  int64_t pos = 0, next = 0;
+  for (const auto& w : ws) {
+    const auto* p = reinterpret_cast<const std::uint32_t*>(w.data_ptr<float>());
+    const int64_t m = w.numel();
+    for (; next < pos + m && static_cast<int64_t>(sample.size()) < kSample; next += stride) {
+      sample.push_back(p[next - pos] & 0x7FFFFFFFu);
+    }
+    pos += m;
+  }
+  const auto s = static_cast<int64_t>(sample.size());
+  const double q = static_cast<double>(k) / static_cast<double>(n);
+  const double margin = 3.0 * std::sqrt(q * (1.0 - q) / static_cast<double>(s)) + 2.0 / static_cast<double>(s);
+  const auto il = static_cast<int64_t>(std::max(0.0, std::floor((q - margin) * static_cast<double>(s))));
+  const auto ih = static_cast<int64_t>(std::min(static_cast<double>(s - 1), std::ceil((q + margin) * static_cast<double>(s))));
+  std::nth_element(sample.begin(), sample.begin() + il, sample.end());
+  const std::uint32_t lo = sample[il];
+  std::nth_element(sample.begin() + il, sample.begin() + ih, sample.end());
+  const std::uint32_t hi = sample[ih];
+  // Expected share of candidates is 2·margin; allow 4 times that before giving up.
+  const auto cap = static_cast<size_t>(8.0 * margin * static_cast<double>(n)) + 1024;
+  std::vector<std::uint32_t> candidates;
+  candidates.reserve(cap / 2);
+  int64_t less = 0;
+  for (size_t t = 0; t < ws.size(); ++t) {
+    bool bad = false;
+    const auto* p = reinterpret_cast<const std::uint32_t*>(ws[t].data_ptr<float>());
+    if (!gather_range(p, ws[t].numel(), lo, hi, cap, &less, &candidates, &bad)) return false;
+    TORCH_CHECK(!bad, "ohem: weight \"", names[t],
+                "\" contains NaN or Inf; masks need finite weights (check the learning rate / the loss)");
+  }
+  const auto c = static_cast<int64_t>(candidates.size());
+  if (k < less || k >= less + c) return false;
+  std::nth_element(candidates.begin(), candidates.begin() + (k - less), candidates.end());
+  float value;
+  std::memcpy(&value, &candidates[static_cast<size_t>(k - less)], sizeof(value));
+  *result = static_cast<double>(value);
+  return true;
+}
+
 /// The device-agnostic variant: the same digit walk with bincount on the weight's device.
 inline double select_tensor_ops(const std::vector<torch::Tensor>& ws, const std::vector<std::string>& names,
                                 int64_t k, bool is_double) {
@@ -146,8 +258,10 @@ inline double kth_smallest_abs(const std::vector<torch::Tensor>& ws, const std::
   cpu.reserve(ws.size());
   const auto type = is_double ? torch::kDouble : torch::kFloat;
   for (const auto& w : ws) cpu.push_back(w.detach().to(torch::kCPU, type).contiguous());
-  return is_double ? select_cpu<double, std::uint64_t>(cpu, names, k)
-                   : select_cpu<float, std::uint32_t>(cpu, names, k);
+  if (is_double) return select_cpu<double, std::uint64_t>(cpu, names, k);
+  double sampled = 0.0;
+  if (backend != SelectBackend::CpuRadix && select_sampled_float(cpu, names, k, &sampled)) return sampled;
+  return select_cpu<float, std::uint32_t>(cpu, names, k);
 }
 
 /// The recipe's index into the ascending sort: min(ceil(ratio * n), n - 1).
