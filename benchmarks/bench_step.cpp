@@ -1,0 +1,81 @@
+// Case 3 of docs/benchmarks.md: one pairwise training step of BaseCNN (ResNet-18 → pool → L2-normalise →
+// Linear), 4 pairs of 128x128 images, fidelity loss, Adam (lr 1e-4, weight decay 5e-4): the plain step vs
+// the OHEM step (ohem::SelfCompetitor) in Joint mode (the recipe) and Sequential mode. Counters: peak
+// tensor memory of the step above what was live before it (exact, from a counting CPU allocator).
+#include "memory.hpp"
+#include "train_pairwise/trainer.hpp"
+
+#include <ohem/losses.hpp>
+#include <ohem/self_competitor.hpp>
+
+#include <benchmark/benchmark.h>
+
+namespace {
+
+const bool kCounting = (ohem_bench::install_counting_allocator(), true);
+
+struct Batch {
+  torch::Tensor x1 = torch::randn({4, 3, 128, 128});
+  torch::Tensor x2 = torch::randn({4, 3, 128, 128});
+  torch::Tensor g = (torch::rand({4}) > 0.5).to(torch::kFloat);
+};
+
+train_pairwise::BaseCNN make_model() {
+  torch::manual_seed(0);
+  train_pairwise::BaseCNN net("resnet18", 64);
+  net->train();
+  return net;
+}
+
+void report_memory(benchmark::State& state, int64_t peak_bytes) {
+  state.counters["peak_MB"] = static_cast<double>(peak_bytes) / (1024.0 * 1024.0);
+}
+
+void BM_PlainStep(benchmark::State& state) {
+  auto net = make_model();
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(5e-4));
+  ohem::PairwiseFidelityLoss fidelity;
+  Batch b;
+  int64_t peak = 0;
+  for (auto _ : state) {
+    ohem_bench::CountingAllocator::reset_peak();
+    const int64_t before = ohem_bench::CountingAllocator::live();
+    auto loss = fidelity(net->forward(b.x1), net->forward(b.x2), b.g);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
+  }
+  report_memory(state, peak);
+}
+
+void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode) {
+  auto net = make_model();
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(5e-4));
+  ohem::SelfCompetitor<train_pairwise::BaseCNN, ohem::PairwiseFidelityLoss> sc(
+      net, ohem::PairwiseFidelityLoss{}, ohem::SelfCompetitorOptions().mode(mode));
+  Batch b;
+  int64_t peak = 0;
+  for (auto _ : state) {
+    ohem_bench::CountingAllocator::reset_peak();
+    const int64_t before = ohem_bench::CountingAllocator::live();
+    opt.zero_grad();
+    auto result = sc(std::make_pair(b.x1, b.x2), b.g);
+    result.backward();
+    opt.step();
+    sc.step();
+    peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
+  }
+  report_memory(state, peak);
+}
+
+void BM_OhemStepJoint(benchmark::State& state) { ohem_step(state, ohem::SelfCompetitorMode::Joint); }
+void BM_OhemStepSequential(benchmark::State& state) { ohem_step(state, ohem::SelfCompetitorMode::Sequential); }
+
+}  // namespace
+
+BENCHMARK(BM_PlainStep)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_OhemStepJoint)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_OhemStepSequential)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+#include "bench_main.hpp"

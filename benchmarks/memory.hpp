@@ -1,0 +1,58 @@
+#pragma once
+// Exact tensor-memory accounting for benchmarks: a CPU allocator that wraps LibTorch's default one and
+// counts the bytes of live tensor storage, and the peak since the last reset. Install it once, before
+// any tensor is created (install_counting_allocator() in main or a static initialiser).
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+namespace ohem_bench {
+
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
+
+  c10::DataPtr allocate(size_t n) const override {
+    c10::DataPtr inner = base_->allocate(n);
+    void* data = inner.get();
+    auto* ctx = new Context{std::move(inner), n};
+    const int64_t now = live_.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
+    int64_t peak = peak_.load();
+    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    }
+    return {data, ctx, &CountingAllocator::release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+
+  /// Bytes of live tensor storage.
+  static int64_t live() { return live_.load(); }
+  /// Peak of live() since the last reset_peak().
+  static int64_t peak() { return peak_.load(); }
+  /// Sets the peak to the current live bytes.
+  static void reset_peak() { peak_.store(live_.load()); }
+
+ private:
+  struct Context {
+    c10::DataPtr inner;
+    size_t bytes;
+  };
+  static void release(void* p) {
+    auto* ctx = static_cast<Context*>(p);
+    live_.fetch_sub(static_cast<int64_t>(ctx->bytes));
+    delete ctx;
+  }
+  c10::Allocator* base_;
+  static inline std::atomic<int64_t> live_{0};
+  static inline std::atomic<int64_t> peak_{0};
+};
+
+/// Installs the counting allocator as LibTorch's CPU allocator (idempotent).
+inline void install_counting_allocator() {
+  static CountingAllocator counting(c10::GetCPUAllocator());
+  if (c10::GetCPUAllocator() != &counting) c10::SetCPUAllocator(&counting, /*priority=*/100);
+}
+
+}  // namespace ohem_bench
