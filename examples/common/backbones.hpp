@@ -38,8 +38,9 @@ struct BasicBlockImpl : torch::nn::Module {
     conv2 = register_module("conv2", torch::nn::Conv2d(detail::conv_opts(planes, planes, 3, 1, 1)));
     bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
     if (stride != 1 || in != planes) {
-      downsample = register_module("downsample", torch::nn::Sequential(torch::nn::Conv2d(detail::conv_opts(in, planes, 1, stride, 0)),
-                                                                     torch::nn::BatchNorm2d(planes)));
+      downsample = register_module(
+          "downsample", torch::nn::Sequential(torch::nn::Conv2d(detail::conv_opts(in, planes, 1, stride, 0)),
+                                              torch::nn::BatchNorm2d(planes)));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -64,8 +65,10 @@ struct BottleneckImpl : torch::nn::Module {
     conv3 = register_module("conv3", torch::nn::Conv2d(detail::conv_opts(planes, planes * 4, 1, 1, 0)));
     bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes * 4));
     if (stride != 1 || in != planes * 4) {
-      downsample = register_module("downsample", torch::nn::Sequential(torch::nn::Conv2d(detail::conv_opts(in, planes * 4, 1, stride, 0)),
-                                                                     torch::nn::BatchNorm2d(planes * 4)));
+      downsample = register_module(
+          "downsample",
+          torch::nn::Sequential(torch::nn::Conv2d(detail::conv_opts(in, planes * 4, 1, stride, 0)),
+                                torch::nn::BatchNorm2d(planes * 4)));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -102,10 +105,11 @@ struct ResNetImpl : torch::nn::Module {
     const std::string& a = options_.arch();
     TORCH_CHECK(a == "resnet18" || a == "resnet50", "ResNet: unknown architecture \"", a,
                 "\" (expected resnet18 or resnet50)");
-    TORCH_CHECK(options_.width() >= 4 && options_.width() % 4 == 0, "ResNet: width must be a positive multiple of 4, got ",
-                options_.width());
+    TORCH_CHECK(options_.width() >= 4 && options_.width() % 4 == 0,
+                "ResNet: width must be a positive multiple of 4, got ", options_.width());
     const bool bottleneck = a == "resnet50";
-    const std::vector<int64_t> blocks = bottleneck ? std::vector<int64_t>{3, 4, 6, 3} : std::vector<int64_t>{2, 2, 2, 2};
+    const std::vector<int64_t> blocks =
+        bottleneck ? std::vector<int64_t>{3, 4, 6, 3} : std::vector<int64_t>{2, 2, 2, 2};
     const int64_t w = options_.width();
     conv1 = register_module("conv1", torch::nn::Conv2d(detail::conv_opts(3, w, 7, 2, 3)));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(w));

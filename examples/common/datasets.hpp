@@ -35,13 +35,14 @@ namespace ohem_examples {
 
 /// One image of a dataset.
 struct Sample {
-  std::string path;   ///< image file (resolved against the image directory)
-  double mos = 0.0;   ///< quality score, higher is better (KADID's DMOS is also "higher is better")
-  double std = std::numeric_limits<double>::quiet_NaN();  ///< standard deviation of the ratings, NaN if unknown
-  std::string group;  ///< reference content (split unit); the image itself when there is no reference
-  std::string type;   ///< distortion type, empty if unknown
-  int64_t line = 0;   ///< line of the metadata file it came from
-  std::string source; ///< the metadata file it came from
+  std::string path;  ///< image file (resolved against the image directory)
+  double mos = 0.0;  ///< quality score, higher is better (KADID's DMOS is also "higher is better")
+  double std =
+      std::numeric_limits<double>::quiet_NaN();  ///< standard deviation of the ratings, NaN if unknown
+  std::string group;   ///< reference content (split unit); the image itself when there is no reference
+  std::string type;    ///< distortion type, empty if unknown
+  int64_t line = 0;    ///< line of the metadata file it came from
+  std::string source;  ///< the metadata file it came from
 };
 
 /// A list of samples read from one metadata file.
@@ -101,11 +102,14 @@ inline std::string trim_copy(const std::string& s) {
 }  // namespace detail
 
 /// Removes leading and trailing blanks.
-inline std::string trim(const std::string& s) { return detail::trim_copy(s); }
+inline std::string trim(const std::string& s) {
+  return detail::trim_copy(s);
+}
 
 /// Splits one CSV record into fields (RFC 4180 quoting: "a,b" and "" inside quotes). Throws naming
 /// `where` on an unterminated quote.
-inline std::vector<std::string> split_csv_line(const std::string& line, const std::string& where, char sep = ',') {
+inline std::vector<std::string> split_csv_line(const std::string& line, const std::string& where,
+                                               char sep = ',') {
   std::vector<std::string> out;
   std::string field;
   bool quoted = false, was_quoted = false;
@@ -246,27 +250,31 @@ Dataset read_rows(const CsvFile& csv, const char* name, const ReadOptions& optio
       std::cerr << "warning: skipping row: " << e.what_without_backtrace() << "\n";
     }
   }
-  TORCH_CHECK(!d.samples.empty(), "metadata file \"", csv.path, "\" has no usable rows (", d.skipped, " skipped)");
+  TORCH_CHECK(!d.samples.empty(), "metadata file \"", csv.path, "\" has no usable rows (", d.skipped,
+              " skipped)");
   return d;
 }
 
-inline void check_fields(const CsvFile& csv, int64_t line, const std::vector<std::string>& fields, size_t need) {
-  TORCH_CHECK(fields.size() >= need, csv.where(line), ": expected at least ", need, " fields, got ", fields.size());
+inline void check_fields(const CsvFile& csv, int64_t line, const std::vector<std::string>& fields,
+                         size_t need) {
+  TORCH_CHECK(fields.size() >= need, csv.where(line), ": expected at least ", need, " fields, got ",
+              fields.size());
   if (!csv.header.empty()) {
     TORCH_CHECK(fields.size() == csv.header.size(), csv.where(line), ": expected ", csv.header.size(),
                 " fields (as the header), got ", fields.size());
   }
 }
 
-inline int64_t require_column(const CsvFile& csv, std::initializer_list<const char*> names, const char* what) {
+inline int64_t require_column(const CsvFile& csv, std::initializer_list<const char*> names,
+                              const char* what) {
   const int64_t c = csv.column(names);
   if (c < 0) {
     std::string list;
     for (const char* n : names) list += std::string(list.empty() ? "" : ", ") + n;
     std::string got;
     for (const auto& h : csv.header) got += std::string(got.empty() ? "" : ", ") + h;
-    TORCH_CHECK(false, csv.where(1), ": no ", what, " column in the header (looked for ", list, "; found ", got,
-                ")");
+    TORCH_CHECK(false, csv.where(1), ": no ", what, " column in the header (looked for ", list, "; found ",
+                got, ")");
   }
   return c;
 }
@@ -282,11 +290,12 @@ inline int64_t require_column(const CsvFile& csv, std::initializer_list<const ch
 /// own group.
 ///
 /// Example: `auto ds = read_koniq10k("koniq10k_scores_and_distributions.csv", "koniq/1024x768");`
-inline Dataset read_koniq10k(const std::string& csv_path, const std::string& image_dir, const ReadOptions& options = {},
-                             bool use_zscore = false) {
+inline Dataset read_koniq10k(const std::string& csv_path, const std::string& image_dir,
+                             const ReadOptions& options = {}, bool use_zscore = false) {
   const CsvFile csv = read_csv(csv_path, true);
   const int64_t ci = detail::require_column(csv, {"image_name"}, "image_name");
-  const int64_t cm = detail::require_column(csv, {use_zscore ? "mos_zscore" : "mos"}, use_zscore ? "MOS_zscore" : "MOS");
+  const int64_t cm =
+      detail::require_column(csv, {use_zscore ? "mos_zscore" : "mos"}, use_zscore ? "MOS_zscore" : "MOS");
   const int64_t cs = csv.column({"sd"});
   return detail::read_rows(csv, "koniq10k", options, [&](int64_t line, const std::vector<std::string>& f) {
     detail::check_fields(csv, line, f, 2);
@@ -302,14 +311,30 @@ inline Dataset read_koniq10k(const std::string& csv_path, const std::string& ima
 
 /// Returns KADID-10k's name of distortion type `id` ("01".."25"), or `id` itself if unknown.
 inline std::string kadid_distortion_name(const std::string& id) {
-  static const char* names[] = {"gaussian_blur",       "lens_blur",          "motion_blur",
-                                "color_diffusion",     "color_shift",        "color_quantization",
-                                "color_saturation_1",  "color_saturation_2", "jpeg2000",
-                                "jpeg",                "white_noise",        "white_noise_color",
-                                "impulse_noise",       "multiplicative_noise", "denoise",
-                                "brighten",            "darken",             "mean_shift",
-                                "jitter",              "non_eccentricity_patch", "pixelate",
-                                "quantization",        "color_block",        "high_sharpen",
+  static const char* names[] = {"gaussian_blur",
+                                "lens_blur",
+                                "motion_blur",
+                                "color_diffusion",
+                                "color_shift",
+                                "color_quantization",
+                                "color_saturation_1",
+                                "color_saturation_2",
+                                "jpeg2000",
+                                "jpeg",
+                                "white_noise",
+                                "white_noise_color",
+                                "impulse_noise",
+                                "multiplicative_noise",
+                                "denoise",
+                                "brighten",
+                                "darken",
+                                "mean_shift",
+                                "jitter",
+                                "non_eccentricity_patch",
+                                "pixelate",
+                                "quantization",
+                                "color_block",
+                                "high_sharpen",
                                 "contrast_change"};
   if (!detail::looks_numeric(id)) return id;
   const int k = std::stoi(id);
@@ -321,7 +346,8 @@ inline std::string kadid_distortion_name(const std::string& id) {
 /// `Ixx_TT_LL.png` the type (named as in the KADID-10k paper). Images are `image_dir/<dist_img>`.
 ///
 /// Example: `auto ds = read_kadid10k("kadid10k/dmos.csv", "kadid10k/images");`
-inline Dataset read_kadid10k(const std::string& csv_path, const std::string& image_dir, const ReadOptions& options = {}) {
+inline Dataset read_kadid10k(const std::string& csv_path, const std::string& image_dir,
+                             const ReadOptions& options = {}) {
   const CsvFile csv = read_csv(csv_path, true);
   const int64_t cd = detail::require_column(csv, {"dist_img"}, "dist_img");
   const int64_t cr = detail::require_column(csv, {"ref_img"}, "ref_img");
@@ -381,7 +407,8 @@ inline Dataset read_live_challenge(const std::string& csv_path, const std::strin
 }
 
 /// Reads SPAQ from a CSV export (see `read_named_csv`).
-inline Dataset read_spaq(const std::string& csv_path, const std::string& image_dir, const ReadOptions& options = {}) {
+inline Dataset read_spaq(const std::string& csv_path, const std::string& image_dir,
+                         const ReadOptions& options = {}) {
   return read_named_csv(csv_path, image_dir, "spaq", options);
 }
 
@@ -409,8 +436,8 @@ inline Dataset read_generic_csv(const std::string& csv_path, const std::string& 
   }
   return detail::read_rows(csv, "generic", options, [&](int64_t line, const std::vector<std::string>& f) {
     if (csv.header.empty()) {
-      TORCH_CHECK(f.size() >= 2 && f.size() <= 5, csv.where(line), ": expected 2 to 5 fields (path,mos[,std][,group][,type]), got ",
-                  f.size());
+      TORCH_CHECK(f.size() >= 2 && f.size() <= 5, csv.where(line),
+                  ": expected 2 to 5 fields (path,mos[,std][,group][,type]), got ", f.size());
     } else {
       detail::check_fields(csv, line, f, 2);
     }
@@ -430,8 +457,8 @@ inline Dataset read_generic_csv(const std::string& csv_path, const std::string& 
 }
 
 /// Reads a dataset by format name: koniq10k, kadid10k, live_challenge, spaq or generic.
-inline Dataset read_dataset(const std::string& format, const std::string& csv_path, const std::string& image_dir,
-                            const ReadOptions& options = {}) {
+inline Dataset read_dataset(const std::string& format, const std::string& csv_path,
+                            const std::string& image_dir, const ReadOptions& options = {}) {
   if (format == "koniq10k") return read_koniq10k(csv_path, image_dir, options);
   if (format == "kadid10k") return read_kadid10k(csv_path, image_dir, options);
   if (format == "live_challenge") return read_live_challenge(csv_path, image_dir, options);
@@ -458,8 +485,8 @@ struct Split {
 /// Splits by image: a seeded random `train_fraction` of the images (rounded, at least one on each side)
 /// for training. Throws if the fraction is outside (0, 1) or there are fewer than 2 images.
 inline Split split_by_image(const Dataset& d, double train_fraction, uint64_t seed) {
-  TORCH_CHECK(train_fraction > 0 && train_fraction < 1, "split_by_image: train_fraction must be in (0, 1), got ",
-              train_fraction);
+  TORCH_CHECK(train_fraction > 0 && train_fraction < 1,
+              "split_by_image: train_fraction must be in (0, 1), got ", train_fraction);
   TORCH_CHECK(d.size() >= 2, "split_by_image: need at least 2 images, got ", d.size());
   std::vector<int64_t> idx(static_cast<size_t>(d.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
@@ -479,11 +506,12 @@ inline Split split_by_image(const Dataset& d, double train_fraction, uint64_t se
 /// that a `train_fraction` of the groups (at least one on each side) goes to training, with all their
 /// images; no content appears on both sides. Throws if there are fewer than 2 groups.
 inline Split split_by_group(const Dataset& d, double train_fraction, uint64_t seed) {
-  TORCH_CHECK(train_fraction > 0 && train_fraction < 1, "split_by_group: train_fraction must be in (0, 1), got ",
-              train_fraction);
+  TORCH_CHECK(train_fraction > 0 && train_fraction < 1,
+              "split_by_group: train_fraction must be in (0, 1), got ", train_fraction);
   std::set<std::string> names;
   for (const auto& s : d.samples) names.insert(s.group);
-  TORCH_CHECK(names.size() >= 2, "split_by_group: need at least 2 groups (reference contents), got ", names.size());
+  TORCH_CHECK(names.size() >= 2, "split_by_group: need at least 2 groups (reference contents), got ",
+              names.size());
   std::vector<std::string> groups(names.begin(), names.end());
   std::mt19937_64 rng(seed);
   seeded_shuffle(groups, rng);
@@ -517,8 +545,9 @@ struct Pair {
 /// Returns the label of a pair of samples; throws for Thurstone labels without a std.
 inline double pair_label(const Sample& a, const Sample& b, PairLabel kind) {
   if (kind == PairLabel::Binary) return a.mos > b.mos ? 1.0 : (a.mos < b.mos ? 0.0 : 0.5);
-  TORCH_CHECK(!std::isnan(a.std) && !std::isnan(b.std), "Thurstone pair labels need the std of every image; \"",
-              a.path, "\" or \"", b.path, "\" has none (use binary labels)");
+  TORCH_CHECK(!std::isnan(a.std) && !std::isnan(b.std),
+              "Thurstone pair labels need the std of every image; \"", a.path, "\" or \"", b.path,
+              "\" has none (use binary labels)");
   return 0.5 * (1.0 + std::erf((a.mos - b.mos) / std::sqrt(2.0 * (a.std * a.std + b.std * b.std + 1e-8))));
 }
 
@@ -540,8 +569,8 @@ class PairSampler {
       TORCH_CHECK(i >= 0 && i < d.size(), "PairSampler: index ", i, " out of range [0, ", d.size(), ")");
       if (label_ == PairLabel::Thurstone) {
         const auto& s = d.samples[static_cast<size_t>(i)];
-        TORCH_CHECK(!std::isnan(s.std), s.source, ":", s.line, ": Thurstone pair labels need a std for \"", s.path,
-                    "\" (use --label binary, or add a std column)");
+        TORCH_CHECK(!std::isnan(s.std), s.source, ":", s.line, ": Thurstone pair labels need a std for \"",
+                    s.path, "\" (use --label binary, or add a std column)");
       }
     }
   }
@@ -556,7 +585,9 @@ class PairSampler {
     for (int64_t a : order) {
       int64_t b = a;
       while (b == a) b = indices_[uniform_index(rng, n)];
-      out.push_back(Pair{a, b, pair_label(data_->samples[static_cast<size_t>(a)], data_->samples[static_cast<size_t>(b)], label_)});
+      out.push_back(Pair{a, b,
+                         pair_label(data_->samples[static_cast<size_t>(a)],
+                                    data_->samples[static_cast<size_t>(b)], label_)});
     }
     return out;
   }

@@ -39,15 +39,16 @@ inline torch::Tensor load_image(const std::string& path) {
   TORCH_CHECK(std::filesystem::is_regular_file(path, ec), "image file \"", path, "\" does not exist");
   int w = 0, h = 0, c = 0;
   unsigned char* data = stbi_load(path.c_str(), &w, &h, &c, 3);
-  TORCH_CHECK(data != nullptr, "cannot decode image \"", path, "\": ",
-              stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
+  TORCH_CHECK(data != nullptr, "cannot decode image \"", path,
+              "\": ", stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
   torch::Tensor out = torch::from_blob(data, {h, w, 3}, torch::kUInt8).clone();
   stbi_image_free(data);
   return out;
 }
 
 /// Decodes an image held in memory (same contract as `load_image`; `what` names it in errors).
-inline torch::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::string& what = "buffer") {
+inline torch::Tensor decode_image(const std::vector<unsigned char>& bytes,
+                                  const std::string& what = "buffer") {
   int w = 0, h = 0, c = 0;
   unsigned char* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, 3);
   TORCH_CHECK(data != nullptr, "cannot decode image ", what, ": ",
@@ -59,8 +60,8 @@ inline torch::Tensor decode_image(const std::vector<unsigned char>& bytes, const
 
 namespace detail {
 inline torch::Tensor check_hwc(const torch::Tensor& img, const char* fn) {
-  TORCH_CHECK(img.defined() && img.dim() == 3 && img.size(2) == 3 && img.scalar_type() == torch::kUInt8,
-              fn, ": expected a uint8 tensor [H, W, 3], got ", img.defined() ? img.sizes() : c10::IntArrayRef{},
+  TORCH_CHECK(img.defined() && img.dim() == 3 && img.size(2) == 3 && img.scalar_type() == torch::kUInt8, fn,
+              ": expected a uint8 tensor [H, W, 3], got ", img.defined() ? img.sizes() : c10::IntArrayRef{},
               " ", img.defined() ? c10::toString(img.scalar_type()) : "undefined");
   return img.contiguous().cpu();
 }
@@ -83,13 +84,14 @@ inline void save_image(const std::string& path, const torch::Tensor& image, int 
   if (ext == ".png") {
     ok = stbi_write_png(path.c_str(), w, h, 3, img.data_ptr<uint8_t>(), w * 3);
   } else if (ext == ".jpg" || ext == ".jpeg") {
-    TORCH_CHECK(jpeg_quality >= 1 && jpeg_quality <= 100, "save_image: JPEG quality must be in [1, 100], got ",
-                jpeg_quality);
+    TORCH_CHECK(jpeg_quality >= 1 && jpeg_quality <= 100,
+                "save_image: JPEG quality must be in [1, 100], got ", jpeg_quality);
     ok = stbi_write_jpg(path.c_str(), w, h, 3, img.data_ptr<uint8_t>(), jpeg_quality);
   } else if (ext == ".bmp") {
     ok = stbi_write_bmp(path.c_str(), w, h, 3, img.data_ptr<uint8_t>());
   } else {
-    TORCH_CHECK(false, "save_image: unknown extension \"", ext, "\" of \"", path, "\" (use .png, .jpg or .bmp)");
+    TORCH_CHECK(false, "save_image: unknown extension \"", ext, "\" of \"", path,
+                "\" (use .png, .jpg or .bmp)");
   }
   TORCH_CHECK(ok != 0, "save_image: cannot write \"", path, "\"");
 }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,7 +17,6 @@
 #include <iostream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -57,11 +57,21 @@ class Json {
     std::string out = "\"";
     for (unsigned char c : s) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20) {
             out += fmt::format("\\u{:04x}", c);
@@ -139,7 +149,10 @@ class JsonLog {
 class Progress {
  public:
   Progress(std::string label, int64_t total, bool enabled = true)
-      : label_(std::move(label)), total_(total), enabled_(enabled), tty_(::isatty(2) != 0),
+      : label_(std::move(label)),
+        total_(total),
+        enabled_(enabled),
+        tty_(::isatty(2) != 0),
         start_(std::chrono::steady_clock::now()) {}
   /// Sets the position (0..total) and status text.
   void update(int64_t done, const std::string& status = {}) {
@@ -157,9 +170,10 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double eta = f > 0 ? elapsed * (1 - f) / f : 0.0;
     const int width = 24, fill = static_cast<int>(f * width);
-    const std::string bar = std::string(static_cast<size_t>(fill), '#') + std::string(static_cast<size_t>(width - fill), '.');
-    const std::string line = fmt::format("{} [{}] {}/{} {:.0f}s ETA {:.0f}s {}", label_, bar, done, total_, elapsed,
-                                         eta, status);
+    const std::string bar =
+        std::string(static_cast<size_t>(fill), '#') + std::string(static_cast<size_t>(width - fill), '.');
+    const std::string line =
+        fmt::format("{} [{}] {}/{} {:.0f}s ETA {:.0f}s {}", label_, bar, done, total_, elapsed, eta, status);
     if (tty_) {
       std::cerr << '\r' << line << "\033[K" << std::flush;
     } else {

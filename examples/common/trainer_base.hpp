@@ -63,12 +63,12 @@ struct TrainOptions {
   int64_t test_crop = 0;      ///< [--test-crop] test centre crop (0: whole image)
   bool flip = true;           ///< [--flip on|off]
   // OHEM
-  bool ohem = true;                                              ///< [--ohem on|off]
-  double ratio = 0.65;                                           ///< [--ratio] pruning ratio
+  bool ohem = true;                                                 ///< [--ohem on|off]
+  double ratio = 0.65;                                              ///< [--ratio] pruning ratio
   ohem::BatchNormPolicy batchnorm = ohem::BatchNormPolicy::Shared;  ///< [--batchnorm shared|frozen|separate]
   ohem::SelfCompetitorMode mode = ohem::SelfCompetitorMode::Joint;  ///< [--mode joint|sequential]
-  double alpha = 1.0;                                            ///< [--alpha] weight of the twin's task loss
-  double lambda = 1.0;                                           ///< [--lambda] weight of the consistency
+  double alpha = 1.0;   ///< [--alpha] weight of the twin's task loss
+  double lambda = 1.0;  ///< [--lambda] weight of the consistency
   // Schedule (recipe: stage 1 head only 3 epochs batch 128, stage 2 all 12 epochs batch 32)
   int64_t epochs1 = 3, epochs2 = 12;  ///< [--epochs1] [--epochs2]
   int64_t batch1 = 128, batch2 = 32;  ///< [--batch1] [--batch2]
@@ -78,16 +78,18 @@ struct TrainOptions {
   double gamma = 0.2;                 ///< [--gamma] StepLR factor
   int64_t max_steps = 0;              ///< [--max-steps] stop after this many steps in all (0: no limit)
   // Runtime
-  int threads = 1;                 ///< [--threads] torch intra-op threads
-  uint64_t seed = 0;               ///< [--seed] initialisation, pairs and augmentation
-  std::string out = "runs/train";  ///< [--out] output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)
-  std::string resume;              ///< [--resume] checkpoint to resume from
-  int64_t checkpoint_every = 0;    ///< [--checkpoint-every] also checkpoint every N steps (0: at epoch ends only)
-  int64_t eval_batch = 16;         ///< [--eval-batch]
-  bool eval_every_epoch = true;    ///< [--eval-every-epoch on|off]
-  int64_t hardest = 100;           ///< [--hardest] rows of hardest.csv
-  bool progress = true;            ///< [--progress on|off]
-  bool quiet = false;              ///< [--quiet] no console output except errors
+  int threads = 1;    ///< [--threads] torch intra-op threads
+  uint64_t seed = 0;  ///< [--seed] initialisation, pairs and augmentation
+  std::string out =
+      "runs/train";    ///< [--out] output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)
+  std::string resume;  ///< [--resume] checkpoint to resume from
+  int64_t checkpoint_every =
+      0;                    ///< [--checkpoint-every] also checkpoint every N steps (0: at epoch ends only)
+  int64_t eval_batch = 16;  ///< [--eval-batch]
+  bool eval_every_epoch = true;  ///< [--eval-every-epoch on|off]
+  int64_t hardest = 100;         ///< [--hardest] rows of hardest.csv
+  bool progress = true;          ///< [--progress on|off]
+  bool quiet = false;            ///< [--quiet] no console output except errors
 };
 
 namespace detail {
@@ -106,7 +108,8 @@ T parse_num(const std::string& flag, const std::string& v) {
     if constexpr (std::is_floating_point_v<T>) {
       out = static_cast<T>(std::stod(v, &used));
     } else if constexpr (std::is_unsigned_v<T>) {
-      TORCH_CHECK(v.empty() || v[0] != '-', "option ", flag, " expects a non-negative integer, got \"", v, "\"");
+      TORCH_CHECK(v.empty() || v[0] != '-', "option ", flag, " expects a non-negative integer, got \"", v,
+                  "\"");
       out = static_cast<T>(std::stoull(v, &used));
     } else {
       out = static_cast<T>(std::stoll(v, &used));
@@ -142,7 +145,8 @@ runtime:  --threads N (1)  --seed N (0)  --out DIR (runs/train)  --resume CHECKP
 
 /// Parses command-line arguments into options (starting from `defaults`). Throws naming the flag on an
 /// unknown flag, a missing value or a bad value; `--help` sets `*help`.
-inline TrainOptions parse_train_args(const std::vector<std::string>& args, TrainOptions o = {}, bool* help = nullptr) {
+inline TrainOptions parse_train_args(const std::vector<std::string>& args, TrainOptions o = {},
+                                     bool* help = nullptr) {
   using detail::parse_num;
   using detail::parse_on_off;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -166,60 +170,108 @@ inline TrainOptions parse_train_args(const std::vector<std::string>& args, Train
     TORCH_CHECK(k.rfind("--", 0) == 0, "unexpected argument \"", k, "\" (options start with --; see --help)");
     TORCH_CHECK(i + 1 < args.size(), "option ", k, " needs a value");
     const std::string v = args[++i];
-    if (k == "--format") o.format = v;
-    else if (k == "--csv") o.csv = v;
-    else if (k == "--images") o.images = v;
-    else if (k == "--test-csv") o.test_csv = v;
-    else if (k == "--test-format") o.test_format = v;
-    else if (k == "--test-images") o.test_images = v;
+    if (k == "--format")
+      o.format = v;
+    else if (k == "--csv")
+      o.csv = v;
+    else if (k == "--images")
+      o.images = v;
+    else if (k == "--test-csv")
+      o.test_csv = v;
+    else if (k == "--test-format")
+      o.test_format = v;
+    else if (k == "--test-images")
+      o.test_images = v;
     else if (k == "--split") {
-      TORCH_CHECK(v == "image" || v == "group" || v == "auto", "option --split expects image, group or auto, got \"", v, "\"");
+      TORCH_CHECK(v == "image" || v == "group" || v == "auto",
+                  "option --split expects image, group or auto, got \"", v, "\"");
       o.split = v;
-    } else if (k == "--train-fraction") o.train_fraction = parse_num<double>(k, v);
-    else if (k == "--split-seed") o.split_seed = parse_num<uint64_t>(k, v);
+    } else if (k == "--train-fraction")
+      o.train_fraction = parse_num<double>(k, v);
+    else if (k == "--split-seed")
+      o.split_seed = parse_num<uint64_t>(k, v);
     else if (k == "--label") {
-      TORCH_CHECK(v == "binary" || v == "thurstone", "option --label expects binary or thurstone, got \"", v, "\"");
+      TORCH_CHECK(v == "binary" || v == "thurstone", "option --label expects binary or thurstone, got \"", v,
+                  "\"");
       o.label = v;
-    } else if (k == "--arch") o.arch = v;
-    else if (k == "--width") o.width = parse_num<int64_t>(k, v);
-    else if (k == "--pretrained") o.pretrained = v;
-    else if (k == "--resize") o.resize = parse_num<int64_t>(k, v);
-    else if (k == "--crop") o.crop = parse_num<int64_t>(k, v);
-    else if (k == "--test-resize") o.test_resize = parse_num<int64_t>(k, v);
-    else if (k == "--test-crop") o.test_crop = parse_num<int64_t>(k, v);
-    else if (k == "--flip") o.flip = parse_on_off(k, v);
-    else if (k == "--ohem") o.ohem = parse_on_off(k, v);
-    else if (k == "--ratio") o.ratio = parse_num<double>(k, v);
+    } else if (k == "--arch")
+      o.arch = v;
+    else if (k == "--width")
+      o.width = parse_num<int64_t>(k, v);
+    else if (k == "--pretrained")
+      o.pretrained = v;
+    else if (k == "--resize")
+      o.resize = parse_num<int64_t>(k, v);
+    else if (k == "--crop")
+      o.crop = parse_num<int64_t>(k, v);
+    else if (k == "--test-resize")
+      o.test_resize = parse_num<int64_t>(k, v);
+    else if (k == "--test-crop")
+      o.test_crop = parse_num<int64_t>(k, v);
+    else if (k == "--flip")
+      o.flip = parse_on_off(k, v);
+    else if (k == "--ohem")
+      o.ohem = parse_on_off(k, v);
+    else if (k == "--ratio")
+      o.ratio = parse_num<double>(k, v);
     else if (k == "--batchnorm") {
-      if (v == "shared") o.batchnorm = ohem::BatchNormPolicy::Shared;
-      else if (v == "frozen") o.batchnorm = ohem::BatchNormPolicy::Frozen;
-      else if (v == "separate") o.batchnorm = ohem::BatchNormPolicy::Separate;
-      else TORCH_CHECK(false, "option --batchnorm expects shared, frozen or separate, got \"", v, "\"");
+      if (v == "shared")
+        o.batchnorm = ohem::BatchNormPolicy::Shared;
+      else if (v == "frozen")
+        o.batchnorm = ohem::BatchNormPolicy::Frozen;
+      else if (v == "separate")
+        o.batchnorm = ohem::BatchNormPolicy::Separate;
+      else
+        TORCH_CHECK(false, "option --batchnorm expects shared, frozen or separate, got \"", v, "\"");
     } else if (k == "--mode") {
-      if (v == "joint") o.mode = ohem::SelfCompetitorMode::Joint;
-      else if (v == "sequential") o.mode = ohem::SelfCompetitorMode::Sequential;
-      else TORCH_CHECK(false, "option --mode expects joint or sequential, got \"", v, "\"");
-    } else if (k == "--alpha") o.alpha = parse_num<double>(k, v);
-    else if (k == "--lambda") o.lambda = parse_num<double>(k, v);
-    else if (k == "--epochs1") o.epochs1 = parse_num<int64_t>(k, v);
-    else if (k == "--epochs2") o.epochs2 = parse_num<int64_t>(k, v);
-    else if (k == "--batch1") o.batch1 = parse_num<int64_t>(k, v);
-    else if (k == "--batch2") o.batch2 = parse_num<int64_t>(k, v);
-    else if (k == "--lr") o.lr = parse_num<double>(k, v);
-    else if (k == "--weight-decay") o.weight_decay = parse_num<double>(k, v);
-    else if (k == "--lr-step") o.lr_step = parse_num<int64_t>(k, v);
-    else if (k == "--gamma") o.gamma = parse_num<double>(k, v);
-    else if (k == "--max-steps") o.max_steps = parse_num<int64_t>(k, v);
-    else if (k == "--threads") o.threads = parse_num<int>(k, v);
-    else if (k == "--seed") o.seed = parse_num<uint64_t>(k, v);
-    else if (k == "--out") o.out = v;
-    else if (k == "--resume") o.resume = v;
-    else if (k == "--checkpoint-every") o.checkpoint_every = parse_num<int64_t>(k, v);
-    else if (k == "--eval-batch") o.eval_batch = parse_num<int64_t>(k, v);
-    else if (k == "--eval-every-epoch") o.eval_every_epoch = parse_on_off(k, v);
-    else if (k == "--hardest") o.hardest = parse_num<int64_t>(k, v);
-    else if (k == "--progress") o.progress = parse_on_off(k, v);
-    else TORCH_CHECK(false, "unknown option ", k, " (see --help)");
+      if (v == "joint")
+        o.mode = ohem::SelfCompetitorMode::Joint;
+      else if (v == "sequential")
+        o.mode = ohem::SelfCompetitorMode::Sequential;
+      else
+        TORCH_CHECK(false, "option --mode expects joint or sequential, got \"", v, "\"");
+    } else if (k == "--alpha")
+      o.alpha = parse_num<double>(k, v);
+    else if (k == "--lambda")
+      o.lambda = parse_num<double>(k, v);
+    else if (k == "--epochs1")
+      o.epochs1 = parse_num<int64_t>(k, v);
+    else if (k == "--epochs2")
+      o.epochs2 = parse_num<int64_t>(k, v);
+    else if (k == "--batch1")
+      o.batch1 = parse_num<int64_t>(k, v);
+    else if (k == "--batch2")
+      o.batch2 = parse_num<int64_t>(k, v);
+    else if (k == "--lr")
+      o.lr = parse_num<double>(k, v);
+    else if (k == "--weight-decay")
+      o.weight_decay = parse_num<double>(k, v);
+    else if (k == "--lr-step")
+      o.lr_step = parse_num<int64_t>(k, v);
+    else if (k == "--gamma")
+      o.gamma = parse_num<double>(k, v);
+    else if (k == "--max-steps")
+      o.max_steps = parse_num<int64_t>(k, v);
+    else if (k == "--threads")
+      o.threads = parse_num<int>(k, v);
+    else if (k == "--seed")
+      o.seed = parse_num<uint64_t>(k, v);
+    else if (k == "--out")
+      o.out = v;
+    else if (k == "--resume")
+      o.resume = v;
+    else if (k == "--checkpoint-every")
+      o.checkpoint_every = parse_num<int64_t>(k, v);
+    else if (k == "--eval-batch")
+      o.eval_batch = parse_num<int64_t>(k, v);
+    else if (k == "--eval-every-epoch")
+      o.eval_every_epoch = parse_on_off(k, v);
+    else if (k == "--hardest")
+      o.hardest = parse_num<int64_t>(k, v);
+    else if (k == "--progress")
+      o.progress = parse_on_off(k, v);
+    else
+      TORCH_CHECK(false, "unknown option ", k, " (see --help)");
   }
   return o;
 }
@@ -227,12 +279,13 @@ inline TrainOptions parse_train_args(const std::vector<std::string>& args, Train
 /// Checks option values; throws naming the first bad one.
 inline void validate(const TrainOptions& o) {
   TORCH_CHECK(!o.csv.empty(), "no metadata file given (--csv)");
-  TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ", o.train_fraction);
+  TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
+              o.train_fraction);
   TORCH_CHECK(o.ratio >= 0 && o.ratio < 1, "--ratio must be in [0, 1), got ", o.ratio);
   TORCH_CHECK(o.epochs1 >= 0 && o.epochs2 >= 0 && o.epochs1 + o.epochs2 > 0,
               "--epochs1 and --epochs2 must be >= 0 and not both 0, got ", o.epochs1, " and ", o.epochs2);
-  TORCH_CHECK(o.batch1 >= 2 && o.batch2 >= 2, "--batch1 and --batch2 must be >= 2 (BatchNorm), got ", o.batch1, " and ",
-              o.batch2);
+  TORCH_CHECK(o.batch1 >= 2 && o.batch2 >= 2, "--batch1 and --batch2 must be >= 2 (BatchNorm), got ",
+              o.batch1, " and ", o.batch2);
   TORCH_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive, got ", o.lr);
   TORCH_CHECK(o.weight_decay >= 0, "--weight-decay must be >= 0, got ", o.weight_decay);
   TORCH_CHECK(o.lr_step > 0, "--lr-step must be positive, got ", o.lr_step);
@@ -240,8 +293,8 @@ inline void validate(const TrainOptions& o) {
   TORCH_CHECK(o.threads > 0, "--threads must be positive, got ", o.threads);
   TORCH_CHECK(o.resize >= 0 && o.crop >= 0 && o.test_resize >= 0 && o.test_crop >= 0,
               "image sizes must be >= 0");
-  TORCH_CHECK(o.crop == 0 || o.resize == 0 || o.crop <= o.resize, "--crop (", o.crop, ") must not exceed --resize (",
-              o.resize, ")");
+  TORCH_CHECK(o.crop == 0 || o.resize == 0 || o.crop <= o.resize, "--crop (", o.crop,
+              ") must not exceed --resize (", o.resize, ")");
   TORCH_CHECK(o.eval_batch > 0 && o.max_steps >= 0 && o.checkpoint_every >= 0 && o.hardest >= 0,
               "--eval-batch must be positive; --max-steps, --checkpoint-every and --hardest >= 0");
 }
@@ -250,7 +303,8 @@ inline void validate(const TrainOptions& o) {
 /// resized uint8 image. Errors name the image file and its metadata line.
 class ImageStore {
  public:
-  ImageStore(const Dataset* data, int64_t short_side, bool cache) : data_(data), side_(short_side), cache_(cache) {}
+  ImageStore(const Dataset* data, int64_t short_side, bool cache)
+      : data_(data), side_(short_side), cache_(cache) {}
   /// Returns image `i` as float [3, H, W] in [0, 1], short side resized to the store's size.
   torch::Tensor get(int64_t i) {
     if (cache_) {
@@ -278,10 +332,10 @@ class ImageStore {
 
 /// What one training step reports.
 struct StepStats {
-  double loss = 0.0;           ///< total loss (task + OHEM terms)
-  double task_full = 0.0;      ///< task loss of the full model
-  double task_twin = NAN;      ///< task loss of the twin (NaN without OHEM)
-  double consistency = NAN;    ///< consistency term (NaN without OHEM)
+  double loss = 0.0;         ///< total loss (task + OHEM terms)
+  double task_full = 0.0;    ///< task loss of the full model
+  double task_twin = NAN;    ///< task loss of the twin (NaN without OHEM)
+  double consistency = NAN;  ///< consistency term (NaN without OHEM)
   int64_t stage = 0, epoch = 0, step = 0;
 };
 
@@ -289,13 +343,13 @@ struct StepStats {
 struct EvalResult {
   Correlations overall;
   std::map<std::string, Correlations> by_type;
-  std::vector<int64_t> indices;      ///< dataset indices of the test images
-  std::vector<double> predictions;   ///< full-model scores, aligned with `indices`
+  std::vector<int64_t> indices;     ///< dataset indices of the test images
+  std::vector<double> predictions;  ///< full-model scores, aligned with `indices`
 };
 
 /// A stage of the schedule.
 struct Stage {
-  int64_t number = 1;     ///< 1: backbone frozen (head only); 2: everything
+  int64_t number = 1;  ///< 1: backbone frozen (head only); 2: everything
   int64_t epochs = 0;
   int64_t batch = 0;
 };
@@ -328,8 +382,9 @@ class TrainerBase {
         split_.test.push_back(data_.size());
         data_.samples.push_back(s);
       }
-      TORCH_CHECK(split_.train.size() >= 2 && split_.test.size() >= 2, "need at least 2 training and 2 test images, got ",
-                  split_.train.size(), " and ", split_.test.size());
+      TORCH_CHECK(split_.train.size() >= 2 && split_.test.size() >= 2,
+                  "need at least 2 training and 2 test images, got ", split_.train.size(), " and ",
+                  split_.test.size());
       split_kind_ = "file";
     }
     std::string split = o_.split;
@@ -366,13 +421,12 @@ class TrainerBase {
     }
     // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss).
     if (o_.ohem) {
-      competitor_.emplace(net_, self().task_loss(),
-                          ohem::SelfCompetitorOptions()
-                              .mode(o_.mode)
-                              .twin(ohem::TwinOptions()
-                                        .masks(ohem::MaskOptions().ratio(o_.ratio))
-                                        .batchnorm(o_.batchnorm))
-                              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
+      competitor_.emplace(
+          net_, self().task_loss(),
+          ohem::SelfCompetitorOptions()
+              .mode(o_.mode)
+              .twin(ohem::TwinOptions().masks(ohem::MaskOptions().ratio(o_.ratio)).batchnorm(o_.batchnorm))
+              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
     }
     if (!o_.resume.empty()) {
       load_checkpoint(o_.resume);
@@ -380,10 +434,10 @@ class TrainerBase {
       begin_stage();
     }
     say(fmt::format("{}: {} images ({} train / {} test, split by {}), threads: {}, OHEM: {}{}", data_.name,
-                    data_.size(), split_.train.size(), split_.test.size(), split_kind_, torch::get_num_threads(),
-                    o_.ohem ? "on" : "off",
-                    o_.ohem ? fmt::format(" (ratio {}, BatchNorm {}, {})", o_.ratio, ohem::to_string(o_.batchnorm),
-                                          ohem::to_string(o_.mode))
+                    data_.size(), split_.train.size(), split_.test.size(), split_kind_,
+                    torch::get_num_threads(), o_.ohem ? "on" : "off",
+                    o_.ohem ? fmt::format(" (ratio {}, BatchNorm {}, {})", o_.ratio,
+                                          ohem::to_string(o_.batchnorm), ohem::to_string(o_.mode))
                             : std::string()));
   }
 
@@ -417,8 +471,8 @@ class TrainerBase {
     running_.push_back(s);
     if (progress_) {
       progress_->update(step_in_epoch_, fmt::format("loss {:.4f} task {:.4f}{}", s.loss, s.task_full,
-                                                    o_.ohem ? fmt::format(" twin {:.4f} cons {:.5f}", s.task_twin,
-                                                                          s.consistency)
+                                                    o_.ohem ? fmt::format(" twin {:.4f} cons {:.5f}",
+                                                                          s.task_twin, s.consistency)
                                                             : std::string()));
     }
     log_.write(Json()
@@ -434,7 +488,8 @@ class TrainerBase {
                    .add("consistency", s.consistency));
     const bool epoch_end = step_in_epoch_ >= steps;
     if (epoch_end) end_epoch();
-    if (!epoch_end && o_.checkpoint_every > 0 && global_step_ % o_.checkpoint_every == 0) save_checkpoint(checkpoint_path());
+    if (!epoch_end && o_.checkpoint_every > 0 && global_step_ % o_.checkpoint_every == 0)
+      save_checkpoint(checkpoint_path());
     return s;
   }
 
@@ -463,7 +518,9 @@ class TrainerBase {
     for (int64_t i : split_.test) {
       torch::Tensor x = normalize_imagenet(o_.test_crop > 0 ? center_crop(test_store_->get(i), o_.test_crop)
                                                             : test_store_->get(i));
-      if (!batch.empty() && (batch.front().sizes() != x.sizes() || static_cast<int64_t>(batch.size()) >= o_.eval_batch)) flush();
+      if (!batch.empty() &&
+          (batch.front().sizes() != x.sizes() || static_cast<int64_t>(batch.size()) >= o_.eval_batch))
+        flush();
       batch.push_back(x);
     }
     flush();
@@ -528,15 +585,15 @@ class TrainerBase {
     }
     c10::IValue v;
     root.read("ohem", v);
-    TORCH_CHECK(v.toBool() == o_.ohem, "checkpoint \"", path, "\" was written with --ohem ", v.toBool() ? "on" : "off",
-                "; resume it with the same setting");
+    TORCH_CHECK(v.toBool() == o_.ohem, "checkpoint \"", path, "\" was written with --ohem ",
+                v.toBool() ? "on" : "off", "; resume it with the same setting");
     torch::serialize::InputArchive model;
     root.read("model", model);
     try {
       net_->load(model);
     } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "checkpoint \"", path, "\" does not match the model (--arch/--width?): ",
-                  e.what_without_backtrace());
+      TORCH_CHECK(false, "checkpoint \"", path,
+                  "\" does not match the model (--arch/--width?): ", e.what_without_backtrace());
     }
     root.read("stage_index", v);
     stage_index_ = static_cast<size_t>(v.toInt());
@@ -580,7 +637,8 @@ class TrainerBase {
       if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
     }
     say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
-                    stage_index_ < stages_.size() ? stages_[stage_index_].number : 0, epoch_, step_in_epoch_));
+                    stage_index_ < stages_.size() ? stages_[stage_index_].number : 0, epoch_,
+                    step_in_epoch_));
   }
 
   /// Returns the model.
@@ -642,7 +700,9 @@ class TrainerBase {
     return h;
   }
 
-  int64_t steps_per_epoch(const Stage& st) { return std::max<int64_t>(1, self().items_per_epoch() / st.batch); }
+  int64_t steps_per_epoch(const Stage& st) {
+    return std::max<int64_t>(1, self().items_per_epoch() / st.batch);
+  }
 
   double current_lr() const {
     if (stage_index_ >= stages_.size()) return 0.0;
@@ -651,7 +711,8 @@ class TrainerBase {
 
   void set_lr() {
     if (!optimizer_) return;
-    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
+    for (auto& g : optimizer_->param_groups())
+      static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
   }
 
   // Starts the current stage: which parameters train, a fresh Adam, and (fresh start) new masks.
@@ -675,13 +736,14 @@ class TrainerBase {
       epoch_ = 0;
       step_in_epoch_ = 0;
     }
-    progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs), steps_per_epoch(st),
-                      o_.progress && !o_.quiet);
+    progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs),
+                      steps_per_epoch(st), o_.progress && !o_.quiet);
     if (fresh && competitor_) {
       const ohem::MaskSet& m = competitor_->twin().masks();
-      say(fmt::format("stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned)", st.number,
-                      st.epochs, st.batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
-      log_.write(Json().add("event", "masks").add("stage", st.number).add("kept", m.kept()).add("total", m.numel()));
+      say(fmt::format("stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned)",
+                      st.number, st.epochs, st.batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
+      log_.write(
+          Json().add("event", "masks").add("stage", st.number).add("kept", m.kept()).add("total", m.numel()));
     }
   }
 
@@ -698,15 +760,23 @@ class TrainerBase {
     const double n = static_cast<double>(std::max<size_t>(1, running_.size()));
     running_.clear();
     Json j;
-    j.add("event", "epoch").add("stage", st.number).add("epoch", epoch_).add("global_step", global_step_)
-        .add("loss", loss / n).add("task_full", tf / n).add("task_twin", tt / n).add("consistency", c / n)
+    j.add("event", "epoch")
+        .add("stage", st.number)
+        .add("epoch", epoch_)
+        .add("global_step", global_step_)
+        .add("loss", loss / n)
+        .add("task_full", tf / n)
+        .add("task_twin", tt / n)
+        .add("consistency", c / n)
         .add("elapsed_s", elapsed());
-    std::string line = fmt::format("stage {} epoch {}/{}: loss {:.4f}", st.number, epoch_ + 1, st.epochs, loss / n);
+    std::string line =
+        fmt::format("stage {} epoch {}/{}: loss {:.4f}", st.number, epoch_ + 1, st.epochs, loss / n);
     const bool last = epoch_ + 1 >= st.epochs && stage_index_ + 1 >= stages_.size();
     if (o_.eval_every_epoch && !last) {
       EvalResult r = evaluate();
       j.add("srcc", r.overall.srcc).add("krcc", r.overall.krcc).add("plcc", r.overall.plcc);
-      line += fmt::format("  test SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.srcc, r.overall.krcc, r.overall.plcc);
+      line += fmt::format("  test SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.srcc, r.overall.krcc,
+                          r.overall.plcc);
     }
     log_.write(j);
     say(line);
@@ -721,8 +791,8 @@ class TrainerBase {
       begin_stage();
     } else {
       set_lr();
-      progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs), steps_per_epoch(st),
-                        o_.progress && !o_.quiet);
+      progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs),
+                        steps_per_epoch(st), o_.progress && !o_.quiet);
     }
     if (!o_.out.empty()) save_checkpoint(checkpoint_path());
   }
@@ -732,21 +802,33 @@ class TrainerBase {
   }
 
   void write_results(const EvalResult& r) {
-    say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count, r.overall.srcc,
-                    r.overall.krcc, r.overall.plcc));
+    say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count,
+                    r.overall.srcc, r.overall.krcc, r.overall.plcc));
     if (o_.out.empty()) return;
     Json types;
     for (const auto& [k, c] : r.by_type) {
       types.add(k, Json().add("srcc", c.srcc).add("krcc", c.krcc).add("plcc", c.plcc).add("count", c.count));
     }
     Json j;
-    j.add("dataset", data_.name).add("csv", o_.csv).add("ohem", o_.ohem).add("ratio", o_.ratio)
-        .add("seed", static_cast<int64_t>(o_.seed)).add("split_seed", static_cast<int64_t>(o_.split_seed))
-        .add("steps", global_step_).add("elapsed_s", elapsed()).add("threads", torch::get_num_threads())
-        .add("srcc", r.overall.srcc).add("krcc", r.overall.krcc).add("plcc", r.overall.plcc)
-        .add("test_images", r.overall.count).add("by_type", types);
+    j.add("dataset", data_.name)
+        .add("csv", o_.csv)
+        .add("ohem", o_.ohem)
+        .add("ratio", o_.ratio)
+        .add("seed", static_cast<int64_t>(o_.seed))
+        .add("split_seed", static_cast<int64_t>(o_.split_seed))
+        .add("steps", global_step_)
+        .add("elapsed_s", elapsed())
+        .add("threads", torch::get_num_threads())
+        .add("srcc", r.overall.srcc)
+        .add("krcc", r.overall.krcc)
+        .add("plcc", r.overall.plcc)
+        .add("test_images", r.overall.count)
+        .add("by_type", types);
     write_text_file((std::filesystem::path(o_.out) / "results.json").string(), j.str() + "\n");
-    log_.write(Json().add("event", "final").add("srcc", r.overall.srcc).add("krcc", r.overall.krcc)
+    log_.write(Json()
+                   .add("event", "final")
+                   .add("srcc", r.overall.srcc)
+                   .add("krcc", r.overall.krcc)
                    .add("plcc", r.overall.plcc));
   }
 

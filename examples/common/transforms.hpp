@@ -61,8 +61,8 @@ inline uint64_t uniform_index(std::mt19937_64& rng, uint64_t n) {
 
 /// Crops a [C, size, size] window at a random position; throws if the image is smaller than `size`.
 inline torch::Tensor random_crop(const torch::Tensor& img, int64_t size, std::mt19937_64& rng) {
-  TORCH_CHECK(img.dim() == 3 && img.size(1) >= size && img.size(2) >= size, "random_crop: image ", img.sizes(),
-              " is smaller than the crop ", size, "x", size, " (resize first)");
+  TORCH_CHECK(img.dim() == 3 && img.size(1) >= size && img.size(2) >= size, "random_crop: image ",
+              img.sizes(), " is smaller than the crop ", size, "x", size, " (resize first)");
   const auto top = static_cast<int64_t>(uniform_index(rng, static_cast<uint64_t>(img.size(1) - size + 1)));
   const auto left = static_cast<int64_t>(uniform_index(rng, static_cast<uint64_t>(img.size(2) - size + 1)));
   return img.slice(1, top, top + size).slice(2, left, left + size);
@@ -70,21 +70,24 @@ inline torch::Tensor random_crop(const torch::Tensor& img, int64_t size, std::mt
 
 /// Crops the central [C, size, size] window; throws if the image is smaller than `size`.
 inline torch::Tensor center_crop(const torch::Tensor& img, int64_t size) {
-  TORCH_CHECK(img.dim() == 3 && img.size(1) >= size && img.size(2) >= size, "center_crop: image ", img.sizes(),
-              " is smaller than the crop ", size, "x", size);
+  TORCH_CHECK(img.dim() == 3 && img.size(1) >= size && img.size(2) >= size, "center_crop: image ",
+              img.sizes(), " is smaller than the crop ", size, "x", size);
   const int64_t top = (img.size(1) - size) / 2, left = (img.size(2) - size) / 2;
   return img.slice(1, top, top + size).slice(2, left, left + size);
 }
 
 /// Mirrors an image left-right.
-inline torch::Tensor hflip(const torch::Tensor& img) { return img.flip({-1}); }
+inline torch::Tensor hflip(const torch::Tensor& img) {
+  return img.flip({-1});
+}
 
 /// Normalises a [3, H, W] (or [B, 3, H, W]) image with ImageNet's mean and standard deviation.
 inline torch::Tensor normalize_imagenet(const torch::Tensor& img) {
   TORCH_CHECK((img.dim() == 3 && img.size(0) == 3) || (img.dim() == 4 && img.size(1) == 3),
               "normalize_imagenet: expected [3, H, W] or [B, 3, H, W], got ", img.sizes());
   auto opts = img.options();
-  std::vector<int64_t> shape = img.dim() == 3 ? std::vector<int64_t>{3, 1, 1} : std::vector<int64_t>{1, 3, 1, 1};
+  std::vector<int64_t> shape =
+      img.dim() == 3 ? std::vector<int64_t>{3, 1, 1} : std::vector<int64_t>{1, 3, 1, 1};
   const auto mean = torch::tensor({0.485, 0.456, 0.406}, opts).view(shape);
   const auto std = torch::tensor({0.229, 0.224, 0.225}, opts).view(shape);
   return (img - mean) / std;

@@ -53,31 +53,50 @@ DemoOptions parse(int argc, char** argv) {
     }
     TORCH_CHECK(i + 1 < argc, "demo: option ", k, " needs a value");
     const std::string v = argv[++i];
-    auto num = [&](auto& field) { field = ohem_examples::detail::parse_num<std::decay_t<decltype(field)>>(k, v); };
-    if (k == "--photos") o.photos = v;
-    else if (k == "--work") o.work = v;
-    else if (k == "--seeds") num(o.seeds);
-    else if (k == "--threads") num(o.threads);
-    else if (k == "--patch") num(o.patch);
-    else if (k == "--crop") num(o.crop);
-    else if (k == "--width") num(o.width);
-    else if (k == "--epochs1") num(o.epochs1);
-    else if (k == "--epochs2") num(o.epochs2);
-    else if (k == "--batch") num(o.batch);
-    else if (k == "--lr") num(o.lr);
-    else if (k == "--ratio") num(o.ratio);
-    else if (k == "--train-fraction") num(o.train_fraction);
-    else if (k == "--progress") o.progress = ohem_examples::detail::parse_on_off(k, v);
+    auto num = [&](auto& field) {
+      field = ohem_examples::detail::parse_num<std::decay_t<decltype(field)>>(k, v);
+    };
+    if (k == "--photos")
+      o.photos = v;
+    else if (k == "--work")
+      o.work = v;
+    else if (k == "--seeds")
+      num(o.seeds);
+    else if (k == "--threads")
+      num(o.threads);
+    else if (k == "--patch")
+      num(o.patch);
+    else if (k == "--crop")
+      num(o.crop);
+    else if (k == "--width")
+      num(o.width);
+    else if (k == "--epochs1")
+      num(o.epochs1);
+    else if (k == "--epochs2")
+      num(o.epochs2);
+    else if (k == "--batch")
+      num(o.batch);
+    else if (k == "--lr")
+      num(o.lr);
+    else if (k == "--ratio")
+      num(o.ratio);
+    else if (k == "--train-fraction")
+      num(o.train_fraction);
+    else if (k == "--progress")
+      o.progress = ohem_examples::detail::parse_on_off(k, v);
     else if (k == "--shares") {
       o.shares.clear();
-      for (const auto& f : split_csv_line(v, "--shares")) o.shares.push_back(ohem_examples::detail::parse_num<double>(k, f));
+      for (const auto& f : split_csv_line(v, "--shares"))
+        o.shares.push_back(ohem_examples::detail::parse_num<double>(k, f));
       TORCH_CHECK(o.shares.size() == demo::distortion_names().size(), "demo: --shares needs ",
                   demo::distortion_names().size(), " values, got ", o.shares.size());
       for (double s : o.shares) TORCH_CHECK(s > 0 && s <= 1, "demo: each share must be in (0, 1], got ", s);
-    } else TORCH_CHECK(false, "demo: unknown option ", k, " (see --help)");
+    } else
+      TORCH_CHECK(false, "demo: unknown option ", k, " (see --help)");
   }
   TORCH_CHECK(!o.photos.empty(), "demo: --photos DIR is required (examples/demo/demo.sh provides it)");
-  TORCH_CHECK(o.seeds >= 1 && o.threads >= 1 && o.crop <= o.patch, "demo: need --seeds >= 1, --threads >= 1, --crop <= --patch");
+  TORCH_CHECK(o.seeds >= 1 && o.threads >= 1 && o.crop <= o.patch,
+              "demo: need --seeds >= 1, --threads >= 1, --crop <= --patch");
   return o;
 }
 
@@ -105,7 +124,8 @@ std::string write_csv(const Dataset& all, const std::vector<int64_t>& indices, c
   std::string rows = "path,mos,group,type\n";
   for (int64_t i : indices) {
     const Sample& s = all.samples[static_cast<size_t>(i)];
-    rows += fmt::format("{},{:.6f},{},{}\n", std::filesystem::relative(s.path, dir).string(), s.mos, s.group, s.type);
+    rows += fmt::format("{},{:.6f},{},{}\n", std::filesystem::relative(s.path, dir).string(), s.mos, s.group,
+                        s.type);
   }
   const std::string path = (std::filesystem::path(dir) / name).string();
   write_text_file(path, rows);
@@ -117,12 +137,14 @@ int run(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   torch::set_num_threads(static_cast<int>(o.threads));
   std::cout << "ohem demo: synthetic distortions of " << demo::photo_names().size()
-            << " public-domain/CC0 photographs, BaseCNN (ResNet-18 width " << o.width << ") on pairs, baseline vs OHEM\n"
+            << " public-domain/CC0 photographs, BaseCNN (ResNet-18 width " << o.width
+            << ") on pairs, baseline vs OHEM\n"
             << "threads: " << torch::get_num_threads() << "\nbuilding the dataset in " << o.work << " ";
   const std::string csv = demo::build_synthetic(o.photos, o.work, demo::SyntheticOptions{o.patch, 0});
   const Dataset all = read_generic_csv(csv);
-  std::cout << "dataset: " << all.size() << " images (" << demo::distortion_names().size()
-            << " distortion types x 5 levels x 4 patches per photograph), label = SSIM vs the pristine patch\n";
+  std::cout
+      << "dataset: " << all.size() << " images (" << demo::distortion_names().size()
+      << " distortion types x 5 levels x 4 patches per photograph), label = SSIM vs the pristine patch\n";
   std::map<std::string, size_t> type_index;
   for (size_t t = 0; t < demo::distortion_names().size(); ++t) type_index[demo::distortion_names()[t]] = t;
 
@@ -140,7 +162,8 @@ int run(int argc, char** argv) {
     for (auto& [type, idx] : per_type) {
       seeded_shuffle(idx, rng);
       const double share = o.shares[type_index.at(type)];
-      const auto keep = std::max<size_t>(2, static_cast<size_t>(std::llround(share * static_cast<double>(idx.size()))));
+      const auto keep =
+          std::max<size_t>(2, static_cast<size_t>(std::llround(share * static_cast<double>(idx.size()))));
       train.insert(train.end(), idx.begin(), idx.begin() + static_cast<int64_t>(std::min(keep, idx.size())));
       if (seed == 0) train_count[type] = static_cast<int64_t>(std::min(keep, idx.size()));
     }
@@ -171,7 +194,9 @@ int run(int argc, char** argv) {
       t.eval_every_epoch = false;
       t.progress = o.progress;
       t.quiet = true;
-      t.out = (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline")).string();
+      t.out =
+          (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
+              .string();
       const auto s0 = std::chrono::steady_clock::now();
       train_pairwise::Trainer trainer(t);
       const EvalResult r = trainer.train();
@@ -184,15 +209,17 @@ int run(int argc, char** argv) {
         plcc[method][type].v.push_back(c.plcc);
       }
       std::cout << fmt::format("seed {} {:<8} {:4d} steps {:6.1f}s  test SRCC {:.3f} PLCC {:.3f}\n", seed,
-                               method ? "OHEM" : "baseline", trainer.global_step(), sec, r.overall.srcc, r.overall.plcc)
+                               method ? "OHEM" : "baseline", trainer.global_step(), sec, r.overall.srcc,
+                               r.overall.plcc)
                 << std::flush;
     }
   }
 
-  std::string table = fmt::format("\nHeld-out content: SRCC / PLCC (mean ± std over {} seed{}), BaseCNN trained on pairs\n",
-                                  o.seeds, o.seeds > 1 ? "s" : "");
-  table += fmt::format("{:<14} {:>6} {:>5}  {:>12} {:>12}  {:>12} {:>12}  {:>7}\n", "distortion", "train", "test",
-                       "base SRCC", "base PLCC", "OHEM SRCC", "OHEM PLCC", "ΔSRCC");
+  std::string table =
+      fmt::format("\nHeld-out content: SRCC / PLCC (mean ± std over {} seed{}), BaseCNN trained on pairs\n",
+                  o.seeds, o.seeds > 1 ? "s" : "");
+  table += fmt::format("{:<14} {:>6} {:>5}  {:>12} {:>12}  {:>12} {:>12}  {:>7}\n", "distortion", "train",
+                       "test", "base SRCC", "base PLCC", "OHEM SRCC", "OHEM PLCC", "ΔSRCC");
   std::vector<std::string> rows = demo::distortion_names();
   rows.push_back("overall");
   for (const auto& type : rows) {
@@ -210,8 +237,9 @@ int run(int argc, char** argv) {
                          srcc[1][type].mean() - srcc[0][type].mean());
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  table += fmt::format("training time: baseline {:.0f}s, OHEM {:.0f}s (all seeds); total {:.0f}s on {} thread(s)\n",
-                       seconds[0], seconds[1], total, torch::get_num_threads());
+  table += fmt::format(
+      "training time: baseline {:.0f}s, OHEM {:.0f}s (all seeds); total {:.0f}s on {} thread(s)\n",
+      seconds[0], seconds[1], total, torch::get_num_threads());
   std::cout << table;
   write_text_file((std::filesystem::path(o.work) / "results.txt").string(), table);
   return 0;

@@ -29,9 +29,9 @@ using namespace ohem_examples;
 /// or CC0 (see docs/datasets.md for each one's source and licence).
 inline const std::vector<std::string>& photo_names() {
   static const std::vector<std::string> names = {
-      "astronaut.png", "camera.png",  "coffee.png", "chelsea.png",           "coins.png",
-      "rocket.jpg",    "retina.jpg",  "brick.png",  "grass.png",             "gravel.png",
-      "cell.png",      "ihc.png",     "hubble_deep_field.jpg"};
+      "astronaut.png",        "camera.png", "coffee.png", "chelsea.png", "coins.png", "rocket.jpg",
+      "retina.jpg",           "brick.png",  "grass.png",  "gravel.png",  "cell.png",  "ihc.png",
+      "hubble_deep_field.jpg"};
   return names;
 }
 
@@ -59,7 +59,8 @@ inline torch::Tensor gaussian_blur(const torch::Tensor& img, double sigma) {
 
 /// Applies distortion `type` (a name of `distortion_names()`) at `level` 1..5 to a float [3, H, W]
 /// image in [0, 1]; `rng` drives the noise types.
-inline torch::Tensor distort(const torch::Tensor& img, const std::string& type, int level, std::mt19937_64& rng) {
+inline torch::Tensor distort(const torch::Tensor& img, const std::string& type, int level,
+                             std::mt19937_64& rng) {
   TORCH_CHECK(level >= 1 && level <= 5, "distort: level must be 1..5, got ", level);
   const auto i = static_cast<size_t>(level - 1);
   torch::Generator gen = at::detail::createCPUGenerator(rng());
@@ -84,8 +85,10 @@ inline torch::Tensor distort(const torch::Tensor& img, const std::string& type, 
     const std::array<int64_t, 5> f{2, 3, 4, 6, 8};
     const int64_t h = img.size(1), w = img.size(2);
     namespace F = torch::nn::functional;
-    auto small = F::adaptive_avg_pool2d(img.unsqueeze(0), F::AdaptiveAvgPool2dFuncOptions({h / f[i], w / f[i]}));
-    return F::interpolate(small, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
+    auto small =
+        F::adaptive_avg_pool2d(img.unsqueeze(0), F::AdaptiveAvgPool2dFuncOptions({h / f[i], w / f[i]}));
+    return F::interpolate(small,
+                          F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
         .squeeze(0);
   }
   if (type == "impulse_noise") {
@@ -102,7 +105,11 @@ inline torch::Tensor distort(const torch::Tensor& img, const std::string& type, 
 /// with an 11×11 Gaussian window (σ = 1.5), valid positions only, K1 = 0.01, K2 = 0.03.
 inline double ssim(const torch::Tensor& a, const torch::Tensor& b) {
   auto lum = [](const torch::Tensor& x) {
-    return (x[0] * 0.299 + x[1] * 0.587 + x[2] * 0.114).mul(255.0).to(torch::kDouble).unsqueeze(0).unsqueeze(0);
+    return (x[0] * 0.299 + x[1] * 0.587 + x[2] * 0.114)
+        .mul(255.0)
+        .to(torch::kDouble)
+        .unsqueeze(0)
+        .unsqueeze(0);
   };
   const auto x = lum(a), y = lum(b);
   auto g = torch::arange(-5, 6, torch::kDouble);
