@@ -74,10 +74,11 @@ class HardnessTracker {
   /// occurrence. Throws on a count mismatch, a negative index or a non-finite hardness (naming it).
   void update(const torch::Tensor& indices, const torch::Tensor& hardness) {
     TORCH_CHECK(indices.defined() && hardness.defined(), "ohem::HardnessTracker::update: undefined tensor");
-    TORCH_CHECK(!indices.is_floating_point() && !indices.is_complex() && indices.scalar_type() != torch::kBool,
-                "ohem::HardnessTracker::update: indices must be an integer tensor, got ", indices.scalar_type());
-    TORCH_CHECK(indices.numel() == hardness.numel(), "ohem::HardnessTracker::update: indices has ", indices.numel(),
-                " elements but hardness has ", hardness.numel());
+    TORCH_CHECK(
+        !indices.is_floating_point() && !indices.is_complex() && indices.scalar_type() != torch::kBool,
+        "ohem::HardnessTracker::update: indices must be an integer tensor, got ", indices.scalar_type());
+    TORCH_CHECK(indices.numel() == hardness.numel(), "ohem::HardnessTracker::update: indices has ",
+                indices.numel(), " elements but hardness has ", hardness.numel());
     const torch::Tensor idx = indices.detach().reshape({-1}).to(torch::kCPU, torch::kLong).contiguous();
     const torch::Tensor h = hardness.detach().reshape({-1}).to(torch::kCPU, torch::kDouble).contiguous();
     const int64_t* ip = idx.data_ptr<int64_t>();
@@ -117,7 +118,8 @@ class HardnessTracker {
   std::vector<HardnessEntry> ranking() const {
     std::vector<HardnessEntry> out;
     for (int64_t i = 0; i < size(); ++i) {
-      if (counts_[static_cast<size_t>(i)] > 0) out.push_back({i, values_[static_cast<size_t>(i)], counts_[static_cast<size_t>(i)]});
+      if (counts_[static_cast<size_t>(i)] > 0)
+        out.push_back({i, values_[static_cast<size_t>(i)], counts_[static_cast<size_t>(i)]});
     }
     std::stable_sort(out.begin(), out.end(),
                      [](const HardnessEntry& a, const HardnessEntry& b) { return a.hardness > b.hardness; });
@@ -163,8 +165,8 @@ class HardnessTracker {
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
       std::remove(tmp.c_str());
-      TORCH_CHECK(false, "ohem::HardnessTracker::save_csv: cannot rename \"", tmp, "\" to \"", path, "\": ",
-                  ec.message());
+      TORCH_CHECK(false, "ohem::HardnessTracker::save_csv: cannot rename \"", tmp, "\" to \"", path,
+                  "\": ", ec.message());
     }
   }
 

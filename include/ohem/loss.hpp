@@ -29,8 +29,10 @@ enum class Consistency {
 /// Returns the consistency's name, e.g. "MSE".
 inline const char* to_string(Consistency c) {
   switch (c) {
-    case Consistency::MSE: return "MSE";
-    case Consistency::L1: return "L1";
+    case Consistency::MSE:
+      return "MSE";
+    case Consistency::L1:
+      return "L1";
   }
   return "?";
 }
@@ -217,9 +219,9 @@ class OhemLoss {
     check_types<P, Targets...>();
     TORCH_CHECK(!twins.empty(), "ohem::OhemLoss: the list of twin predictions is empty");
     for (const auto& twin : twins) {
-      detail::prediction_traits<P>::for_each2(full, twin, [](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
-        check_member(i, f, t);
-      });
+      detail::prediction_traits<P>::for_each2(
+          full, twin,
+          [](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) { check_member(i, f, t); });
     }
     const P full_c = options_.detach_full() ? detail::detach_prediction(full) : full;
     torch::Tensor tf = task(full, targets...);
@@ -247,20 +249,29 @@ class OhemLoss {
   /// member if the shapes differ.
   template <typename P>
   torch::Tensor consistency(const P& full, const P& twin) const {
-    static_assert(detail::is_prediction_v<P>, "ohem::OhemLoss: a prediction must be a torch::Tensor, a std::pair of "
-                                              "tensors or a std::tuple of tensors");
+    static_assert(detail::is_prediction_v<P>,
+                  "ohem::OhemLoss: a prediction must be a torch::Tensor, a std::pair of "
+                  "tensors or a std::tuple of tensors");
     torch::Tensor out;
-    detail::prediction_traits<P>::for_each2(full, twin, [&](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
-      check_member(i, f, t);
-      const torch::Tensor d = options_.consistency() == Consistency::MSE ? (f - t).square() : (f - t).abs();
-      torch::Tensor r;
-      switch (options_.reduction()) {
-        case Reduction::Mean: r = d.mean(); break;
-        case Reduction::Sum: r = d.sum(); break;
-        case Reduction::None: r = d.reshape({d.size(0), -1}).mean(1); break;
-      }
-      out = out.defined() ? out + r : r;
-    });
+    detail::prediction_traits<P>::for_each2(
+        full, twin, [&](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
+          check_member(i, f, t);
+          const torch::Tensor d =
+              options_.consistency() == Consistency::MSE ? (f - t).square() : (f - t).abs();
+          torch::Tensor r;
+          switch (options_.reduction()) {
+            case Reduction::Mean:
+              r = d.mean();
+              break;
+            case Reduction::Sum:
+              r = d.sum();
+              break;
+            case Reduction::None:
+              r = d.reshape({d.size(0), -1}).mean(1);
+              break;
+          }
+          out = out.defined() ? out + r : r;
+        });
     return out;
   }
 
@@ -270,11 +281,12 @@ class OhemLoss {
   std::vector<torch::Tensor> member_hardness(const P& full, const P& twin) const {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> out;
-    detail::prediction_traits<P>::for_each2(full, twin, [&](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
-      check_member(i, f, t);
-      const torch::Tensor d = (f.detach() - t.detach()).abs();
-      out.push_back(d.reshape({d.size(0), -1}).mean(1));
-    });
+    detail::prediction_traits<P>::for_each2(
+        full, twin, [&](std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
+          check_member(i, f, t);
+          const torch::Tensor d = (f.detach() - t.detach()).abs();
+          out.push_back(d.reshape({d.size(0), -1}).mean(1));
+        });
     return out;
   }
 
@@ -298,11 +310,12 @@ class OhemLoss {
       torch::NoGradGuard no_grad;
       const int64_t b = r.member_hardness.front().size(0);
       for (size_t i = 1; i < r.member_hardness.size(); ++i) {
-        TORCH_CHECK(r.member_hardness[i].size(0) == b, "ohem::OhemLoss: prediction member ", i, " has batch size ",
-                    r.member_hardness[i].size(0), ", member 0 has ", b, "; every member must have the same batch size");
+        TORCH_CHECK(r.member_hardness[i].size(0) == b, "ohem::OhemLoss: prediction member ", i,
+                    " has batch size ", r.member_hardness[i].size(0), ", member 0 has ", b,
+                    "; every member must have the same batch size");
       }
-      r.hardness = r.member_hardness.size() == 1 ? r.member_hardness.front()
-                                                  : torch::stack(r.member_hardness).mean(0);
+      r.hardness =
+          r.member_hardness.size() == 1 ? r.member_hardness.front() : torch::stack(r.member_hardness).mean(0);
     }
     return r;
   }
@@ -315,14 +328,17 @@ class OhemLoss {
  private:
   template <typename P, typename... Targets>
   static constexpr void check_types() {
-    static_assert(detail::is_prediction_v<P>, "ohem::OhemLoss: a prediction must be a torch::Tensor, a std::pair of "
-                                              "tensors or a std::tuple of tensors");
-    static_assert(std::is_invocable_v<TaskLoss&, const P&, const Targets&...>,
-                  "ohem::OhemLoss<TaskLoss>: the task loss must be callable as task(prediction, targets...) with "
-                  "the prediction type (Tensor, pair or tuple of tensors) and the targets passed to the OHEM loss");
+    static_assert(detail::is_prediction_v<P>,
+                  "ohem::OhemLoss: a prediction must be a torch::Tensor, a std::pair of "
+                  "tensors or a std::tuple of tensors");
+    static_assert(
+        std::is_invocable_v<TaskLoss&, const P&, const Targets&...>,
+        "ohem::OhemLoss<TaskLoss>: the task loss must be callable as task(prediction, targets...) with "
+        "the prediction type (Tensor, pair or tuple of tensors) and the targets passed to the OHEM loss");
     if constexpr (std::is_invocable_v<TaskLoss&, const P&, const Targets&...>) {
-      static_assert(std::is_convertible_v<std::invoke_result_t<TaskLoss&, const P&, const Targets&...>, torch::Tensor>,
-                    "ohem::OhemLoss<TaskLoss>: the task loss must return a torch::Tensor");
+      static_assert(
+          std::is_convertible_v<std::invoke_result_t<TaskLoss&, const P&, const Targets&...>, torch::Tensor>,
+          "ohem::OhemLoss<TaskLoss>: the task loss must return a torch::Tensor");
     }
   }
 
@@ -338,7 +354,8 @@ class OhemLoss {
   static void check_member(std::size_t i, const torch::Tensor& f, const torch::Tensor& t) {
     TORCH_CHECK(f.defined() && t.defined(), "ohem::OhemLoss: prediction member ", i, " is undefined");
     TORCH_CHECK(f.sizes() == t.sizes(), "ohem::OhemLoss: prediction member ", i,
-                " must have the same shape in the full and the twin branch, got ", f.sizes(), " and ", t.sizes());
+                " must have the same shape in the full and the twin branch, got ", f.sizes(), " and ",
+                t.sizes());
     TORCH_CHECK(f.dim() >= 1, "ohem::OhemLoss: prediction member ", i,
                 " must have the batch in dimension 0, got a 0-dimensional tensor");
   }

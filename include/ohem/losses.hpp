@@ -23,9 +23,12 @@ enum class Reduction {
 /// Returns the reduction's name, e.g. "Mean".
 inline const char* to_string(Reduction r) {
   switch (r) {
-    case Reduction::Mean: return "Mean";
-    case Reduction::Sum: return "Sum";
-    case Reduction::None: return "None";
+    case Reduction::Mean:
+      return "Mean";
+    case Reduction::Sum:
+      return "Sum";
+    case Reduction::None:
+      return "None";
   }
   return "?";
 }
@@ -35,9 +38,12 @@ namespace detail {
 /// Reduces per-sample values (any shape) as asked.
 inline torch::Tensor reduce(const torch::Tensor& values, Reduction r) {
   switch (r) {
-    case Reduction::Mean: return values.mean();
-    case Reduction::Sum: return values.sum();
-    case Reduction::None: return values;
+    case Reduction::Mean:
+      return values.mean();
+    case Reduction::Sum:
+      return values.sum();
+    case Reduction::None:
+      return values;
   }
   return values;
 }
@@ -47,7 +53,8 @@ inline torch::Tensor scores(const torch::Tensor& t, const char* fn, const char* 
   TORCH_CHECK(t.defined(), "ohem::", fn, ": ", what, " is undefined");
   TORCH_CHECK(t.dim() == 1 || (t.dim() == 2 && t.size(1) == 1) || t.dim() == 0, "ohem::", fn, ": ", what,
               " must be one score per sample, shape [B] or [B, 1], got ", t.sizes());
-  TORCH_CHECK(t.is_floating_point(), "ohem::", fn, ": ", what, " must be floating point, got ", t.scalar_type());
+  TORCH_CHECK(t.is_floating_point(), "ohem::", fn, ": ", what, " must be floating point, got ",
+              t.scalar_type());
   return t.reshape({-1});
 }
 
@@ -67,8 +74,8 @@ inline void same_size(const torch::Tensor& a, const torch::Tensor& b, const char
 /// [B]. Throws if the scores are not one per sample or their counts differ.
 ///
 /// Example: `auto p = ohem::pair_probability(mu1, mu2, torch::ones_like(mu1), torch::ones_like(mu2));`
-inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Tensor& mu2, const torch::Tensor& var1,
-                                      const torch::Tensor& var2) {
+inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Tensor& mu2,
+                                      const torch::Tensor& var1, const torch::Tensor& var2) {
   const torch::Tensor a = detail::scores(mu1, "pair_probability", "mu1");
   const torch::Tensor b = detail::scores(mu2, "pair_probability", "mu2");
   detail::same_size(a, b, "pair_probability", "mu1", "mu2");
@@ -81,7 +88,8 @@ inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Ten
 /// p = 0.5·(1 + erf((μ1 − μ2) / sqrt(2·(2·variance + 1e-8)))).
 ///
 /// Example: `auto p = ohem::pair_probability(mu1, mu2);  // σ1² = σ2² = 1`
-inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Tensor& mu2, double variance = 1.0) {
+inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Tensor& mu2,
+                                      double variance = 1.0) {
   TORCH_CHECK(variance >= 0.0, "ohem::pair_probability: variance must be >= 0, got ", variance);
   const torch::Tensor v = torch::full({1}, variance, mu1.options().requires_grad(false));
   return pair_probability(mu1, mu2, v, v);
@@ -110,12 +118,14 @@ inline torch::Tensor thurstone_probability(const torch::Tensor& mos1, const torc
 /// value per pair; they are flattened, so [B] and [B, 1] mix safely. Throws if the counts differ.
 ///
 /// Example: `auto loss = ohem::fidelity_loss(ohem::pair_probability(mu1, mu2), g);`
-inline torch::Tensor fidelity_loss(const torch::Tensor& p, const torch::Tensor& g, Reduction reduction = Reduction::Mean) {
+inline torch::Tensor fidelity_loss(const torch::Tensor& p, const torch::Tensor& g,
+                                   Reduction reduction = Reduction::Mean) {
   const torch::Tensor pp = detail::scores(p, "fidelity_loss", "p");
   TORCH_CHECK(g.defined(), "ohem::fidelity_loss: g is undefined");
   const torch::Tensor gg = g.reshape({-1}).to(pp.scalar_type());
   detail::same_size(pp, gg, "fidelity_loss", "p", "g");
-  const torch::Tensor per_pair = 1.0 - torch::sqrt(pp * gg + 1e-8) - torch::sqrt((1.0 - pp) * (1.0 - gg) + 1e-8);
+  const torch::Tensor per_pair =
+      1.0 - torch::sqrt(pp * gg + 1e-8) - torch::sqrt((1.0 - pp) * (1.0 - gg) + 1e-8);
   return detail::reduce(per_pair, reduction);
 }
 
@@ -205,8 +215,9 @@ inline torch::Tensor plcc_loss(const torch::Tensor& pred, const torch::Tensor& m
 /// a probability label weighs the hinge by its confidence (g = 0.5 gives a constant, no gradient).
 ///
 /// Example: `auto loss = ohem::margin_ranking_loss(mu1, mu2, g, 0.1);`
-inline torch::Tensor margin_ranking_loss(const torch::Tensor& mu1, const torch::Tensor& mu2, const torch::Tensor& g,
-                                         double margin = 0.0, Reduction reduction = Reduction::Mean) {
+inline torch::Tensor margin_ranking_loss(const torch::Tensor& mu1, const torch::Tensor& mu2,
+                                         const torch::Tensor& g, double margin = 0.0,
+                                         Reduction reduction = Reduction::Mean) {
   const torch::Tensor a = detail::scores(mu1, "margin_ranking_loss", "mu1");
   const torch::Tensor b = detail::scores(mu2, "margin_ranking_loss", "mu2");
   detail::same_size(a, b, "margin_ranking_loss", "mu1", "mu2");
@@ -253,7 +264,9 @@ struct MosMSELoss {
 /// Example: `ohem::OhemLoss loss(ohem::PlccLoss{}); auto r = loss(full, twin, mos);`
 struct PlccLoss {
   /// Returns `plcc_loss(pred, mos)`.
-  torch::Tensor operator()(const torch::Tensor& pred, const torch::Tensor& mos) const { return plcc_loss(pred, mos); }
+  torch::Tensor operator()(const torch::Tensor& pred, const torch::Tensor& mos) const {
+    return plcc_loss(pred, mos);
+  }
 };
 
 /// `margin_ranking_loss` on a predicted pair as a functor: `loss(std::pair{mu1, mu2}, g)`.

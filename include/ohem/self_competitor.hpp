@@ -37,15 +37,18 @@ enum class SelfCompetitorMode {
 /// Returns the mode's name, e.g. "Joint".
 inline const char* to_string(SelfCompetitorMode m) {
   switch (m) {
-    case SelfCompetitorMode::Joint: return "Joint";
-    case SelfCompetitorMode::Sequential: return "Sequential";
+    case SelfCompetitorMode::Joint:
+      return "Joint";
+    case SelfCompetitorMode::Sequential:
+      return "Sequential";
   }
   return "?";
 }
 
 /// Options of a `SelfCompetitor`. Defaults reproduce the paper's public recipe.
 ///
-/// Example: `SelfCompetitorOptions().mode(SelfCompetitorMode::Sequential).twin(TwinOptions().masks(MaskOptions().ratio(0.7)))`
+/// Example:
+/// `SelfCompetitorOptions().mode(SelfCompetitorMode::Sequential).twin(TwinOptions().masks(MaskOptions().ratio(0.7)))`
 struct SelfCompetitorOptions {
   /// Joint (the recipe) or Sequential (the same gradients, about one branch's activation memory).
   TORCH_ARG(SelfCompetitorMode, mode) = SelfCompetitorMode::Joint;
@@ -179,15 +182,18 @@ struct CompetitorState {
 /// (call it before the next forward through the model and before the optimizer step; it throws otherwise).
 /// Copies share the same state (like a torch::nn module holder).
 ///
-/// Example: `ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{}); sc(std::make_pair(x1, x2), g).backward();`
+/// Example: `ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{}); sc(std::make_pair(x1, x2),
+/// g).backward();`
 template <typename Model, typename TaskLoss>
 class SelfCompetitor {
  public:
   /// Builds the twin(s) from the model's current weights and wraps the task loss. Throws if `twins` < 1 or
   /// the twin or loss options are invalid.
   SelfCompetitor(Model model, TaskLoss task, SelfCompetitorOptions options = {}) {
-    TORCH_CHECK(options.twins() >= 1, "ohem::SelfCompetitorOptions::twins must be >= 1, got ", options.twins());
-    state_ = std::make_shared<detail::CompetitorState<Model, TaskLoss>>(std::move(model), std::move(task), options);
+    TORCH_CHECK(options.twins() >= 1, "ohem::SelfCompetitorOptions::twins must be >= 1, got ",
+                options.twins());
+    state_ = std::make_shared<detail::CompetitorState<Model, TaskLoss>>(std::move(model), std::move(task),
+                                                                        options);
     state_->twins.reserve(static_cast<size_t>(options.twins()));
     for (int64_t k = 0; k < options.twins(); ++k) {
       TwinOptions t = options.twin();
@@ -200,10 +206,11 @@ class SelfCompetitor {
   /// the model) and returns the OHEM loss against `targets`.
   template <typename Input, typename... Targets>
   OhemLossResult operator()(const Input& input, const Targets&... targets) {
-    static_assert(std::is_same_v<Input, torch::Tensor> || detail::is_tensor_pair<Input>::value ||
-                      detail::is_tensor_tuple<Input>::value,
-                  "ohem::SelfCompetitor: the input must be a torch::Tensor, a std::pair or a std::tuple of tensors; "
-                  "for a model with other forward arguments use run([&] { return net->forward(a, b); }, targets...)");
+    static_assert(
+        std::is_same_v<Input, torch::Tensor> || detail::is_tensor_pair<Input>::value ||
+            detail::is_tensor_tuple<Input>::value,
+        "ohem::SelfCompetitor: the input must be a torch::Tensor, a std::pair or a std::tuple of tensors; "
+        "for a model with other forward arguments use run([&] { return net->forward(a, b); }, targets...)");
     auto state = state_;
     return run([state, input]() { return detail::forward_input(state->model, input); }, targets...);
   }
@@ -214,8 +221,9 @@ class SelfCompetitor {
   /// and called again there, so it must not capture references that die before that.
   template <typename Forward, typename... Targets>
   OhemLossResult run(Forward forward, const Targets&... targets) {
-    static_assert(std::is_invocable_v<Forward&>,
-                  "ohem::SelfCompetitor::run: forward must be callable without arguments and return a prediction");
+    static_assert(
+        std::is_invocable_v<Forward&>,
+        "ohem::SelfCompetitor::run: forward must be callable without arguments and return a prediction");
     using P = std::decay_t<std::invoke_result_t<Forward&>>;
     static_assert(detail::is_prediction_v<P>,
                   "ohem::SelfCompetitor: the model's forward must return a torch::Tensor, a std::pair or a "
@@ -249,8 +257,8 @@ class SelfCompetitor {
 
   /// Returns the k-th twin.
   PrunedTwin<Model>& twin(size_t k = 0) {
-    TORCH_CHECK(k < state_->twins.size(), "ohem::SelfCompetitor::twin: index ", k, " out of range, there are ",
-                state_->twins.size(), " twins");
+    TORCH_CHECK(k < state_->twins.size(), "ohem::SelfCompetitor::twin: index ", k,
+                " out of range, there are ", state_->twins.size(), " twins");
     return state_->twins[k];
   }
   /// Returns the number of twins K.
@@ -360,10 +368,10 @@ class SelfCompetitor {
       double inv = 1.0;
       bool done = false;
     };
-    auto pending = std::make_shared<Pending>(Pending{state_, std::move(forward), std::tuple<Targets...>(targets...),
-                                                     full_const, full_part, devices, live, std::move(rng),
-                                                     std::move(stats), std::move(final_stats), s.calls,
-                                                     parameter_versions(s), inv, false});
+    auto pending = std::make_shared<Pending>(
+        Pending{state_, std::move(forward), std::tuple<Targets...>(targets...), full_const, full_part,
+                devices, live, std::move(rng), std::move(stats), std::move(final_stats), s.calls,
+                parameter_versions(s), inv, false});
     r.deferred_backward = [pending](const torch::Tensor& gradient) { replay(*pending, gradient); };
     return r;
   }
@@ -372,12 +380,14 @@ class SelfCompetitor {
   static void replay(PendingT& p, const torch::Tensor& gradient) {
     State& s = *p.state;
     TORCH_CHECK(!p.done, "ohem::OhemLossResult::backward: already called for this Sequential-mode result");
-    TORCH_CHECK(s.calls == p.call, "ohem::OhemLossResult::backward: in Sequential mode call backward() before the "
-                "next forward through the SelfCompetitor (this result is from call ", p.call, ", the latest is ",
-                s.calls, ")");
-    TORCH_CHECK(parameter_versions(s) == p.versions,
-                "ohem::OhemLossResult::backward: the model's parameters changed in place since the forward (an "
-                "optimizer step?); in Sequential mode call backward() before optimizer.step()");
+    TORCH_CHECK(s.calls == p.call,
+                "ohem::OhemLossResult::backward: in Sequential mode call backward() before the "
+                "next forward through the SelfCompetitor (this result is from call ",
+                p.call, ", the latest is ", s.calls, ")");
+    TORCH_CHECK(
+        parameter_versions(s) == p.versions,
+        "ohem::OhemLossResult::backward: the model's parameters changed in place since the forward (an "
+        "optimizer step?); in Sequential mode call backward() before optimizer.step()");
     p.done = true;
     if (p.full_part.requires_grad()) p.full_part.backward(gradient);
     p.full_part = torch::Tensor();
@@ -394,8 +404,8 @@ class SelfCompetitor {
             auto scope = s.twins[k].scope();
             return p.forward();
           }();
-          torch::Tensor task = std::apply(
-              [&](const auto&... t) { return s.loss.task(twin_pred, t...); }, p.targets);
+          torch::Tensor task =
+              std::apply([&](const auto&... t) { return s.loss.task(twin_pred, t...); }, p.targets);
           torch::Tensor c = s.loss.consistency(p.full_const, twin_pred);
           // The twin's share: α/K·T(twin_k) + λ/K·C(full, twin_k) with the full prediction constant.
           part = s.loss.options().alpha() * task + s.loss.options().lambda() * c;
