@@ -200,7 +200,10 @@ def bench_metrics(np, results, sizes, repeat):
         def run():
             stats.spearmanr(pred, mos)
             stats.kendalltau(pred, mos)
-            p0 = [np.max(mos), 1.0, np.mean(pred), 0.1, 0.1]
+            # ohem's documented 5p start (docs/metrics.md): (hi − lo, sign/std(pred), mean(pred), 0, (hi + lo)/2).
+            sign = 1.0 if stats.pearsonr(pred, mos)[0] >= 0 else -1.0
+            hi, lo = np.max(mos), np.min(mos)
+            p0 = [hi - lo, sign / np.std(pred), np.mean(pred), 0.0, 0.5 * (hi + lo)]
             beta, _ = optimize.curve_fit(logistic5, pred, mos, p0=p0, maxfev=10000)
             stats.pearsonr(logistic5(pred, *beta), mos)
 
