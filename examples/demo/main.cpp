@@ -23,7 +23,7 @@ using namespace ohem_examples;
 
 struct DemoOptions {
   std::string photos, work = "build/demo-cache/data";
-  int64_t seeds = 3, threads = 2, patch = 96, crop = 80, width = 16, epochs1 = 1, epochs2 = 6, batch = 16;
+  int64_t seeds = 2, threads = 2, patch = 64, crop = 56, width = 16, epochs1 = 1, epochs2 = 5, batch = 16;
   double lr = 1e-3, ratio = 0.65, train_fraction = 0.7;
   std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  // per type, in distortion_names() order
   bool progress = false;
@@ -32,11 +32,11 @@ struct DemoOptions {
 const char* kUsage = R"(usage: demo --photos DIR [options]
   --photos DIR          folder with the scikit-image sample photographs (demo.sh extracts them)
   --work DIR            where the dataset and runs go (build/demo-cache/data)
-  --seeds N             seeds (content splits and initialisations) to average over (3)
+  --seeds N             seeds (content splits and initialisations) to average over (2)
   --threads N           torch threads (2)
-  --patch N             patch side in pixels (96); --crop N training crop (80)
+  --patch N             patch side in pixels (64); --crop N training crop (56)
   --width N             ResNet-18 base width (16; torchvision: 64)
-  --epochs1 N --epochs2 N --batch N --lr X   schedule (1, 6, 16 pairs, 1e-3)
+  --epochs1 N --epochs2 N --batch N --lr X   schedule (1, 5, 16 pairs, 1e-3)
   --ratio R             pruning ratio of the twin (0.65)
   --train-fraction F    share of photographs used for training (0.7)
   --shares a,b,c,d,e,f  training share kept per distortion type (1,0.5,0.25,0.15,0.1,0.05)
