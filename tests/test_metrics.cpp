@@ -1,0 +1,308 @@
+// IQA metrics against scipy fixtures (tests/data/generate_metrics_fixtures.py) and hand derivations.
+#include "support.hpp"
+
+#include <ohem/metrics.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Case {
+  std::vector<double> x, y;  // prediction, mos
+};
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string field;
+  while (std::getline(ss, field, ',')) out.push_back(field);
+  return out;
+}
+
+// The data of a fixture case: name,mos,prediction rows, or the LCG formula of the generator.
+Case load_case(const std::string& name) {
+  Case c;
+  if (name == "lcg_100000") {
+    // Same integers as lcg_case() in the generator; every double below is exact or correctly rounded.
+    uint64_t state = 12345;
+    for (int i = 0; i < 100000; ++i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      const int64_t a = static_cast<int64_t>(state >> 44);
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      const int64_t b = static_cast<int64_t>(state >> 44);
+      const int64_t a3 = a * a * a, c3 = ((1 << 20) - a) * ((1 << 20) - a) * ((1 << 20) - a);
+      c.x.push_back(static_cast<double>(a) / 1048576.0);
+      const double q = static_cast<double>(a3) / static_cast<double>(a3 + c3);
+      c.y.push_back(q + static_cast<double>(b) / 4194304.0);
+    }
+    return c;
+  }
+  std::ifstream in(std::string(OHEM_TEST_DATA_DIR) + "/metrics/" + name + ".csv");
+  REQUIRE(in.good());
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    auto f = split(line);
+    REQUIRE(f.size() == 3);
+    c.y.push_back(std::stod(f[1]));
+    c.x.push_back(std::stod(f[2]));
+  }
+  return c;
+}
+
+// expected.csv: one row per case, columns by name.
+std::map<std::string, std::map<std::string, double>> load_expected() {
+  std::ifstream in(std::string(OHEM_TEST_DATA_DIR) + "/metrics/expected.csv");
+  REQUIRE(in.good());
+  std::string line;
+  std::getline(in, line);
+  const auto header = split(line);
+  std::map<std::string, std::map<std::string, double>> out;
+  while (std::getline(in, line)) {
+    auto f = split(line);
+    REQUIRE(f.size() == header.size());
+    for (size_t k = 1; k < f.size(); ++k) out[f[0]][header[k]] = std::stod(f[k]);
+  }
+  return out;
+}
+
+double rel_err(double got, double want) {
+  return want == 0 ? std::abs(got) : std::abs(got - want) / std::abs(want);
+}
+
+}  // namespace
+
+TEST_CASE("metrics agree with scipy on the committed fixtures", "[metrics]") {
+  const auto expected = load_expected();
+  REQUIRE(expected.size() == 6);
+  double worst_rank = 0, worst_init = 0, worst_fit = 0;
+  for (const auto& [name, want] : expected) {
+    INFO("case " << name);
+    const Case c = load_case(name);
+    REQUIRE(static_cast<double>(c.x.size()) == want.at("n"));
+    const double e_srcc = rel_err(ohem::srcc(c.x, c.y), want.at("srcc"));
+    const double e_krcc = rel_err(ohem::krcc(c.x, c.y), want.at("krcc"));
+    const double e_plcc = rel_err(ohem::plcc(c.x, c.y), want.at("plcc"));
+    CHECK(e_srcc <= 1e-12);
+    CHECK(e_krcc <= 1e-12);
+    CHECK(e_plcc <= 1e-12);
+    worst_rank = std::max({worst_rank, e_srcc, e_krcc, e_plcc});
+
+    for (auto model : {ohem::LogisticModel::FourParameter, ohem::LogisticModel::FiveParameter}) {
+      const std::string p = model == ohem::LogisticModel::FourParameter ? "4" : "5";
+      INFO("model " << ohem::to_string(model));
+      const auto init = ohem::logistic_initial_params(model, c.x, c.y);
+      for (size_t k = 0; k < init.size(); ++k) {
+        const double want_k = want.at("init" + p + "_" + std::to_string(k + 1));
+        const double e = want_k == 0 ? std::abs(init[k]) : rel_err(init[k], want_k);
+        CHECK(e <= 1e-12);
+        worst_init = std::max(worst_init, e);
+      }
+      const auto fit = ohem::fit_logistic(c.x, c.y, ohem::FitOptions().model(model));
+      CHECK(fit.status == ohem::FitStatus::Converged);
+      const double e_p = rel_err(fit.plcc, want.at("plcc" + p)), e_r = rel_err(fit.rmse, want.at("rmse" + p));
+      CHECK(e_p <= 1e-6);
+      CHECK(e_r <= 1e-6);
+      worst_fit = std::max({worst_fit, e_p, e_r});
+    }
+  }
+  std::fprintf(stderr,
+               "metrics vs scipy: max relative deviation SRCC/KRCC/PLCC %.3g, initial values %.3g, fitted "
+               "PLCC/RMSE %.3g\n",
+               worst_rank, worst_init, worst_fit);
+}
+
+TEST_CASE("evaluate and evaluate_groups reproduce the fixture per group", "[metrics]") {
+  const auto expected = load_expected();
+  const Case a = load_case("random_10"), b = load_case("ties_1000");
+  std::vector<double> x, y;
+  std::vector<std::string> g;
+  // Interleave the two cases so that a group is not a contiguous block.
+  for (size_t i = 0; i < b.x.size(); ++i) {
+    if (i < a.x.size()) {
+      x.push_back(a.x[i]);
+      y.push_back(a.y[i]);
+      g.push_back("random");
+    }
+    x.push_back(b.x[i]);
+    y.push_back(b.y[i]);
+    g.push_back("ties");
+  }
+  const auto groups = ohem::evaluate_groups(x, y, g);
+  REQUIRE(groups.size() == 2);
+  for (const auto& [group, fixture] : {std::pair<std::string, std::string>{"random", "random_10"},
+                                       std::pair<std::string, std::string>{"ties", "ties_1000"}}) {
+    INFO("group " << group);
+    const auto& e = groups.at(group);
+    const auto& w = expected.at(fixture);
+    CHECK(static_cast<double>(e.n) == w.at("n"));
+    CHECK(rel_err(e.srcc, w.at("srcc")) <= 1e-12);
+    CHECK(rel_err(e.krcc, w.at("krcc")) <= 1e-12);
+    CHECK(rel_err(e.plcc, w.at("plcc")) <= 1e-12);
+    CHECK(rel_err(e.fit4.plcc, w.at("plcc4")) <= 1e-6);
+    CHECK(rel_err(e.fit4.rmse, w.at("rmse4")) <= 1e-6);
+    CHECK(rel_err(e.fit5.plcc, w.at("plcc5")) <= 1e-6);
+    CHECK(rel_err(e.fit5.rmse, w.at("rmse5")) <= 1e-6);
+    CHECK_FALSE(e.intervals.has_value());
+  }
+}
+
+TEST_CASE("vectors, Eigen vectors and tensors give the same metrics", "[metrics]") {
+  const Case c = load_case("nonlinear_1000");
+  const Eigen::VectorXd ex = Eigen::Map<const Eigen::VectorXd>(c.x.data(), c.x.size());
+  const Eigen::VectorXd ey = Eigen::Map<const Eigen::VectorXd>(c.y.data(), c.y.size());
+  const auto tx = torch::tensor(c.x, torch::kDouble), ty = torch::tensor(c.y, torch::kDouble);
+  const double s = ohem::srcc(c.x, c.y);
+  CHECK(ohem::srcc(ex, ey) == s);
+  CHECK(ohem::srcc(tx, ty) == s);
+  CHECK(ohem::krcc(tx, ey) == ohem::krcc(c.x, c.y));
+  CHECK(ohem::plcc(ex.segment(0, 1000), ty) == ohem::plcc(c.x, c.y));
+  // A float32 tensor is converted to double first.
+  CHECK(ohem::srcc(tx.to(torch::kFloat), ty) == ohem::srcc(tx.to(torch::kFloat).to(torch::kDouble), ty));
+}
+
+TEST_CASE("hand-derived correlations: reversed order, ties", "[metrics]") {
+  std::vector<double> up, down;
+  for (int i = 0; i < 50; ++i) {
+    up.push_back(i * 0.5);
+    down.push_back(100.0 - i * i);  // strictly decreasing, non-linear
+  }
+  CHECK(ohem::srcc(up, down) == -1.0);
+  CHECK(ohem::krcc(up, down) == -1.0);
+  CHECK(ohem::srcc(up, up) == 1.0);
+  // x = (1, 2, 2, 3), y = (1, 3, 2, 3): 4 concordant, 0 discordant, one pair tied in x only and one in
+  // y only, so tau-b = 4 / sqrt((6 - 1)(6 - 1)) = 0.8. Average ranks (1, 2.5, 2.5, 4) and
+  // (1, 3.5, 2, 3.5): Pearson r = 3.75 / 4.5 = 5/6.
+  const std::vector<double> x{1, 2, 2, 3}, y{1, 3, 2, 3};
+  CHECK(ohem::krcc(x, y) == Approx(0.8).epsilon(1e-15));
+  CHECK(ohem::srcc(x, y) == Approx(5.0 / 6.0).epsilon(1e-15));
+  // x = (1, 2, 3), y = (1, 2, 4): r = 3 / sqrt(2 · 42/9) = 9 / sqrt(84).
+  CHECK(ohem::plcc(std::vector<double>{1, 2, 3}, std::vector<double>{1, 2, 4}) ==
+        Approx(9.0 / std::sqrt(84.0)).epsilon(1e-15));
+  // RMSE of (0, 0) vs (3, 4): sqrt((9 + 16) / 2).
+  CHECK(ohem::rmse(std::vector<double>{0, 0}, std::vector<double>{3, 4}) ==
+        Approx(std::sqrt(12.5)).epsilon(1e-15));
+}
+
+TEST_CASE("constant predictions give the documented values", "[metrics]") {
+  const std::vector<double> flat(6, 2.5), mos{1, 2, 3, 4, 5, 6};
+  CHECK(ohem::srcc(flat, mos) == 0.0);
+  CHECK(ohem::krcc(flat, mos) == 0.0);
+  CHECK(ohem::plcc(flat, mos) == 0.0);
+  CHECK(ohem::plcc(mos, flat) == 0.0);
+  const auto e = ohem::evaluate(flat, mos);
+  for (const auto* fit : {&e.fit4, &e.fit5}) {
+    CHECK(fit->status == ohem::FitStatus::Fallback);
+    CHECK(fit->message.find("constant") != std::string::npos);
+    CHECK(fit->plcc == 0.0);
+    // The fallback line is the constant mean(mos) = 3.5: RMSE = population std of 1..6 = sqrt(35/12).
+    CHECK(fit->rmse == Approx(std::sqrt(35.0 / 12.0)).epsilon(1e-14));
+    CHECK((*fit)(123.0) == Approx(3.5).epsilon(1e-15));
+  }
+  CHECK_THROWS_WITH(ohem::logistic_initial_params(ohem::LogisticModel::FourParameter, flat, mos),
+                    Catch::Contains("predictions are constant"));
+}
+
+TEST_CASE("fits recover exact logistic data and fall back when too few points", "[metrics]") {
+  std::vector<double> x, y4, y5;
+  const std::vector<double> b4{4.0, 1.5, 0.3, 0.2}, b5{3.0, 5.0, 0.4, 0.5, 2.0};
+  for (int i = 0; i < 60; ++i) {
+    const double xi = -1.0 + i / 30.0;
+    x.push_back(xi);
+    y4.push_back((b4[0] - b4[1]) / (1 + std::exp(-(xi - b4[2]) / b4[3])) + b4[1]);
+    y5.push_back(b5[0] * (0.5 - 1 / (1 + std::exp(b5[1] * (xi - b5[2])))) + b5[3] * xi + b5[4]);
+  }
+  const auto f4 = ohem::fit_logistic(x, y4, ohem::FitOptions().model(ohem::LogisticModel::FourParameter));
+  REQUIRE(f4.status == ohem::FitStatus::Converged);
+  for (int k = 0; k < 4; ++k) CHECK(f4.params[k] == Approx(b4[k]).epsilon(1e-8));
+  CHECK(f4.rmse <= 1e-10);
+  CHECK(f4.plcc == Approx(1.0).epsilon(1e-12));
+  const auto f5 = ohem::fit_logistic(x, y5);
+  REQUIRE(f5.status == ohem::FitStatus::Converged);
+  for (int k = 0; k < 5; ++k) CHECK(f5.params[k] == Approx(b5[k]).epsilon(1e-8));
+  CHECK(f5(0.1) == Approx(ohem::logistic(ohem::LogisticModel::FiveParameter, b5, 0.1)).epsilon(1e-9));
+
+  // 4 points: fewer than 5 parameters + 1, so the 5p fit falls back to the least-squares line. For
+  // x = (0, 1, 2, 3), y = (0, 1, 1, 3): slope 4.5 / 5 = 0.9, intercept 1.25 - 0.9 · 1.5 = -0.1, line
+  // (-0.1, 0.8, 1.7, 2.6), residuals (0.1, 0.2, -0.7, 0.4).
+  const std::vector<double> xs{0, 1, 2, 3}, ys{0, 1, 1, 3};
+  const auto few = ohem::fit_logistic(xs, ys);
+  CHECK(few.status == ohem::FitStatus::Fallback);
+  CHECK_FALSE(few.ok());
+  CHECK(few.message.find("at least 6 points, got 4") != std::string::npos);
+  REQUIRE(few.params.size() == 2);
+  CHECK(few.params[0] == Approx(0.9).epsilon(1e-14));
+  CHECK(few.params[1] == Approx(-0.1).margin(1e-14));
+  CHECK(few.rmse == Approx(std::sqrt((0.01 + 0.04 + 0.49 + 0.16) / 4)).epsilon(1e-14));
+  CHECK(few.plcc == Approx(ohem::plcc(xs, ys)).epsilon(1e-14));
+  CHECK(std::isfinite(few.plcc));
+}
+
+TEST_CASE("bad input gives errors naming the argument and value", "[metrics]") {
+  const std::vector<double> a{1, 2, 3}, b{1, 2};
+  CHECK_THROWS_WITH(ohem::srcc(a, b), Catch::Contains("ohem::srcc: prediction has 3 values but mos has 2"));
+  CHECK_THROWS_WITH(ohem::plcc(std::vector<double>{1}, std::vector<double>{2}),
+                    Catch::Contains("needs at least 2 scores, got 1"));
+  CHECK_THROWS_WITH(ohem::krcc(std::vector<double>{1, NAN, 3}, a), Catch::Contains("prediction[1] is nan"));
+  CHECK_THROWS_WITH(ohem::evaluate(a, std::vector<double>{1, 2, INFINITY}), Catch::Contains("mos[2] is inf"));
+  CHECK_THROWS_WITH(ohem::srcc(torch::rand({2, 3}), torch::rand({6})),
+                    Catch::Contains("expected a 1-D tensor"));
+  CHECK_THROWS_WITH(ohem::evaluate_groups(a, a, {"x", "x", "y"}), Catch::Contains("group \"y\" has 1 image"));
+  CHECK_THROWS_WITH(ohem::evaluate_groups(a, a, {"x"}),
+                    Catch::Contains("groups has 1 labels but there are 3"));
+  CHECK_THROWS_WITH(ohem::evaluate(a, a, ohem::EvalOptions().confidence(1.0)),
+                    Catch::Contains("confidence must be in (0, 1), got 1"));
+  CHECK_THROWS_WITH(ohem::fit_logistic(a, a, ohem::FitOptions().initial({1, 2})),
+                    Catch::Contains("initial has 2 values, logistic5 takes 5"));
+}
+
+TEST_CASE("bootstrap intervals are seeded, thread-independent and of the expected width", "[metrics]") {
+  // Bivariate normal data with correlation 0.8 (Box–Muller on an LCG): the asymptotic standard error
+  // of Pearson's r is (1 - rho^2) / sqrt(n), so a 95 % interval is about 2 · 1.96 · 0.36 / sqrt(n) wide.
+  const int n = 1000;
+  const double rho = 0.8;
+  std::vector<double> x(n), y(n);
+  uint64_t s = 99;
+  auto uniform = [&] {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return (static_cast<double>(s >> 11) + 0.5) * 0x1.0p-53;
+  };
+  for (int i = 0; i < n; ++i) {
+    const double r = std::sqrt(-2 * std::log(uniform())), t = 2 * M_PI * uniform();
+    x[i] = r * std::cos(t);
+    y[i] = rho * x[i] + std::sqrt(1 - rho * rho) * r * std::sin(t);
+  }
+  const auto opts = ohem::EvalOptions().bootstrap(200).seed(5);
+  const auto e = ohem::evaluate(x, y, opts);
+  REQUIRE(e.intervals.has_value());
+  const auto& iv = *e.intervals;
+  CHECK(iv.samples == 200);
+  CHECK(iv.confidence == 0.95);
+  const double expected_width = 2 * 1.96 * (1 - rho * rho) / std::sqrt(n);
+  CHECK(iv.plcc.upper - iv.plcc.lower == Approx(expected_width).epsilon(0.25));
+  for (auto [point, interval] : {std::pair{e.srcc, iv.srcc},
+                                 {e.krcc, iv.krcc},
+                                 {e.plcc, iv.plcc},
+                                 {e.fit4.plcc, iv.plcc4},
+                                 {e.fit4.rmse, iv.rmse4},
+                                 {e.fit5.plcc, iv.plcc5},
+                                 {e.fit5.rmse, iv.rmse5}}) {
+    CHECK(interval.lower < point);
+    CHECK(point < interval.upper);
+  }
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  const auto again = ohem::evaluate(x, y, opts);
+  torch::set_num_threads(threads);
+  CHECK(again.intervals->srcc.lower == iv.srcc.lower);
+  CHECK(again.intervals->rmse5.upper == iv.rmse5.upper);
+  const auto other = ohem::evaluate(x, y, ohem::EvalOptions().bootstrap(200).seed(6));
+  CHECK(other.intervals->plcc.lower != iv.plcc.lower);
+}
