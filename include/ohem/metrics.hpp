@@ -441,7 +441,10 @@ inline LogisticFit fallback_line(LogisticModel model, const double* x, const dou
 template <int P>
 LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const FitOptions& options,
                               std::vector<double> initial) {
-  const LogisticModel model = options.model();
+  // A compile-time model lets the compiler drop the other model's branch of logistic_eval (which would
+  // index β beyond P and trip -Warray-bounds in optimised builds).
+  constexpr LogisticModel model = P == 4 ? LogisticModel::FourParameter : LogisticModel::FiveParameter;
+  TORCH_INTERNAL_ASSERT(options.model() == model);
   Eigen::Matrix<double, P, 1> start;
   for (int k = 0; k < P; ++k) start[k] = initial[k];
   auto residuals = [&](const Eigen::Matrix<double, P, 1>& beta, Eigen::VectorXd& r,
