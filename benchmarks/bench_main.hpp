@@ -3,8 +3,8 @@
 // torch has here), and the context (threads, LibTorch and ohem versions) is printed and stored in the
 // JSON output. Include once per program, after the benchmarks.
 #include <benchmark/benchmark.h>
-#include <ohem/version.hpp>
 #include <torch/torch.h>
+#include <ohem/version.hpp>
 
 #include <cstdlib>
 #include <cstring>

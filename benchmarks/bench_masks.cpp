@@ -33,7 +33,9 @@ const Weights& weights(int depth) {
   return w;
 }
 
-int64_t recipe_k(const Weights& w) { return ohem::detail::recipe_index(0.65, w.n); }
+int64_t recipe_k(const Weights& w) {
+  return ohem::detail::recipe_index(0.65, w.n);
+}
 
 void finish(benchmark::State& state, const Weights& w) {
   state.counters["weights"] = static_cast<double>(w.n);

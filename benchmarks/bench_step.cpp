@@ -69,8 +69,12 @@ void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode) {
   report_memory(state, peak);
 }
 
-void BM_OhemStepJoint(benchmark::State& state) { ohem_step(state, ohem::SelfCompetitorMode::Joint); }
-void BM_OhemStepSequential(benchmark::State& state) { ohem_step(state, ohem::SelfCompetitorMode::Sequential); }
+void BM_OhemStepJoint(benchmark::State& state) {
+  ohem_step(state, ohem::SelfCompetitorMode::Joint);
+}
+void BM_OhemStepSequential(benchmark::State& state) {
+  ohem_step(state, ohem::SelfCompetitorMode::Sequential);
+}
 
 }  // namespace
 

@@ -2,8 +2,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include <ohem/version.hpp>
 #include <torch/torch.h>
+#include <ohem/version.hpp>
 
 #include <cstdio>
 

@@ -1,14 +1,14 @@
 #pragma once
 // Shared helpers of the test suite: tensor comparison with explicit tolerances, scratch files.
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 namespace ohem_test {
 

@@ -21,10 +21,11 @@ namespace {
 struct NestedImpl : torch::nn::Module {
   NestedImpl() {
     stem = register_module("stem", torch::nn::Sequential(torch::nn::Conv2d(3, 4, 3), torch::nn::ReLU()));
-    blocks = register_module("blocks", torch::nn::ModuleList(torch::nn::Conv1d(4, 4, 1),
-                                                             torch::nn::ConvTranspose2d(4, 2, 2)));
-    heads = register_module("heads", torch::nn::ModuleDict(torch::OrderedDict<std::string, std::shared_ptr<Module>>{
-                                         {"score", torch::nn::Linear(8, 1).ptr()}}));
+    blocks = register_module(
+        "blocks", torch::nn::ModuleList(torch::nn::Conv1d(4, 4, 1), torch::nn::ConvTranspose2d(4, 2, 2)));
+    heads = register_module("heads",
+                            torch::nn::ModuleDict(torch::OrderedDict<std::string, std::shared_ptr<Module>>{
+                                {"score", torch::nn::Linear(8, 1).ptr()}}));
     deep = register_module("deep", torch::nn::Conv3d(2, 2, 1));
   }
   torch::nn::Sequential stem{nullptr};
@@ -108,7 +109,8 @@ TEST_CASE("find_slots walks nested containers and follows the recipe's layer kin
   CHECK(names_of(only_linear) == std::vector<std::string>{"heads.score.weight"});
 
   auto filtered = ohem::find_slots(*net, SlotOptions().kinds(LayerKind::All).exclude({"^heads\\.", "deep"}));
-  CHECK(names_of(filtered) == std::vector<std::string>{"stem.0.weight", "blocks.0.weight", "blocks.1.weight"});
+  CHECK(names_of(filtered) ==
+        std::vector<std::string>{"stem.0.weight", "blocks.0.weight", "blocks.1.weight"});
   CHECK(all.size() == 5);
   auto included = ohem::find_slots(*net, SlotOptions().include({"^blocks\\."}));
   CHECK(names_of(included) == std::vector<std::string>{"blocks.0.weight", "blocks.1.weight"});
@@ -134,8 +136,8 @@ TEST_CASE("find_slots accepts a bare layer as root and lists a shared weight onc
 TEST_CASE("find_slots errors name what was looked for", "[slots][errors]") {
   auto mlp = torch::nn::Sequential(torch::nn::Linear(2, 2), torch::nn::ReLU());
   CHECK_THROWS_WITH(ohem::find_slots(*mlp), Catch::Contains("no prunable weight found") &&
-                                                 Catch::Contains("Conv|ConvTranspose|Custom") &&
-                                                 Catch::Contains("register_prunable"));
+                                                Catch::Contains("Conv|ConvTranspose|Custom") &&
+                                                Catch::Contains("register_prunable"));
   auto conv = torch::nn::Sequential(torch::nn::Conv2d(1, 1, 1));
   CHECK_THROWS_WITH(ohem::find_slots(*conv, SlotOptions().exclude({"weight"})),
                     Catch::Contains("exclude patterns {weight}"));
@@ -145,7 +147,8 @@ TEST_CASE("find_slots errors name what was looked for", "[slots][errors]") {
 
 TEST_CASE("global magnitude equals the sort definition on random weights", "[masks]") {
   for (auto dtype : {torch::kFloat, torch::kDouble}) {
-    std::vector<torch::Tensor> ws = {torch::randn({16, 3, 3, 3}, dtype), torch::randn({32, 16, 3, 3}, dtype) * 0.1,
+    std::vector<torch::Tensor> ws = {torch::randn({16, 3, 3, 3}, dtype),
+                                     torch::randn({32, 16, 3, 3}, dtype) * 0.1,
                                      torch::randn({7}, dtype) * 10};
     for (double ratio : {0.0, 0.3, 0.65, 0.7, 0.95, 0.999999}) check_global(ws, ratio);
   }
@@ -164,7 +167,8 @@ TEST_CASE("global magnitude equals the sort definition on crafted weights", "[ma
     for (double r : {0.0, 0.2, 0.5, 0.7, 0.9}) check_global({w}, r);
   }
   SECTION("denormals") {
-    auto w = torch::tensor({denorm, 3 * denorm, -2 * denorm, 0.0f, std::numeric_limits<float>::min(), 1e-30f});
+    auto w =
+        torch::tensor({denorm, 3 * denorm, -2 * denorm, 0.0f, std::numeric_limits<float>::min(), 1e-30f});
     for (double r : {0.0, 0.1, 0.34, 0.5, 0.67, 0.84}) check_global({w}, r);
     auto d = torch::tensor({4.9e-324, -1e-310, 2e-308, 0.0, 1.0}, torch::kDouble);
     for (double r : {0.0, 0.2, 0.4, 0.6, 0.8}) check_global({d}, r);
@@ -234,7 +238,8 @@ TEST_CASE("the sample-guided single pass is exact and falls back when its bracke
 
 TEST_CASE("layer-wise magnitude applies the rule per layer", "[masks]") {
   std::vector<torch::Tensor> ws = {torch::randn({40}), torch::randn({10, 10}) * 100};
-  auto masks = ohem::compute_masks(slots_for(ws), MaskOptions().criterion(MaskCriterion::LayerMagnitude).ratio(0.5));
+  auto masks =
+      ohem::compute_masks(slots_for(ws), MaskOptions().criterion(MaskCriterion::LayerMagnitude).ratio(0.5));
   for (size_t i = 0; i < ws.size(); ++i) {
     CHECK(torch::equal(masks.mask(i), ws[i].to(torch::kDouble).abs().ge(sort_threshold({ws[i]}, 0.5))));
     CHECK(masks.mask(i).sum().item<int64_t>() == ws[i].numel() / 2);
@@ -292,7 +297,8 @@ TEST_CASE("mask options and weights are validated", "[masks][errors]") {
                     Catch::Contains("random_fraction must be in [0, 1), got 1"));
   auto nan_slots = slots_for({torch::randn({4}), torch::tensor({1.0f, std::nanf("")})});
   nan_slots[1].name = "layer4.1.conv2.weight";
-  for (auto c : {MaskCriterion::GlobalMagnitude, MaskCriterion::LayerMagnitude, MaskCriterion::StructuredL1}) {
+  for (auto c :
+       {MaskCriterion::GlobalMagnitude, MaskCriterion::LayerMagnitude, MaskCriterion::StructuredL1}) {
     CHECK_THROWS_WITH(ohem::compute_masks(nan_slots, MaskOptions().criterion(c)),
                       Catch::Contains("\"layer4.1.conv2.weight\" contains NaN or Inf"));
   }
@@ -313,7 +319,8 @@ TEST_CASE("mask statistics and summary", "[masks]") {
   const std::string table = set.summary();
   CHECK_THAT(table, Catch::Contains("a.weight") && Catch::Contains("2x3") && Catch::Contains("50.00%") &&
                         Catch::Contains("total") && Catch::Contains("20.00%"));
-  CHECK_THROWS_WITH(set.add("a.weight", torch::ones({1}, torch::kBool)), Catch::Contains("duplicate mask name"));
+  CHECK_THROWS_WITH(set.add("a.weight", torch::ones({1}, torch::kBool)),
+                    Catch::Contains("duplicate mask name"));
   CHECK_THROWS_WITH(set.add("c", torch::ones({1})), Catch::Contains("must be bool tensors, got Float"));
   CHECK_THROWS_WITH(set.at("zzz"), Catch::Contains("no mask for parameter \"zzz\""));
 }
@@ -348,9 +355,10 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
     for (size_t i = 0; i < masks.size(); ++i) {
       wrong.add(masks.name(i), i == 1 ? torch::ones({3, 3}, torch::kBool) : masks.mask(i));
     }
-    CHECK_THROWS_WITH(wrong.check_matches(slots),
-                      Catch::Contains("mask of layer \"blocks.0.weight\" has shape [3, 3], but the weight has shape "
-                                      "[4, 4, 1]"));
+    CHECK_THROWS_WITH(
+        wrong.check_matches(slots),
+        Catch::Contains("mask of layer \"blocks.0.weight\" has shape [3, 3], but the weight has shape "
+                        "[4, 4, 1]"));
   }
   SECTION("a file that is not a mask file, or missing") {
     torch::serialize::OutputArchive other;
@@ -369,6 +377,7 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
     arch.write("mask0", torch::ones({4, 3, 3, 3}));
     const auto bad = ohem_test::temp_path("floatmask.pt");
     arch.save_to(bad);
-    CHECK_THROWS_WITH(ohem::MaskSet::load(bad), Catch::Contains("\"stem.0.weight\"): masks must be bool tensors"));
+    CHECK_THROWS_WITH(ohem::MaskSet::load(bad),
+                      Catch::Contains("\"stem.0.weight\"): masks must be bool tensors"));
   }
 }

@@ -23,13 +23,15 @@ namespace {
 struct BlockImpl : Cloneable<BlockImpl> {
   BlockImpl(int64_t in, int64_t out, int64_t stride) : in_(in), out_(out), stride_(stride) { reset(); }
   void reset() override {
-    conv1 = register_module("conv1", Conv2d(Conv2dOptions(in_, out_, 3).stride(stride_).padding(1).bias(false)));
+    conv1 =
+        register_module("conv1", Conv2d(Conv2dOptions(in_, out_, 3).stride(stride_).padding(1).bias(false)));
     bn1 = register_module("bn1", BatchNorm2d(out_));
     conv2 = register_module("conv2", Conv2d(Conv2dOptions(out_, out_, 3).padding(1).bias(false)));
     bn2 = register_module("bn2", BatchNorm2d(out_));
     if (stride_ != 1 || in_ != out_) {
       downsample = register_module(
-          "downsample", Sequential(Conv2d(Conv2dOptions(in_, out_, 1).stride(stride_).bias(false)), BatchNorm2d(out_)));
+          "downsample",
+          Sequential(Conv2d(Conv2dOptions(in_, out_, 1).stride(stride_).bias(false)), BatchNorm2d(out_)));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -146,7 +148,8 @@ std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& ts) {
 torch::jit::Module script_conv(int64_t in, int64_t out) {
   torch::jit::Module m("Conv2d");
   m.register_attribute("training", c10::BoolType::get(), true);
-  m.register_parameter("weight", (torch::randn({out, in, 3, 3}, torch::kDouble) * 0.3).requires_grad_(), false);
+  m.register_parameter("weight", (torch::randn({out, in, 3, 3}, torch::kDouble) * 0.3).requires_grad_(),
+                       false);
   m.register_parameter("bias", torch::zeros({out}, torch::kDouble).requires_grad_(), false);
   m.define(R"(
 def forward(self, x):
@@ -202,7 +205,8 @@ TEST_CASE("twin of a conv/linear net equals an explicitly masked copy (float64)"
   auto net = Sequential(Conv2d(Conv2dOptions(2, 6, 3).padding(1)), ReLU(), Conv2d(6, 4, 3), Flatten(),
                         Linear(4 * 4 * 4, 3), Tanh(), Linear(3, 1));
   net->to(torch::kDouble);
-  PrunedTwin<Sequential> twin(net, TwinOptions().slots(SlotOptions().kinds(LayerKind::All)).masks(MaskOptions().ratio(0.7)));
+  PrunedTwin<Sequential> twin(
+      net, TwinOptions().slots(SlotOptions().kinds(LayerKind::All)).masks(MaskOptions().ratio(0.7)));
   REQUIRE(twin.slots().size() == 4);
   auto copy = masked_copy(net, twin.masks());
   auto x = torch::randn({5, 2, 6, 6}, torch::kDouble);
@@ -223,7 +227,8 @@ TEST_CASE("twin of a ResNet-style net with BatchNorm and downsample branches (sh
   std::set<std::string> names;
   for (const auto& s : twin.slots()) names.insert(s.name);
   CHECK(names == std::set<std::string>{"conv1.weight", "layer1.conv1.weight", "layer1.conv2.weight",
-                                       "layer2.conv1.weight", "layer2.conv2.weight", "layer2.downsample.0.weight"});
+                                       "layer2.conv1.weight", "layer2.conv2.weight",
+                                       "layer2.downsample.0.weight"});
   CHECK(twin.masks().sparsity() == Approx(0.65).margin(0.01));
   auto copy = masked_copy(net, twin.masks());
   net->train();
@@ -357,7 +362,8 @@ TEST_CASE("handles are restored after a scope, also when the forward throws", "[
   {
     auto scope = twin.scope();
     CHECK_FALSE(net->conv1->weight.is_same(net->named_parameters()["conv1.weight"]));
-    CHECK(close(net->conv1->weight, net->named_parameters()["conv1.weight"] * twin.masks().at("conv1.weight")));
+    CHECK(
+        close(net->conv1->weight, net->named_parameters()["conv1.weight"] * twin.masks().at("conv1.weight")));
   }
   check_restored();
   // A wrong input shape makes the convolution throw inside the scope.
@@ -509,7 +515,8 @@ TEST_CASE("float32 twin and mask save/load through the twin", "[twin][io]") {
   twin.save_masks(path);
   PrunedTwin<ResNetish> restored(net, TwinOptions().masks(MaskOptions().ratio(0.1)));
   restored.load_masks(path);
-  for (size_t i = 0; i < twin.masks().size(); ++i) CHECK(torch::equal(restored.masks().mask(i), twin.masks().mask(i)));
+  for (size_t i = 0; i < twin.masks().size(); ++i)
+    CHECK(torch::equal(restored.masks().mask(i), twin.masks().mask(i)));
 
   // Masks of another architecture are refused, naming the layer.
   auto other = Sequential(Conv2d(3, 4, 3));

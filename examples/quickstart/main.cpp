@@ -42,13 +42,15 @@ Args parse(int argc, char** argv) {
     } else if (k == "--seed") {
       a.seed = std::stoull(value());
     } else if (k == "--help" || k == "-h") {
-      std::cout << "usage: quickstart [--steps N=60] [--batch B=32] [--ratio R=0.65] [--threads T=2] [--seed S=0]\n";
+      std::cout << "usage: quickstart [--steps N=60] [--batch B=32] [--ratio R=0.65] [--threads T=2] [--seed "
+                   "S=0]\n";
       std::exit(0);
     } else {
       TORCH_CHECK(false, "quickstart: unknown option ", k, " (see --help)");
     }
   }
-  TORCH_CHECK(a.steps > 0 && a.batch > 1 && a.threads > 0, "quickstart: --steps, --batch and --threads must be positive");
+  TORCH_CHECK(a.steps > 0 && a.batch > 1 && a.threads > 0,
+              "quickstart: --steps, --batch and --threads must be positive");
   return a;
 }
 
@@ -60,7 +62,8 @@ std::pair<torch::Tensor, torch::Tensor> make_batch(int64_t n, torch::Generator& 
   auto freq = torch::rand({n, 3, 2}, gen, opts) * 0.5 + 0.1;
   auto coords = torch::arange(24, opts);
   auto img = (torch::sin(freq.select(2, 0).view({n, 3, 1, 1}) * coords.view({1, 1, 24, 1})) +
-              torch::cos(freq.select(2, 1).view({n, 3, 1, 1}) * coords.view({1, 1, 1, 24}))) * 0.5;
+              torch::cos(freq.select(2, 1).view({n, 3, 1, 1}) * coords.view({1, 1, 1, 24}))) *
+             0.5;
   auto level = torch::randint(1, 6, {n}, gen, torch::kLong);
   auto kind = torch::rand({n}, gen, opts);
   auto out = img.clone();
@@ -98,7 +101,8 @@ int main(int argc, char** argv) {
     torch::manual_seed(args.seed);
     torch::Generator data_gen = at::detail::createCPUGenerator(args.seed + 1);
     fmt::print("ohem {} quickstart | LibTorch {} | threads {} | steps {} | batch {} | ratio {}\n",
-               ohem::version_string(), TORCH_VERSION, torch::get_num_threads(), args.steps, args.batch, args.ratio);
+               ohem::version_string(), TORCH_VERSION, torch::get_num_threads(), args.steps, args.batch,
+               args.ratio);
 
     auto net = make_model();
     torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(1e-3).weight_decay(5e-4));
@@ -108,8 +112,8 @@ int main(int argc, char** argv) {
                twin.slots().size(), twin.masks().summary());
 
     auto [test_x, test_mos] = make_batch(256, data_gen);
-    fmt::print("{:>5}  {:>10}  {:>10}  {:>11}  {:>10}  {:>8}\n", "step", "task(full)", "task(twin)", "consistency",
-               "total", "time");
+    fmt::print("{:>5}  {:>10}  {:>10}  {:>11}  {:>10}  {:>8}\n", "step", "task(full)", "task(twin)",
+               "consistency", "total", "time");
     const auto start = std::chrono::steady_clock::now();
     net->train();
     for (int64_t step = 1; step <= args.steps; ++step) {
@@ -126,8 +130,9 @@ int main(int argc, char** argv) {
       twin.step();
       if (step == 1 || step % 10 == 0 || step == args.steps) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        fmt::print("{:>5}  {:>10.4f}  {:>10.4f}  {:>11.6f}  {:>10.4f}  {:>7.1f}s\n", step, task_full.item<double>(),
-                   task_twin.item<double>(), consistency.item<double>(), total.item<double>(), secs);
+        fmt::print("{:>5}  {:>10.4f}  {:>10.4f}  {:>11.6f}  {:>10.4f}  {:>7.1f}s\n", step,
+                   task_full.item<double>(), task_twin.item<double>(), consistency.item<double>(),
+                   total.item<double>(), secs);
       }
     }
     net->eval();

@@ -35,10 +35,14 @@ enum class MaskCriterion {
 /// Returns the criterion's name as written in this header, e.g. "GlobalMagnitude".
 inline const char* to_string(MaskCriterion c) {
   switch (c) {
-    case MaskCriterion::GlobalMagnitude: return "GlobalMagnitude";
-    case MaskCriterion::LayerMagnitude: return "LayerMagnitude";
-    case MaskCriterion::Random: return "Random";
-    case MaskCriterion::StructuredL1: return "StructuredL1";
+    case MaskCriterion::GlobalMagnitude:
+      return "GlobalMagnitude";
+    case MaskCriterion::LayerMagnitude:
+      return "LayerMagnitude";
+    case MaskCriterion::Random:
+      return "Random";
+    case MaskCriterion::StructuredL1:
+      return "StructuredL1";
   }
   return "?";
 }
@@ -104,8 +108,8 @@ class MaskSet {
     std::vector<MaskStats> out;
     out.reserve(size());
     for (size_t i = 0; i < size(); ++i) {
-      out.push_back(MaskStats{names_[i], masks_[i].sizes().vec(), masks_[i].numel(),
-                              masks_[i].sum().item<int64_t>()});
+      out.push_back(
+          MaskStats{names_[i], masks_[i].sizes().vec(), masks_[i].numel(), masks_[i].sum().item<int64_t>()});
     }
     return out;
   }
@@ -132,8 +136,8 @@ class MaskSet {
     auto st = stats();
     size_t width = 5;
     for (const auto& s : st) width = std::max(width, s.name.size());
-    std::string out = fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>8}\n", "layer", width, "shape", "weights",
-                                  "kept", "sparsity");
+    std::string out = fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>8}\n", "layer", width, "shape",
+                                  "weights", "kept", "sparsity");
     int64_t n = 0, kept = 0;
     for (const auto& s : st) {
       std::string shape;
@@ -169,7 +173,8 @@ class MaskSet {
     try {
       archive.load_from(path);
     } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "ohem::MaskSet::load: cannot read mask file \"", path, "\": ", e.what_without_backtrace());
+      TORCH_CHECK(false, "ohem::MaskSet::load: cannot read mask file \"", path,
+                  "\": ", e.what_without_backtrace());
     }
     c10::IValue format, names;
     TORCH_CHECK(archive.try_read("ohem_mask_format", format) && format.isInt() && format.toInt() == 1,
@@ -202,7 +207,8 @@ class MaskSet {
       for (const auto& n : names_) {
         bool found = false;
         for (const auto& s : slots) found = found || s.name == n;
-        TORCH_CHECK(found, "ohem: mask set has a mask for \"", n, "\", which is not a prunable layer of the model");
+        TORCH_CHECK(found, "ohem: mask set has a mask for \"", n,
+                    "\", which is not a prunable layer of the model");
       }
     }
   }
@@ -284,7 +290,8 @@ inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& 
     case MaskCriterion::LayerMagnitude: {
       for (size_t i = 0; i < slots.size(); ++i) {
         const int64_t n = weights[i].numel();
-        const double t = detail::kth_smallest_abs({weights[i]}, {names[i]}, detail::recipe_index(options.ratio(), n));
+        const double t =
+            detail::kth_smallest_abs({weights[i]}, {names[i]}, detail::recipe_index(options.ratio(), n));
         const double p = detail::extra_probability(options.random_fraction(), options.ratio(), n);
         set.add(names[i], detail::random_extra(detail::keep_at_least(weights[i], t), p, gen));
       }
@@ -308,13 +315,15 @@ inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& 
         const int64_t channels = weights[i].size(d);
         const int64_t pruned = detail::recipe_index(options.ratio(), channels);
         // L1 norm per output channel, in double on the CPU so the ordering is exact and reproducible.
-        torch::Tensor l1 = weights[i].to(torch::kCPU, torch::kDouble).abs().transpose(0, d).reshape({channels, -1}).sum(1);
+        torch::Tensor l1 =
+            weights[i].to(torch::kCPU, torch::kDouble).abs().transpose(0, d).reshape({channels, -1}).sum(1);
         torch::Tensor order = std::get<1>(l1.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
         torch::Tensor keep_channel = torch::ones({channels}, torch::kBool);
         keep_channel.index_fill_(0, order.narrow(0, 0, pruned), false);
         std::vector<int64_t> view(weights[i].dim(), 1);
         view[d] = channels;
-        set.add(names[i], keep_channel.view(view).expand(weights[i].sizes()).contiguous().to(weights[i].device()));
+        set.add(names[i],
+                keep_channel.view(view).expand(weights[i].sizes()).contiguous().to(weights[i].device()));
       }
       break;
     }

@@ -45,7 +45,9 @@ constexpr LayerKind operator&(LayerKind a, LayerKind b) noexcept {
   return static_cast<LayerKind>(static_cast<std::uint32_t>(a) & static_cast<std::uint32_t>(b));
 }
 /// Returns true if the set `kinds` contains every kind of `kind`.
-constexpr bool contains(LayerKind kinds, LayerKind kind) noexcept { return (kinds & kind) == kind; }
+constexpr bool contains(LayerKind kinds, LayerKind kind) noexcept {
+  return (kinds & kind) == kind;
+}
 
 /// Returns a readable name of a set of kinds, e.g. "Conv|ConvTranspose|Custom".
 inline std::string to_string(LayerKind kinds) {
@@ -149,14 +151,13 @@ inline std::vector<LayerRule>& layer_rules() {
 
 /// Built-in TorchScript layer types, by the unqualified class name (torchvision's export uses these).
 inline bool script_rule(const std::string& type, LayerKind* kind, int64_t* output_dim) {
-  static const std::pair<const char*, LayerKind> known[] = {
-      {"Conv1d", LayerKind::Conv},
-      {"Conv2d", LayerKind::Conv},
-      {"Conv3d", LayerKind::Conv},
-      {"ConvTranspose1d", LayerKind::ConvTranspose},
-      {"ConvTranspose2d", LayerKind::ConvTranspose},
-      {"ConvTranspose3d", LayerKind::ConvTranspose},
-      {"Linear", LayerKind::Linear}};
+  static const std::pair<const char*, LayerKind> known[] = {{"Conv1d", LayerKind::Conv},
+                                                            {"Conv2d", LayerKind::Conv},
+                                                            {"Conv3d", LayerKind::Conv},
+                                                            {"ConvTranspose1d", LayerKind::ConvTranspose},
+                                                            {"ConvTranspose2d", LayerKind::ConvTranspose},
+                                                            {"ConvTranspose3d", LayerKind::ConvTranspose},
+                                                            {"Linear", LayerKind::Linear}};
   for (const auto& [name, k] : known) {
     if (type == name) {
       *kind = k;
@@ -197,8 +198,8 @@ class NameFilter {
     try {
       return std::regex(pattern, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      TORCH_CHECK(false, "ohem::SlotOptions::", which, ": invalid regular expression \"", pattern, "\": ",
-                  e.what());
+      TORCH_CHECK(false, "ohem::SlotOptions::", which, ": invalid regular expression \"", pattern,
+                  "\": ", e.what());
     }
     return {};
   }

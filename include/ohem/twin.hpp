@@ -35,9 +35,12 @@ enum class BatchNormPolicy {
 /// Returns the policy's name, e.g. "Shared".
 inline const char* to_string(BatchNormPolicy p) {
   switch (p) {
-    case BatchNormPolicy::Shared: return "Shared";
-    case BatchNormPolicy::Frozen: return "Frozen";
-    case BatchNormPolicy::Separate: return "Separate";
+    case BatchNormPolicy::Shared:
+      return "Shared";
+    case BatchNormPolicy::Frozen:
+      return "Frozen";
+    case BatchNormPolicy::Separate:
+      return "Separate";
   }
   return "?";
 }
@@ -81,8 +84,8 @@ void add_stats(std::vector<StatSlot>& out, const std::string& prefix, const std:
   torch::Tensor Impl::*fields[] = {&Impl::running_mean, &Impl::running_var, &Impl::num_batches_tracked};
   for (int i = 0; i < 3; ++i) {
     if (!((*bn).*fields[i]).defined()) continue;
-    out.push_back(StatSlot{prefix.empty() ? names[i] : prefix + "." + names[i],
-                           TensorHandle::member<Impl>(bn, fields[i]), {}});
+    out.push_back(StatSlot{
+        prefix.empty() ? names[i] : prefix + "." + names[i], TensorHandle::member<Impl>(bn, fields[i]), {}});
   }
 }
 
@@ -107,7 +110,8 @@ inline std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
       if (!sub.value.hasattr(n)) continue;
       c10::IValue v = sub.value.attr(n);
       if (!v.isTensor() || !v.toTensor().defined()) continue;
-      out.push_back(StatSlot{sub.name.empty() ? n : sub.name + "." + n, TensorHandle::attribute(sub.value, n), {}});
+      out.push_back(
+          StatSlot{sub.name.empty() ? n : sub.name + "." + n, TensorHandle::attribute(sub.value, n), {}});
     }
   }
   return out;
@@ -261,11 +265,12 @@ class MaskedScope {
 /// `ohem::PrunedTwin<Net> twin(net); auto full = net->forward(x); auto pruned = twin.forward(x);`
 template <typename Model>
 class PrunedTwin {
-  static_assert(detail::is_module_holder<Model>::value || detail::is_module_ptr<Model>::value ||
-                    detail::is_script_module<Model>::value,
-                "ohem::PrunedTwin<Model>: Model must be a torch::nn module holder (torch::nn::Sequential, or "
-                "your TORCH_MODULE(Net) holder), std::shared_ptr<NetImpl> with NetImpl deriving from "
-                "torch::nn::Module, or torch::jit::Module. Pass the holder or pointer, not the Impl by value.");
+  static_assert(
+      detail::is_module_holder<Model>::value || detail::is_module_ptr<Model>::value ||
+          detail::is_script_module<Model>::value,
+      "ohem::PrunedTwin<Model>: Model must be a torch::nn module holder (torch::nn::Sequential, or "
+      "your TORCH_MODULE(Net) holder), std::shared_ptr<NetImpl> with NetImpl deriving from "
+      "torch::nn::Module, or torch::jit::Module. Pass the holder or pointer, not the Impl by value.");
 
  public:
   /// Builds the twin: finds the prunable weights, computes the masks from the current weights and
@@ -281,7 +286,8 @@ class PrunedTwin {
       core_->slots = find_slots(model_, core_->options.slots());
       core_->stats = detail::find_stats(model_);
     } else {
-      TORCH_CHECK(static_cast<bool>(model_), "ohem::PrunedTwin: the module is empty (a null holder or pointer)");
+      TORCH_CHECK(static_cast<bool>(model_),
+                  "ohem::PrunedTwin: the module is empty (a null holder or pointer)");
       torch::nn::Module& root = *model_;
       core_->root = &root;
       core_->root_name = root.name();

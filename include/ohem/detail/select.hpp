@@ -171,9 +171,11 @@ inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std
   }
   const auto s = static_cast<int64_t>(sample.size());
   const double q = static_cast<double>(k) / static_cast<double>(n);
-  const double margin = 3.0 * std::sqrt(q * (1.0 - q) / static_cast<double>(s)) + 2.0 / static_cast<double>(s);
+  const double margin =
+      3.0 * std::sqrt(q * (1.0 - q) / static_cast<double>(s)) + 2.0 / static_cast<double>(s);
   const auto il = static_cast<int64_t>(std::max(0.0, std::floor((q - margin) * static_cast<double>(s))));
-  const auto ih = static_cast<int64_t>(std::min(static_cast<double>(s - 1), std::ceil((q + margin) * static_cast<double>(s))));
+  const auto ih = static_cast<int64_t>(
+      std::min(static_cast<double>(s - 1), std::ceil((q + margin) * static_cast<double>(s))));
   std::nth_element(sample.begin(), sample.begin() + il, sample.end());
   const std::uint32_t lo = sample[il];
   std::nth_element(sample.begin() + il, sample.begin() + ih, sample.end());
