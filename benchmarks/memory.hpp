@@ -8,24 +8,35 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 namespace ohem_bench {
 
 class CountingAllocator final : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
+  explicit CountingAllocator(c10::Allocator* base) : base_(base) {
+    TORCH_CHECK(base->raw_deleter() != nullptr, "CountingAllocator: the CPU allocator has no raw deleter");
+    base_deleter_ = base->raw_deleter();
+  }
 
+  // The DataPtr's context is its data pointer (LibTorch's raw_allocate requires that), so the size of
+  // each live block is kept in a map.
   c10::DataPtr allocate(size_t n) const override {
     c10::DataPtr inner = base_->allocate(n);
-    void* data = inner.get();
-    auto* ctx = new Context{std::move(inner), n};
+    TORCH_CHECK(inner.get() == inner.get_context(), "CountingAllocator: the CPU allocator's context is not its data");
+    void* data = inner.release_context();
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      sizes()[data] = n;
+    }
     const int64_t now = live_.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
     int64_t peak = peak_.load();
     while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
     }
-    return {data, ctx, &CountingAllocator::release, c10::Device(c10::DeviceType::CPU)};
+    return {data, data, &CountingAllocator::release, c10::Device(c10::DeviceType::CPU)};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  c10::DeleterFnPtr raw_deleter() const override { return &CountingAllocator::release; }
 
   /// Bytes of live tensor storage.
   static int64_t live() { return live_.load(); }
@@ -35,16 +46,30 @@ class CountingAllocator final : public c10::Allocator {
   static void reset_peak() { peak_.store(live_.load()); }
 
  private:
-  struct Context {
-    c10::DataPtr inner;
-    size_t bytes;
-  };
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::unordered_map<void*, size_t>& sizes() {
+    static std::unordered_map<void*, size_t> s;
+    return s;
+  }
   static void release(void* p) {
-    auto* ctx = static_cast<Context*>(p);
-    live_.fetch_sub(static_cast<int64_t>(ctx->bytes));
-    delete ctx;
+    if (p == nullptr) return;
+    size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      auto it = sizes().find(p);
+      if (it != sizes().end()) {
+        n = it->second;
+        sizes().erase(it);
+      }
+    }
+    live_.fetch_sub(static_cast<int64_t>(n));
+    base_deleter_(p);
   }
   c10::Allocator* base_;
+  static inline c10::DeleterFnPtr base_deleter_ = nullptr;
   static inline std::atomic<int64_t> live_{0};
   static inline std::atomic<int64_t> peak_{0};
 };
