@@ -31,5 +31,5 @@ for exe in build/bench/benchmarks/bench_*; do
   "$exe" --threads="$threads" --benchmark_out="$out/$name.json" --benchmark_out_format=json "${extra[@]}"
 done
 echo "[bench] python baselines"
-/usr/bin/python3 benchmarks/python/bench_recipe.py --threads "$threads" --json "$out/python.json" "${quick[@]}"
+/usr/bin/python3 benchmarks/python/bench_recipe.py --threads "$threads" --max-n 100000 --json "$out/python.json" "${quick[@]}"
 /usr/bin/python3 benchmarks/report.py "$out" | tee "$out/report.md"
