@@ -28,8 +28,19 @@ train_pairwise::BaseCNN make_model() {
   return net;
 }
 
-void report_memory(benchmark::State& state, int64_t peak_bytes) {
-  state.counters["peak_MB"] = static_cast<double>(peak_bytes) / (1024.0 * 1024.0);
+// Runs one warm-up step (gradients, the Adam state and the twin's mask multipliers are allocated once),
+// then times `step` and reports its peak tensor memory above what was live before each step.
+template <typename Step>
+void measure(benchmark::State& state, Step&& step) {
+  step();
+  int64_t peak = 0;
+  for (auto _ : state) {
+    ohem_bench::CountingAllocator::reset_peak();
+    const int64_t before = ohem_bench::CountingAllocator::live();
+    step();
+    peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
+  }
+  state.counters["peak_MB"] = static_cast<double>(peak) / (1024.0 * 1024.0);
 }
 
 void BM_PlainStep(benchmark::State& state) {
@@ -43,15 +54,7 @@ void BM_PlainStep(benchmark::State& state) {
     loss.backward();
     opt.step();
   };
-  step();  // warm-up: allocates gradients and the Adam state, which are not per-step memory
-  int64_t peak = 0;
-  for (auto _ : state) {
-    ohem_bench::CountingAllocator::reset_peak();
-    const int64_t before = ohem_bench::CountingAllocator::live();
-    step();
-    peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
-  }
-  report_memory(state, peak);
+  measure(state, step);
 }
 
 void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode) {
@@ -67,15 +70,7 @@ void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode) {
     opt.step();
     sc.step();
   };
-  step();  // warm-up: gradients, the Adam state and the twin's mask multipliers are allocated once
-  int64_t peak = 0;
-  for (auto _ : state) {
-    ohem_bench::CountingAllocator::reset_peak();
-    const int64_t before = ohem_bench::CountingAllocator::live();
-    step();
-    peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
-  }
-  report_memory(state, peak);
+  measure(state, step);
 }
 
 void BM_OhemStepJoint(benchmark::State& state) {

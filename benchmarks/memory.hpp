@@ -24,7 +24,8 @@ class CountingAllocator final : public c10::Allocator {
   // each live block is kept in a map.
   c10::DataPtr allocate(size_t n) const override {
     c10::DataPtr inner = base_->allocate(n);
-    TORCH_CHECK(inner.get() == inner.get_context(), "CountingAllocator: the CPU allocator's context is not its data");
+    TORCH_CHECK(inner.get() == inner.get_context(),
+                "CountingAllocator: the CPU allocator's context is not its data");
     void* data = inner.release_context();
     {
       std::lock_guard<std::mutex> lock(mutex());
