@@ -196,6 +196,60 @@ TEST_CASE("Sequential mode refuses a stale backward", "[self_competitor]") {
   CHECK_THROWS_WITH(r3.backward(), Catch::Contains("optimizer.step()"));
 }
 
+namespace {
+
+// A conv net that records, for each forward, whether autograd was on and whether the output of the previous
+// forward with autograd on (and with it that forward's graph) had been freed by then.
+struct RecorderImpl : nn::Module {
+  RecorderImpl()
+      : conv(register_module("conv", nn::Conv2d(nn::Conv2dOptions(3, 4, 3).bias(false)))),
+        fc(register_module("fc", nn::Linear(4, 1))) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    const bool grad = torch::GradMode::is_enabled();
+    calls.push_back({grad, previous.expired()});
+    torch::Tensor y = fc(torch::relu(conv(x)).mean({2, 3}));
+    if (grad)
+      previous = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(y.getIntrusivePtr());
+    return y;
+  }
+  struct Call {
+    bool grad;
+    bool previous_freed;
+  };
+  nn::Conv2d conv;
+  nn::Linear fc;
+  std::vector<Call> calls;
+  c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl> previous{
+      c10::intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>()};
+};
+TORCH_MODULE(Recorder);
+
+}  // namespace
+
+TEST_CASE("Sequential mode back-propagates one input member of one branch at a time", "[self_competitor]") {
+  torch::manual_seed(9);
+  Recorder net;
+  auto x1 = torch::randn({3, 3, 6, 6});
+  auto x2 = torch::randn({3, 3, 6, 6});
+  auto g = torch::tensor({1.0f, 0.0f, 1.0f});
+  ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{},
+                          ohem::SelfCompetitorOptions().twins(2).mode(ohem::SelfCompetitorMode::Sequential));
+  auto r = sc(std::make_pair(x1, x2), g);
+  // The forward: 2 members × (full + 2 twins), all without a graph.
+  REQUIRE(net->calls.size() == 6);
+  for (const auto& c : net->calls) CHECK_FALSE(c.grad);
+  r.backward();
+  // backward(): the same 6 forwards again, each with a graph, and each after the previous one's graph is
+  // gone.
+  REQUIRE(net->calls.size() == 12);
+  for (size_t i = 6; i < 12; ++i) {
+    INFO("forward " << i);
+    CHECK(net->calls[i].grad);
+    CHECK(net->calls[i].previous_freed);
+  }
+  for (const auto& p : net->parameters()) CHECK(p.grad().defined());
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Recipe parity on a ResNet-style model.
 

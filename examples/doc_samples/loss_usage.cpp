@@ -29,7 +29,7 @@ void recipe_step(Net& net, ohem::PrunedTwin<Net>& twin, ohem::OhemLoss<ohem::Pai
 // DOC-END
 
 // DOC-BEGIN
-// The same in one call, one branch's activation memory, and the hardest images of the epoch.
+// The same in one call, in the memory-frugal Sequential mode, and the hardest images of the epoch.
 void train_epoch(Net& net, torch::optim::Optimizer& optimizer, int64_t batches) {
   ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{},
                           ohem::SelfCompetitorOptions().mode(ohem::SelfCompetitorMode::Sequential));

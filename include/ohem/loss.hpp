@@ -100,6 +100,11 @@ struct OhemLossResult {
 
 namespace detail {
 
+inline void check_count(const std::vector<torch::Tensor>& members, std::size_t expected) {
+  TORCH_CHECK(members.size() == expected, "ohem: a prediction of ", expected, " members was assembled from ",
+              members.size(), " tensors");
+}
+
 template <typename P>
 struct prediction_traits : std::false_type {};
 template <>
@@ -116,6 +121,10 @@ struct prediction_traits<torch::Tensor> : std::true_type {
   template <typename Fn>
   static torch::Tensor map(const torch::Tensor& p, Fn&& fn) {
     return fn(p);
+  }
+  static torch::Tensor from_members(const std::vector<torch::Tensor>& m) {
+    check_count(m, size);
+    return m[0];
   }
 };
 template <>
@@ -136,6 +145,10 @@ struct prediction_traits<std::pair<torch::Tensor, torch::Tensor>> : std::true_ty
   static P map(const P& p, Fn&& fn) {
     return P(fn(p.first), fn(p.second));
   }
+  static P from_members(const std::vector<torch::Tensor>& m) {
+    check_count(m, size);
+    return P(m[0], m[1]);
+  }
 };
 template <typename... Ts>
 struct prediction_traits<std::tuple<Ts...>>
@@ -154,6 +167,10 @@ struct prediction_traits<std::tuple<Ts...>>
   static P map(const P& p, Fn&& fn) {
     return map_impl(p, fn, std::index_sequence_for<Ts...>{});
   }
+  static P from_members(const std::vector<torch::Tensor>& m) {
+    check_count(m, size);
+    return from_impl(m, std::index_sequence_for<Ts...>{});
+  }
 
  private:
   template <typename Fn, std::size_t... I>
@@ -167,6 +184,10 @@ struct prediction_traits<std::tuple<Ts...>>
   template <typename Fn, std::size_t... I>
   static P map_impl(const P& p, Fn& fn, std::index_sequence<I...>) {
     return P(fn(std::get<I>(p))...);
+  }
+  template <std::size_t... I>
+  static P from_impl(const std::vector<torch::Tensor>& m, std::index_sequence<I...>) {
+    return P(m[I]...);
   }
 };
 

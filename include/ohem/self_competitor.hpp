@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// The one-call self-competitor: runs the full model and its pruned twin(s) on a batch and returns the
-/// OHEM loss, either with both graphs alive (Joint, the recipe) or one branch at a time with the same
+/// OHEM loss, either with both graphs alive (Joint, the recipe) or one forward at a time with the same
 /// gradients (Sequential).
 
 #include <ohem/loss.hpp>
@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <tuple>
 #include <type_traits>
@@ -26,11 +27,11 @@ enum class SelfCompetitorMode {
   /// The recipe: the full and the twin forward keep their graphs until `backward()`. Activation memory of
   /// 1 + K branches.
   Joint,
-  /// The same gradients, BatchNorm running statistics and dropout masks as Joint, with about one branch's
-  /// activation memory: the twins' predictions are computed first without a graph; `backward()` then
-  /// back-propagates the full branch with the twins' predictions held constant, and re-runs each twin
-  /// (same RNG state, same statistics) and back-propagates it with the full prediction held constant.
-  /// Costs one extra twin forward per twin.
+  /// The same gradients, BatchNorm running statistics and dropout masks as Joint, with one input member's
+  /// activations of one branch alive at a time: every forward (each member of a pair/tuple input, per
+  /// branch) runs first without a graph; `backward()` takes the gradient of the total with respect to
+  /// each prediction member, then re-runs the forwards one at a time with a graph, from the RNG state and
+  /// statistics each saw, and back-propagates each. Costs one extra forward (without a graph) per forward.
   Sequential,
 };
 
@@ -50,7 +51,7 @@ inline const char* to_string(SelfCompetitorMode m) {
 /// Example:
 /// `SelfCompetitorOptions().mode(SelfCompetitorMode::Sequential).twin(TwinOptions().masks(MaskOptions().ratio(0.7)))`
 struct SelfCompetitorOptions {
-  /// Joint (the recipe) or Sequential (the same gradients, about one branch's activation memory).
+  /// Joint (the recipe) or Sequential (the same gradients, one forward's activation memory at a time).
   TORCH_ARG(SelfCompetitorMode, mode) = SelfCompetitorMode::Joint;
   /// The twin(s): which weights are masked, how, BatchNorm policy. Recipe: every convolution, global
   /// magnitude 0.65, shared BatchNorm.
@@ -156,6 +157,29 @@ auto forward_input(Model& model, const Input& input) {
   }
 }
 
+/// One unit of a Sequential-mode forward: runs the model on (part of) the input and returns the prediction
+/// members it produces, in order.
+using SequentialUnit = std::function<std::vector<torch::Tensor>()>;
+
+/// The Sequential-mode units of an input: one per member of a pair/tuple (each member is its own forward,
+/// as in Joint mode), or the whole tensor.
+template <typename State, typename Input>
+std::vector<SequentialUnit> input_units(const std::shared_ptr<State>& state, const Input& input) {
+  std::vector<SequentialUnit> units;
+  auto add = [&](const torch::Tensor& x) {
+    units.push_back([state, x]() { return std::vector<torch::Tensor>{forward_one(state->model, x)}; });
+  };
+  if constexpr (std::is_same_v<Input, torch::Tensor>) {
+    add(input);
+  } else if constexpr (is_tensor_pair<Input>::value) {
+    add(input.first);
+    add(input.second);
+  } else {
+    std::apply([&](const auto&... x) { (add(x), ...); }, input);
+  }
+  return units;
+}
+
 /// What a `SelfCompetitor` and its deferred backward passes share.
 template <typename Model, typename TaskLoss>
 struct CompetitorState {
@@ -211,7 +235,15 @@ class SelfCompetitor {
             detail::is_tensor_tuple<Input>::value,
         "ohem::SelfCompetitor: the input must be a torch::Tensor, a std::pair or a std::tuple of tensors; "
         "for a model with other forward arguments use run([&] { return net->forward(a, b); }, targets...)");
+    using P = std::decay_t<decltype(detail::forward_input(state_->model, input))>;
+    static_assert(detail::is_prediction_v<P>,
+                  "ohem::SelfCompetitor: the model's forward must return a torch::Tensor");
     auto state = state_;
+    if (sequential_now()) {
+      // One unit per member of the input, so that backward() keeps one member's activations at a time.
+      ++state_->calls;
+      return sequential<P>(detail::input_units(state, input), targets...);
+    }
     return run([state, input]() { return detail::forward_input(state->model, input); }, targets...);
   }
 
@@ -230,7 +262,7 @@ class SelfCompetitor {
                   "std::tuple of tensors");
     auto& s = *state_;
     ++s.calls;
-    if (s.options.mode() == SelfCompetitorMode::Joint || !torch::GradMode::is_enabled()) {
+    if (!sequential_now()) {
       P full = forward();
       std::vector<P> twins;
       twins.reserve(s.twins.size());
@@ -240,7 +272,15 @@ class SelfCompetitor {
       }
       return s.loss(full, twins, targets...);
     }
-    return sequential(std::move(forward), targets...);
+    // One unit: the whole forward.
+    auto shared = std::make_shared<Forward>(std::move(forward));
+    std::vector<Unit> units{[shared]() {
+      std::vector<torch::Tensor> out;
+      detail::prediction_traits<P>::for_each((*shared)(),
+                                             [&](std::size_t, const torch::Tensor& t) { out.push_back(t); });
+      return out;
+    }};
+    return sequential<P>(std::move(units), targets...);
   }
 
   /// Recomputes every twin's masks from the current weights (call at the start of a training stage).
@@ -273,6 +313,21 @@ class SelfCompetitor {
  private:
   using State = detail::CompetitorState<Model, TaskLoss>;
 
+  /// Runs `body` for branch b: the full model (b = 0) or inside twin b − 1's masked scope.
+  template <typename Body>
+  static void in_branch(State& s, size_t b, Body&& body) {
+    if (b == 0) {
+      body();
+      return;
+    }
+    auto scope = s.twins[b - 1].scope();
+    body();
+  }
+
+  bool sequential_now() const {
+    return state_->options.mode() == SelfCompetitorMode::Sequential && torch::GradMode::is_enabled();
+  }
+
   static std::vector<torch::Device> rng_devices(State& s) {
     std::vector<torch::Device> devices{torch::Device(torch::kCPU)};
     for (const auto& t : detail::module_tensors(s.model, false)) {
@@ -299,79 +354,74 @@ class SelfCompetitor {
     return v;
   }
 
-  template <typename Forward, typename... Targets>
-  OhemLossResult sequential(Forward forward, const Targets&... targets) {
-    using P = std::decay_t<std::invoke_result_t<Forward&>>;
+  using Unit = detail::SequentialUnit;
+
+  /// Sequential mode. Every unit (each member of a pair/tuple input, or the whole `run()` forward) of every
+  /// branch runs first without a graph, in Joint mode's order, recording the RNG state and the buffers
+  /// (BatchNorm statistics) it sees; the loss and its gradient with respect to each prediction member
+  /// come from those predictions. `backward()` then re-runs the units one at a time with a graph, from
+  /// the recorded state, and back-propagates each with its members' gradients: at most one unit's
+  /// activations are alive at a time.
+  template <typename P, typename... Targets>
+  OhemLossResult sequential(std::vector<Unit> units, const Targets&... targets) {
     State& s = *state_;
-    const size_t k_twins = s.twins.size();
-    const double inv = k_twins > 1 ? 1.0 / static_cast<double>(k_twins) : 1.0;
+    const size_t branches = 1 + s.twins.size();
     const auto devices = rng_devices(s);
     const std::vector<torch::Tensor> live = live_buffers(s);
 
-    // Full branch with its graph: RNG and BatchNorm statistics advance exactly as in Joint mode.
-    P full = forward();
-    // Each twin without a graph, from the RNG state and statistics it sees in Joint mode; keep both so
-    // that backward() can replay it exactly.
-    std::vector<P> twins;
-    std::vector<detail::RngState> rng;
-    std::vector<std::vector<torch::Tensor>> stats;
+    std::vector<std::vector<detail::RngState>> rng(branches);
+    std::vector<std::vector<std::vector<torch::Tensor>>> stats(branches);
+    std::vector<std::vector<torch::Tensor>> leaves(branches);  // the members of each branch's prediction
+    std::vector<std::vector<size_t>> unit_members(branches);   // how many members each unit produced
     {
       torch::NoGradGuard no_grad;
-      for (auto& twin : s.twins) {
-        rng.push_back(detail::RngState::capture(devices));
-        stats.push_back(detail::snapshot(live));
-        auto scope = twin.scope();
-        twins.push_back(forward());
+      for (size_t b = 0; b < branches; ++b) {
+        in_branch(s, b, [&] {
+          for (auto& unit : units) {
+            rng[b].push_back(detail::RngState::capture(devices));
+            stats[b].push_back(detail::snapshot(live));
+            std::vector<torch::Tensor> out = unit();
+            unit_members[b].push_back(out.size());
+            for (auto& t : out) {
+              TORCH_CHECK(t.defined(),
+                          "ohem::SelfCompetitor: the forward returned an undefined prediction member");
+              leaves[b].push_back(t.is_floating_point() || t.is_complex() ? t.detach().requires_grad_(true)
+                                                                          : t);
+            }
+          }
+        });
       }
     }
     std::vector<torch::Tensor> final_stats = detail::snapshot(live);
 
-    const P full_const = detail::detach_prediction(full);
-    const P& full_side = s.loss.options().detach_full() ? full_const : full;
-    torch::Tensor tf = s.loss.task(full, targets...);
-    torch::Tensor tt, c;
-    std::vector<torch::Tensor> members;
-    for (const auto& t : twins) {
-      torch::Tensor ti = s.loss.task(t, targets...);
-      torch::Tensor ci = s.loss.consistency(full_side, t);
-      tt = tt.defined() ? tt + ti : ti;
-      c = c.defined() ? c + ci : ci;
-      std::vector<torch::Tensor> m = s.loss.member_hardness(full, t);
-      if (members.empty()) {
-        members = std::move(m);
-      } else {
-        for (size_t i = 0; i < members.size(); ++i) members[i] = members[i] + m[i];
-      }
-    }
-    // The full branch's share of the gradient: d/dw of tf + λ·mean_k C(full, twin_k) with the twins constant.
-    torch::Tensor full_part = tf + s.loss.options().lambda() * (k_twins > 1 ? c * inv : c);
-
-    OhemLossResult r;
-    {
-      torch::NoGradGuard no_grad;
-      r = s.loss.finish(tf.detach(), tt.detach(), c.detach(), std::move(members), k_twins);
-    }
+    // The loss of the no-graph predictions, with a graph back to them: Joint mode's formula exactly.
+    P full = detail::prediction_traits<P>::from_members(leaves[0]);
+    std::vector<P> twins;
+    twins.reserve(branches - 1);
+    for (size_t b = 1; b < branches; ++b)
+      twins.push_back(detail::prediction_traits<P>::from_members(leaves[b]));
+    OhemLossResult r = s.loss(full, twins, targets...);
+    torch::Tensor graph = r.total;
+    r.total = r.total.detach();
 
     struct Pending {
       std::shared_ptr<State> state;
-      Forward forward;
-      std::tuple<Targets...> targets;
-      P full_const;
-      torch::Tensor full_part;
+      std::vector<Unit> units;
       std::vector<torch::Device> devices;
       std::vector<torch::Tensor> live;
-      std::vector<detail::RngState> rng;
-      std::vector<std::vector<torch::Tensor>> stats;
+      std::vector<std::vector<detail::RngState>> rng;
+      std::vector<std::vector<std::vector<torch::Tensor>>> stats;
       std::vector<torch::Tensor> final_stats;
+      std::vector<std::vector<torch::Tensor>> leaves;
+      std::vector<std::vector<size_t>> unit_members;
+      torch::Tensor graph;
       int64_t call = 0;
       int64_t versions = 0;
-      double inv = 1.0;
       bool done = false;
     };
-    auto pending = std::make_shared<Pending>(
-        Pending{state_, std::move(forward), std::tuple<Targets...>(targets...), full_const, full_part,
-                devices, live, std::move(rng), std::move(stats), std::move(final_stats), s.calls,
-                parameter_versions(s), inv, false});
+    auto pending = std::make_shared<Pending>(Pending{
+        state_, std::move(units), devices, live, std::move(rng), std::move(stats), std::move(final_stats),
+        std::move(leaves), std::move(unit_members), std::move(graph), s.calls, parameter_versions(s), false});
     r.deferred_backward = [pending](const torch::Tensor& gradient) { replay(*pending, gradient); };
     return r;
   }
@@ -389,29 +439,72 @@ class SelfCompetitor {
         "ohem::OhemLossResult::backward: the model's parameters changed in place since the forward (an "
         "optimizer step?); in Sequential mode call backward() before optimizer.step()");
     p.done = true;
-    if (p.full_part.requires_grad()) p.full_part.backward(gradient);
-    p.full_part = torch::Tensor();
+    if (!p.graph.requires_grad()) return;  // nothing to back-propagate (e.g. a frozen model)
+
+    // The gradient of the total loss with respect to every prediction member of every branch.
+    std::vector<torch::Tensor> inputs;
+    std::vector<std::pair<size_t, size_t>> where;  // (branch, member) of each input
+    for (size_t b = 0; b < p.leaves.size(); ++b) {
+      for (size_t i = 0; i < p.leaves[b].size(); ++i) {
+        if (!p.leaves[b][i].requires_grad()) continue;
+        inputs.push_back(p.leaves[b][i]);
+        where.emplace_back(b, i);
+      }
+    }
+    std::vector<torch::Tensor> grads = torch::autograd::grad(
+        {p.graph}, inputs,
+        gradient.defined() ? std::vector<torch::Tensor>{gradient} : std::vector<torch::Tensor>{},
+        /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+    std::vector<std::vector<torch::Tensor>> member_grads(p.leaves.size());
+    for (size_t b = 0; b < p.leaves.size(); ++b) member_grads[b].resize(p.leaves[b].size());
+    for (size_t j = 0; j < grads.size(); ++j) member_grads[where[j].first][where[j].second] = grads[j];
+    p.graph = torch::Tensor();
+    p.leaves.clear();
 
     const detail::RngState resume = detail::RngState::capture(p.devices);
     try {
-      for (size_t k = 0; k < s.twins.size(); ++k) {
-        detail::restore(p.live, p.stats[k]);
-        p.rng[k].restore();
-        torch::Tensor part;
-        {
-          using P = decltype(p.full_const);
-          P twin_pred = [&] {
-            auto scope = s.twins[k].scope();
-            return p.forward();
-          }();
-          torch::Tensor task =
-              std::apply([&](const auto&... t) { return s.loss.task(twin_pred, t...); }, p.targets);
-          torch::Tensor c = s.loss.consistency(p.full_const, twin_pred);
-          // The twin's share: α/K·T(twin_k) + λ/K·C(full, twin_k) with the full prediction constant.
-          part = s.loss.options().alpha() * task + s.loss.options().lambda() * c;
-          if (p.inv != 1.0) part = part * p.inv;
-        }
-        if (part.requires_grad()) part.backward(gradient);
+      for (size_t b = 0; b < member_grads.size(); ++b) {
+        bool branch_needed = false;
+        for (const auto& g : member_grads[b]) branch_needed = branch_needed || g.defined();
+        if (!branch_needed) continue;
+        in_branch(s, b, [&] {
+          size_t last = 0;  // the last unit that back-propagates in this branch
+          {
+            size_t first = 0;
+            for (size_t u = 0; u < p.units.size(); ++u) {
+              for (size_t i = first; i < first + p.unit_members[b][u]; ++i) {
+                if (member_grads[b][i].defined()) last = u;
+              }
+              first += p.unit_members[b][u];
+            }
+          }
+          size_t first = 0;  // the unit's first member in the branch's prediction
+          for (size_t u = 0; u < p.units.size(); ++u) {
+            const size_t count = p.unit_members[b][u];
+            bool needed = false;
+            for (size_t i = first; i < first + count; ++i) needed = needed || member_grads[b][i].defined();
+            if (needed) {
+              detail::restore(p.live, p.stats[b][u]);
+              p.rng[b][u].restore();
+              std::vector<torch::Tensor> out = p.units[u]();
+              TORCH_CHECK(out.size() == count,
+                          "ohem::SelfCompetitor: in Sequential mode the forward returned ", out.size(),
+                          " prediction members on replay, ", count, " the first time");
+              std::vector<torch::Tensor> outputs, out_grads;
+              for (size_t i = 0; i < count; ++i) {
+                const torch::Tensor& g = member_grads[b][first + i];
+                if (!g.defined() || !out[i].requires_grad()) continue;
+                outputs.push_back(out[i]);
+                out_grads.push_back(g);
+              }
+              out.clear();
+              // Within a twin's scope the units share the masked weights w ⊙ m and their graph: keep it for
+              // the next unit (each unit's own graph is freed with its outputs).
+              if (!outputs.empty()) torch::autograd::backward(outputs, out_grads, /*retain_graph=*/u != last);
+            }
+            first += count;
+          }
+        });
       }
     } catch (...) {
       detail::restore(p.live, p.final_stats);
