@@ -526,6 +526,42 @@ TEST_CASE("float32 twin and mask save/load through the twin", "[twin][io]") {
   CHECK_THROWS_WITH(restored.load_masks(other_path), Catch::Contains("no mask for layer \"conv1.weight\""));
 }
 
+TEST_CASE("masked-weight buffers are reused only when no graph holds them", "[twin][scope]") {
+  torch::manual_seed(21);
+  auto net = Sequential(Conv2d(Conv2dOptions(2, 3, 3).bias(false)), Flatten(), Linear(3 * 4 * 4, 1));
+  net->to(torch::kDouble);
+  auto conv = net[0]->as<Conv2d>();
+  PrunedTwin<Sequential> twin(net, TwinOptions().masks(MaskOptions().ratio(0.5)));
+  const torch::Tensor mask = twin.masks().mask(0).to(torch::kDouble);
+  auto masked_ptr = [&] {
+    auto scope = twin.scope();
+    return conv->weight.data_ptr();
+  };
+  auto x = torch::randn({2, 2, 6, 6}, torch::kDouble).requires_grad_(true);
+
+  // The input gradient of the first forward, computed by hand with the weights of that moment.
+  const torch::Tensor w_then = conv->weight.detach().clone();
+  auto y_then = torch::nn::functional::conv2d(x, w_then * mask);
+  auto expected = torch::autograd::grad({net[2]->as<Linear>()->forward(y_then.flatten(1)).sum()}, {x})[0];
+
+  auto y1 = twin.forward(x);  // its graph holds the scope's w ⊙ m
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.mul_(3.0);  // an optimizer step between two twin forwards
+  }
+  const void* second = masked_ptr();  // the first graph still holds its buffer: a new one
+  auto got = torch::autograd::grad({y1.sum()}, {x})[0];
+  CHECK(close(got, expected, 0, 1e-12));  // the first graph's masked weights were not overwritten
+
+  y1 = torch::Tensor();
+  CHECK(masked_ptr() == second);  // nothing holds the buffer now: reused
+  CHECK(masked_ptr() == second);
+
+  PrunedTwin<Sequential> fresh(net, TwinOptions().masks(MaskOptions().ratio(0.5)).reuse_buffers(false));
+  auto copy_out = torch::nn::functional::conv2d(x, conv->weight * fresh.masks().mask(0).to(torch::kDouble));
+  CHECK(close(fresh.forward(x), net[2]->as<Linear>()->forward(copy_out.flatten(1)), 0, 1e-12));
+}
+
 TEST_CASE("the twin runs on CUDA with masks on the weights' device", "[twin][cuda]") {
   if (!torch::cuda::is_available()) {
     WARN("CUDA not available: skipped");
