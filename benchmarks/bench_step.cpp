@@ -28,19 +28,26 @@ train_pairwise::BaseCNN make_model() {
   return net;
 }
 
-// Runs one warm-up step (gradients, the Adam state and the twin's mask multipliers are allocated once),
-// then times `step` and reports its peak tensor memory above what was live before each step.
+// Runs one warm-up step (gradients, the Adam state and the twin's persistent state — mask multipliers and
+// masked-weight buffers — are allocated once), then times `step` and reports its peak tensor memory above
+// what was live before each step (peak_MB), the persistent memory live between steps (persistent_MB:
+// model, gradients, Adam state, twin state, the batch) and the absolute peak (total_peak_MB).
 template <typename Step>
 void measure(benchmark::State& state, Step&& step) {
   step();
-  int64_t peak = 0;
+  int64_t peak = 0, total = 0, persistent = 0;
   for (auto _ : state) {
     ohem_bench::CountingAllocator::reset_peak();
     const int64_t before = ohem_bench::CountingAllocator::live();
     step();
     peak = std::max(peak, ohem_bench::CountingAllocator::peak() - before);
+    total = std::max(total, ohem_bench::CountingAllocator::peak());
+    persistent = std::max(persistent, before);
   }
-  state.counters["peak_MB"] = static_cast<double>(peak) / (1024.0 * 1024.0);
+  const double mb = 1024.0 * 1024.0;
+  state.counters["peak_MB"] = static_cast<double>(peak) / mb;
+  state.counters["persistent_MB"] = static_cast<double>(persistent) / mb;
+  state.counters["total_peak_MB"] = static_cast<double>(total) / mb;
 }
 
 void BM_PlainStep(benchmark::State& state) {
@@ -57,11 +64,12 @@ void BM_PlainStep(benchmark::State& state) {
   measure(state, step);
 }
 
-void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode) {
+void ohem_step(benchmark::State& state, ohem::SelfCompetitorMode mode, bool reuse_buffers = true) {
   auto net = make_model();
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(5e-4));
   ohem::SelfCompetitor<train_pairwise::BaseCNN, ohem::PairwiseFidelityLoss> sc(
-      net, ohem::PairwiseFidelityLoss{}, ohem::SelfCompetitorOptions().mode(mode));
+      net, ohem::PairwiseFidelityLoss{},
+      ohem::SelfCompetitorOptions().mode(mode).twin(ohem::TwinOptions().reuse_buffers(reuse_buffers)));
   Batch b;
   auto step = [&] {
     opt.zero_grad();
@@ -79,11 +87,21 @@ void BM_OhemStepJoint(benchmark::State& state) {
 void BM_OhemStepSequential(benchmark::State& state) {
   ohem_step(state, ohem::SelfCompetitorMode::Sequential);
 }
+// The same without the twin's masked-weight buffers (TwinOptions::reuse_buffers(false)): w ⊙ m is then
+// allocated in every step and counts in its peak.
+void BM_OhemStepJointNoReuse(benchmark::State& state) {
+  ohem_step(state, ohem::SelfCompetitorMode::Joint, false);
+}
+void BM_OhemStepSequentialNoReuse(benchmark::State& state) {
+  ohem_step(state, ohem::SelfCompetitorMode::Sequential, false);
+}
 
 }  // namespace
 
 BENCHMARK(BM_PlainStep)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_OhemStepJoint)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_OhemStepSequential)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_OhemStepJointNoReuse)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_OhemStepSequentialNoReuse)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 #include "bench_main.hpp"

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Turns the JSON of scripts/bench.sh into the markdown tables of docs/benchmarks.md.
 
-Reads RESULTS/bench_*.json (Google Benchmark) and RESULTS/python.json (benchmarks/python/bench_recipe.py)
-and prints each case with its C++/Python ratios and whether the target of issue 6 is met.
-Times are wall-clock (real_time) medians/means as the tools report them. Usage: report.py RESULTS_DIR
+Reads RESULTS/bench_*.json (Google Benchmark), RESULTS/python.json (benchmarks/python/bench_recipe.py) and
+the training-step rounds RESULTS/step/bench_step.R.json + RESULTS/step/python.R.json, and prints each case
+with its C++/Python ratios and whether the target of issue 6 is met. Times are wall-clock (real_time) as
+the tools report them; step figures are medians over the rounds, ratios the median of per-round ratios.
+Usage: report.py RESULTS_DIR
 """
 import glob
 import json
 import os
+import statistics
 import sys
 
 
-def load(results):
+def load_cpp(paths, context):
     cpp = {}
-    context = {}
-    for path in sorted(glob.glob(os.path.join(results, "bench_*.json"))):
+    for path in paths:
         with open(path) as f:
             data = json.load(f)
         context.update(data.get("context", {}))
@@ -22,12 +24,40 @@ def load(results):
             name = b["name"].split("/min_time")[0].split("/iterations")[0]
             unit = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
             cpp[name] = dict(b, ms=b["real_time"] * unit)
-    py = {}
-    ppath = os.path.join(results, "python.json")
-    if os.path.exists(ppath):
-        with open(ppath) as f:
-            py = json.load(f)
-    return cpp, py, context
+    return cpp
+
+
+def load_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def load(results):
+    context = {}
+    cpp = load_cpp(sorted(glob.glob(os.path.join(results, "bench_*.json"))), context)
+    py = load_json(os.path.join(results, "python.json"))
+    rounds = {}  # per step directory: (C++ step results, Python step results) per round
+    for sub in ("step", "step-malloc"):
+        rounds[sub] = []
+        for path in sorted(glob.glob(os.path.join(results, sub, "bench_step.*.json"))):
+            r = path.rsplit(".", 2)[1]
+            rounds[sub].append((load_cpp([path], context), load_json(os.path.join(results, sub, f"python.{r}.json"))))
+        for _, p in rounds[sub]:  # versions and threads of the Python side, if the main run lacked them
+            for k in ("torch", "threads"):
+                py.setdefault(k, p.get(k))
+    return cpp, py, rounds, context
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    return "" if len(values) < 2 else f" ({min(values):.0f}–{max(values):.0f})"
 
 
 def fmt_ms(v):
@@ -46,11 +76,56 @@ def verdict(ok):
     return "–" if ok is None else ("met" if ok else "**missed**")
 
 
+def step_table(out, rounds, targets):
+    """Appends the step table of some rounds to `out`, and the step targets to `targets` if given."""
+    out.append("| step | C++ time | C++ step peak | C++ persistent | Python recipe time | Python peak RSS growth |")
+    out.append("|---|---|---|---|---|---|")
+    cval = lambda name, key: [r[0].get(name, {}).get(key) for r in rounds]
+    pval = lambda key: [r[1].get(key) for r in rounds]
+    fm = lambda v: "–" if v is None else f"{v:.0f} MB"
+    rows = [("plain", "BM_PlainStep", "step_plain"), ("OHEM joint (recipe)", "BM_OhemStepJoint", "step_ohem"),
+            ("OHEM sequential", "BM_OhemStepSequential", None),
+            ("OHEM joint, reuse_buffers(false)", "BM_OhemStepJointNoReuse", None),
+            ("OHEM sequential, reuse_buffers(false)", "BM_OhemStepSequentialNoReuse", None)]
+    for label, cname, pkey in rows:
+        times = cval(cname, "ms")
+        ptimes = pval(f"{pkey}_ms") if pkey else []
+        out.append(f"| {label} | {fmt_ms(median(times))}{spread(times)} | {fm(median(cval(cname, 'peak_MB')))} "
+                   f"| {fm(median(cval(cname, 'persistent_MB')))} "
+                   f"| {fmt_ms(median(ptimes)) if pkey else '–'}{spread(ptimes)} "
+                   f"| {fm(median(pval(f'{pkey}_peak_rss_growth_mb'))) if pkey else '–'} |")
+    per_round = lambda f: median([f(c, p) for c, p in rounds])
+    ms = lambda c, name: c.get(name, {}).get("ms")
+    mem = lambda c, name: c.get(name, {}).get("peak_MB")
+    cpp_ratio = per_round(lambda c, p: ratio(ms(c, "BM_OhemStepJoint"), ms(c, "BM_PlainStep")))
+    py_ratio = per_round(lambda c, p: p.get("step_ohem_over_plain"))
+    vs_py = per_round(lambda c, p: ratio(ms(c, "BM_OhemStepJoint"), p.get("step_ohem_ms")))
+    plain_vs_py = per_round(lambda c, p: ratio(ms(c, "BM_PlainStep"), p.get("step_plain_ms")))
+    mem_ratio = per_round(lambda c, p: ratio(mem(c, "BM_OhemStepSequential"), mem(c, "BM_OhemStepJoint")))
+    mem_ratio_nr = per_round(
+        lambda c, p: ratio(mem(c, "BM_OhemStepSequentialNoReuse"), mem(c, "BM_OhemStepJointNoReuse")))
+    seq_time = per_round(lambda c, p: ratio(ms(c, "BM_OhemStepSequential"), ms(c, "BM_OhemStepJoint")))
+    out.append("")
+    out.append(f"Per-round ratios (medians): OHEM/plain {fmt_x(cpp_ratio)} (C++) vs {fmt_x(py_ratio)} (Python); "
+               f"C++/Python {fmt_x(plain_vs_py)} (plain step), {fmt_x(vs_py)} (OHEM step); Sequential/Joint "
+               f"time {fmt_x(seq_time)}, step peak memory {fmt_x(mem_ratio)} ({fmt_x(mem_ratio_nr)} without "
+               "buffer reuse).")
+    if targets is None:
+        return
+    targets.append(("OHEM step / plain step ≤ the Python recipe's ratio",
+                    f"{fmt_x(cpp_ratio)} vs {fmt_x(py_ratio)}",
+                    None if cpp_ratio is None or py_ratio is None else cpp_ratio <= py_ratio))
+    targets.append(("our OHEM step ≤ 0.9× the Python recipe's step", fmt_x(vs_py), None if vs_py is None else vs_py <= 0.9))
+    targets.append(("sequential peak memory ≤ 0.6× joint",
+                    f"{fmt_x(mem_ratio)} ({fmt_x(mem_ratio_nr)} without buffer reuse)",
+                    None if mem_ratio is None else mem_ratio <= 0.6))
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
-    cpp, py, ctx = load(sys.argv[1])
+    cpp, py, rounds, ctx = load(sys.argv[1])
     g = lambda name: cpp.get(name, {}).get("ms")
     out = []
     out.append(f"Machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at "
@@ -75,38 +150,39 @@ def main():
         targets.append((f"ResNet-{d}: selection ≥ 25× faster than sort", fmt_x(r1), None if r1 is None else r1 >= 25))
         targets.append((f"ResNet-{d}: selection within 3× of one read pass", fmt_x(r2), None if r2 is None else r2 <= 3))
     out.append("")
-    out.append("### 2. Twin scope overhead (ResNet-18, batch 8, 128×128, training mode)")
+    out.append("### 2. Twin scope overhead (ResNet-18, 128×128, training mode)")
     out.append("")
-    plain, twin, scope = g("BM_PlainForward"), g("BM_TwinForward"), g("BM_ScopeEnterExit")
-    over = None if plain is None or twin is None else (twin - plain) / plain
-    out.append("| plain forward | twin forward | scope enter+exit alone | twin − plain | scope / plain |")
-    out.append("|---|---|---|---|---|")
-    out.append(f"| {fmt_ms(plain)} | {fmt_ms(twin)} | {fmt_ms(scope)} | "
-               f"{'–' if over is None else f'{100 * over:.1f}%'} | "
-               f"{'–' if scope is None or plain is None else f'{100 * scope / plain:.1f}%'} |")
-    targets.append(("twin scope overhead ≤ 2% of a plain forward", "–" if over is None else f"{100 * over:.1f}%",
-                    None if over is None else over <= 0.02))
+    scope, floor = g("BM_ScopeEnterExit"), g("BM_CopyMaskedWeights")
+    out.append(f"Scope enter+exit alone: {fmt_ms(scope)}; the floor of materialising w ⊙ m, one copy of every "
+               f"masked weight into warm buffers: {fmt_ms(floor)}.")
+    out.append("")
+    out.append("| batch | plain forward | twin forward | twin − plain | scope / plain | copy floor / plain |")
+    out.append("|---|---|---|---|---|---|")
+    pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    for batch in (8, 32):
+        plain, twin = g(f"BM_PlainForward/{batch}"), g(f"BM_TwinForward/{batch}")
+        over = None if plain is None or twin is None else (twin - plain) / plain
+        out.append(f"| {batch} | {fmt_ms(plain)} | {fmt_ms(twin)} | {pct(over)} | {pct(ratio(scope, plain))} "
+                   f"| {pct(ratio(floor, plain))} |")
+        if batch == 8:
+            targets.append(("twin scope overhead ≤ 2% of a plain forward (batch 8)", pct(over),
+                            None if over is None else over <= 0.02))
     out.append("")
     out.append("### 3. One pairwise training step (BaseCNN/ResNet-18, 4 pairs, 128 px, Adam)")
     out.append("")
-    out.append("| step | C++ time | C++ peak tensor memory | Python recipe time | Python peak RSS growth |")
-    out.append("|---|---|---|---|---|")
-    mem = lambda name: cpp.get(name, {}).get("peak_MB")
-    fm = lambda v: "–" if v is None else f"{v:.0f} MB"
-    out.append(f"| plain | {fmt_ms(g('BM_PlainStep'))} | {fm(mem('BM_PlainStep'))} | {fmt_ms(py.get('step_plain_ms'))} "
-               f"| {fm(py.get('step_plain_peak_rss_growth_mb'))} |")
-    out.append(f"| OHEM joint (recipe) | {fmt_ms(g('BM_OhemStepJoint'))} | {fm(mem('BM_OhemStepJoint'))} "
-               f"| {fmt_ms(py.get('step_ohem_ms'))} | {fm(py.get('step_ohem_peak_rss_growth_mb'))} |")
-    out.append(f"| OHEM sequential | {fmt_ms(g('BM_OhemStepSequential'))} | {fm(mem('BM_OhemStepSequential'))} | – | – |")
-    cpp_ratio = ratio(g("BM_OhemStepJoint"), g("BM_PlainStep"))
-    py_ratio = py.get("step_ohem_over_plain")
-    vs_py = ratio(g("BM_OhemStepJoint"), py.get("step_ohem_ms"))
-    mem_ratio = ratio(mem("BM_OhemStepSequential"), mem("BM_OhemStepJoint"))
-    targets.append(("OHEM step / plain step ≤ the Python recipe's ratio",
-                    f"{fmt_x(cpp_ratio)} vs {fmt_x(py_ratio)}",
-                    None if cpp_ratio is None or py_ratio is None else cpp_ratio <= py_ratio))
-    targets.append(("our OHEM step ≤ 0.9× the Python recipe's step", fmt_x(vs_py), None if vs_py is None else vs_py <= 0.9))
-    targets.append(("sequential peak memory ≤ 0.6× joint", fmt_x(mem_ratio), None if mem_ratio is None else mem_ratio <= 0.6))
+    out.append(f"Medians over {len(rounds['step'])} rounds (range in brackets); each round runs the C++ steps and "
+               "then the Python recipe's steps. Memory: C++ peak tensor memory of a step above what was live "
+               "before it, and the persistent tensor memory between steps (model, gradients, Adam state, twin "
+               "state); Python: growth of the process's peak RSS, not the same measure.")
+    out.append("")
+    step_table(out, rounds["step"], targets)
+    if rounds["step-malloc"]:
+        out.append("")
+        out.append("The same rounds with glibc's heap trimming off for both sides (`MALLOC_TRIM_THRESHOLD_=4294967295 "
+                   "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456`): memory freed in one step is "
+                   "reused in the next instead of being returned to the kernel and page-faulted in again.")
+        out.append("")
+        step_table(out, rounds["step-malloc"], None)
     out.append("")
     out.append("### 4. Metrics: SRCC + KRCC + 5-parameter-logistic PLCC")
     out.append("")

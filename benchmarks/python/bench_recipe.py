@@ -9,7 +9,7 @@ Times, with Debian's python3-torch / python3-scipy (skips cleanly, exit 0, if th
      and the plain pairwise step, with peak RSS growth;
   4. scipy's SRCC + KRCC + 5-parameter-logistic-fitted PLCC on 10^3 .. 10^6 samples.
 
-Usage: bench_recipe.py [--threads N] [--json OUT] [--quick]
+Usage: bench_recipe.py [--threads N] [--json OUT] [--quick] [--cases step,masks,metrics] [--max-n N]
 """
 import argparse
 import json
@@ -223,7 +223,12 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="fewer repeats and sizes (smoke run)")
     ap.add_argument("--max-n", type=int, default=10**6, help="largest metrics sample size (scipy's fit is slow)")
+    ap.add_argument("--cases", default="step,masks,metrics", help="comma-separated subset of step,masks,metrics")
     args = ap.parse_args()
+    cases = set(args.cases.split(","))
+    unknown = cases - {"step", "masks", "metrics"}
+    if unknown:
+        ap.error(f"--cases: unknown case(s) {sorted(unknown)}; choose from step, masks, metrics")
     try:
         import numpy as np
         import torch
@@ -236,15 +241,19 @@ def main():
     print(f"python baselines | torch {torch.__version__} | threads {torch.get_num_threads()}", flush=True)
     # The step first: its peak-RSS growth is read from the process's high-water mark, which the larger
     # mask benchmark would otherwise have raised already.
-    bench_step(torch, results, repeat)
-    bench_masks(torch, np, results, repeat)
-    try:
-        import scipy
-        results["scipy"] = scipy.__version__
-        sizes = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= (10**4 if args.quick else args.max_n)]
-        bench_metrics(np, results, sizes, repeat)
-    except ImportError as e:
-        print(f"scipy metrics skipped: {e}")
+    if "step" in cases:
+        bench_step(torch, results, repeat)
+    if "masks" in cases:
+        bench_masks(torch, np, results, repeat)
+    if "metrics" in cases:
+        try:
+            import scipy
+        except ImportError as e:
+            print(f"scipy metrics skipped: {e}")
+        else:
+            results["scipy"] = scipy.__version__
+            sizes = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= (10**4 if args.quick else args.max_n)]
+            bench_metrics(np, results, sizes, repeat)
     for k, v in results.items():
         print(f"{k:40s} {v:.3f}" if isinstance(v, float) else f"{k:40s} {v}")
     if args.json:
