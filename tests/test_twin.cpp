@@ -4,6 +4,7 @@
 
 #include <ohem/twin.hpp>
 
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -524,6 +525,35 @@ TEST_CASE("float32 twin and mask save/load through the twin", "[twin][io]") {
   const auto other_path = ohem_test::temp_path("other_masks.pt");
   other_twin.save_masks(other_path);
   CHECK_THROWS_WITH(restored.load_masks(other_path), Catch::Contains("no mask for layer \"conv1.weight\""));
+}
+
+TEST_CASE("the one-pass masked multiply equals x * mask, with +0 where pruned", "[twin][kernel]") {
+  torch::manual_seed(4);
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (int64_t n : {1, 15, 16, 17, 33, 1000, 4099}) {
+      INFO("dtype " << dtype << ", n " << n);
+      auto x = torch::randn({n}, dtype);
+      auto mask = torch::rand({n}) > 0.4;
+      // Non-finite values: pruned ones vanish, kept ones pass through.
+      x[0] = std::numeric_limits<double>::infinity();
+      if (n > 2) x[n - 1] = std::numeric_limits<double>::quiet_NaN();
+      REQUIRE(ohem::detail::masked_mul_supported(x, mask));
+      auto got = ohem::detail::masked_mul(x, mask);
+      auto expected = torch::where(mask, x, torch::zeros_like(x));
+      const auto bits = dtype == torch::kFloat ? torch::kInt : torch::kLong;  // NaN-aware: compare the bits
+      CHECK(torch::equal(got.view(bits), expected.view(bits)));
+      // Into an output 4 bytes off 16-byte alignment (no streaming stores).
+      auto unaligned = torch::empty({n + 1}, dtype).narrow(0, 1, n);
+      ohem::detail::masked_mul_into(unaligned, x, mask);
+      CHECK(torch::equal(unaligned.view(bits), expected.view(bits)));
+      CHECK_FALSE(torch::signbit(got.masked_select(~mask)).any().item<bool>());
+    }
+  }
+  // Unsupported inputs (non-contiguous, integer) take LibTorch's path with the same result.
+  auto x = torch::randn({6, 5}).t();
+  auto mask = (torch::rand({5, 6}) > 0.5);
+  CHECK_FALSE(ohem::detail::masked_mul_supported(x, mask));
+  CHECK(torch::equal(ohem::detail::masked_mul(x, mask), x * mask.to(torch::kFloat)));
 }
 
 TEST_CASE("masked-weight buffers are reused only when no graph holds them", "[twin][scope]") {

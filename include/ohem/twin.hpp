@@ -3,6 +3,7 @@
 /// The pruned twin ("self-competitor"): the user's own module run with every masked weight replaced by
 /// w ⊙ m, sharing every weight with the full model.
 
+#include <ohem/detail/masked_mul.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
 
@@ -126,6 +127,25 @@ inline std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
   return out;
 }
 
+/// How a twin multiplies a weight (and its gradient) by a mask: on the CPU for contiguous float32/float64
+/// weights, ohem's one-pass kernel on the bool mask (`masked_mul`); elsewhere LibTorch's `x * multiplier`
+/// with the mask kept as 0/1 in the weight's dtype (about 6x faster than `x * bool_mask` there).
+struct MaskFactor {
+  torch::Tensor mask;        // bool, on the weight's device
+  torch::Tensor multiplier;  // the mask in the weight's dtype; undefined where the kernel is used
+
+  /// Returns x ⊙ m in a new tensor, or in `out` if it is defined (x's shape, dtype, device, contiguous).
+  torch::Tensor apply(const torch::Tensor& x, torch::Tensor out = {}) const {
+    if (masked_mul_supported(x, mask))
+      return out.defined() ? masked_mul_into(out, x, mask) : masked_mul(x, mask);
+    if (multiplier.defined() && multiplier.scalar_type() == x.scalar_type() &&
+        multiplier.device() == x.device()) {
+      return out.defined() ? torch::mul_out(out, x, multiplier) : x * multiplier;
+    }
+    return out.defined() ? torch::mul_out(out, x, mask.to(x.device(), x.scalar_type())) : masked_mul(x, mask);
+  }
+};
+
 /// The backward of a masked weight w ⊙ m: the gradient times m, to w.
 ///
 /// It is LibTorch's multiplication backward with one difference: its sequence number is the largest
@@ -134,37 +154,38 @@ inline std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
 /// creates them all before the forward, and every masked layer's weight gradient (one weight-sized tensor
 /// per layer, 43 MB for ResNet-18) would stay alive until the end of the backward pass.
 struct MaskedWeightBackward : torch::autograd::Node {
-  explicit MaskedWeightBackward(torch::Tensor multiplier)
-      : torch::autograd::Node(std::numeric_limits<uint64_t>::max()), multiplier_(std::move(multiplier)) {}
+  explicit MaskedWeightBackward(MaskFactor factor)
+      : torch::autograd::Node(std::numeric_limits<uint64_t>::max()), factor_(std::move(factor)) {}
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     torch::autograd::variable_list out(1);
-    if (grads[0].defined() && should_compute_output(0)) out[0] = grads[0] * multiplier_;
+    if (grads[0].defined() && should_compute_output(0)) {
+      // A gradient that needs a graph (double backward) goes through LibTorch's differentiable ops.
+      out[0] = torch::GradMode::is_enabled() && grads[0].requires_grad()
+                   ? grads[0] * factor_.mask.to(grads[0].device(), grads[0].scalar_type())
+                   : factor_.apply(grads[0].contiguous());
+    }
     return out;
   }
   std::string name() const override { return "ohem::MaskedWeightBackward"; }
 
  private:
-  torch::Tensor multiplier_;  // the mask as 0/1 in the weight's dtype; shared with the twin, not saved
+  MaskFactor factor_;  // shared with the twin, not saved per call
 };
 
-/// Returns w ⊙ m (m as 0/1 in w's dtype) whose gradient flows to w through `MaskedWeightBackward`. If
-/// `buffer` is given (defined, of w's shape, dtype and device, and referenced by no other tensor), the
-/// product is written into its storage.
-inline torch::Tensor masked_weight(const torch::Tensor& weight, const torch::Tensor& multiplier,
+/// Returns w ⊙ m whose gradient flows to w through `MaskedWeightBackward`. If `buffer` is given (defined,
+/// of w's shape, dtype and device, contiguous, and referenced by no other tensor), the product is written
+/// into its storage.
+inline torch::Tensor masked_weight(const torch::Tensor& weight, const MaskFactor& factor,
                                    const torch::Tensor& buffer = {}) {
   torch::Tensor masked;
   {
     torch::NoGradGuard no_grad;
-    if (buffer.defined()) {
-      torch::Tensor out = buffer;
-      torch::mul_out(out, weight, multiplier);
-      masked = buffer.detach();  // a tensor of its own (for the autograd history) on the buffer's storage
-    } else {
-      masked = weight.mul(multiplier);
-    }
+    masked = factor.apply(weight, buffer);
+    // With a buffer: a tensor of its own (for the autograd history) on the buffer's storage.
+    if (buffer.defined()) masked = masked.detach();
   }
   if (torch::GradMode::is_enabled() && weight.requires_grad()) {
-    auto node = std::make_shared<MaskedWeightBackward>(multiplier);
+    auto node = std::make_shared<MaskedWeightBackward>(factor);
     node->add_next_edge(torch::autograd::impl::gradient_edge(weight));
     torch::autograd::set_history(masked, node);
   }
@@ -179,9 +200,8 @@ struct TwinCore {
   std::vector<Slot> slots;
   MaskSet masks;
   std::vector<torch::Tensor> slot_masks;  // masks aligned with slots, on each weight's device
-  // The masks as 0/1 in each weight's dtype and device: w * multiplier runs ~6x faster than w * bool-mask
-  // (no dtype conversion in the kernel), at the cost of one weight-sized tensor per masked layer.
-  std::vector<torch::Tensor> multipliers;
+  // How each slot's mask multiplies its weight (see MaskFactor).
+  std::vector<MaskFactor> factors;
   // The storage of the last masked weights per slot (TwinOptions::reuse_buffers).
   std::vector<torch::Tensor> buffers;
   std::vector<StatSlot> stats;
@@ -194,34 +214,39 @@ struct TwinCore {
     for (const auto& s : slots) aligned.push_back(m.at(s.name).to(s.parameter.device()));
     masks = std::move(m);
     slot_masks = std::move(aligned);
-    multipliers.assign(slots.size(), torch::Tensor());
+    factors.assign(slots.size(), MaskFactor{});
     buffers.assign(slots.size(), torch::Tensor());
   }
 
   /// Returns w ⊙ m for slot i, in the slot's buffer when it can be reused (TwinOptions::reuse_buffers).
   torch::Tensor masked(size_t i, const torch::Tensor& weight) {
-    const torch::Tensor& mul = multiplier(i, weight);
-    if (!options.reuse_buffers()) return masked_weight(weight, mul);
+    const MaskFactor& f = factor(i, weight);
+    if (!options.reuse_buffers()) return masked_weight(weight, f);
     torch::Tensor& buf = buffers[i];
     // Free: no tensor but this one holds the storage (the previous scope's graph and handles are gone).
     const bool free = buf.defined() && buf.storage().use_count() == 1 && buf.sizes() == weight.sizes() &&
-                      buf.scalar_type() == weight.scalar_type() && buf.device() == weight.device();
-    if (free) return masked_weight(weight, mul, buf);
-    torch::Tensor out = masked_weight(weight, mul);
+                      buf.scalar_type() == weight.scalar_type() && buf.device() == weight.device() &&
+                      buf.is_contiguous();
+    if (free) return masked_weight(weight, f, buf);
+    torch::Tensor out = masked_weight(weight, f);
     // Keep the newest product's storage when the old one is busy (e.g. two scopes before one backward).
     buf = out.detach();
     return out;
   }
 
-  /// Returns slot i's mask as a multiplier in the dtype and on the device of `weight`.
-  const torch::Tensor& multiplier(size_t i, const torch::Tensor& weight) {
-    torch::Tensor& mul = multipliers[i];
-    if (!mul.defined() || mul.device() != weight.device() || mul.scalar_type() != weight.scalar_type()) {
-      torch::NoGradGuard no_grad;
-      if (slot_masks[i].device() != weight.device()) slot_masks[i] = slot_masks[i].to(weight.device());
-      mul = slot_masks[i].to(weight.scalar_type());
-    }
-    return mul;
+  /// Returns how slot i's mask multiplies `weight`: the bool mask on the weight's device, and where the
+  /// one-pass kernel does not apply, the mask as 0/1 in the weight's dtype.
+  const MaskFactor& factor(size_t i, const torch::Tensor& weight) {
+    MaskFactor& f = factors[i];
+    torch::NoGradGuard no_grad;
+    if (slot_masks[i].device() != weight.device()) slot_masks[i] = slot_masks[i].to(weight.device());
+    if (!f.mask.defined() || !f.mask.is_same(slot_masks[i])) f = MaskFactor{slot_masks[i], {}};
+    const bool need_multiplier = !masked_mul_supported(weight, f.mask);
+    const bool have_multiplier = f.multiplier.defined() && f.multiplier.device() == weight.device() &&
+                                 f.multiplier.scalar_type() == weight.scalar_type();
+    if (need_multiplier && !have_multiplier) f.multiplier = f.mask.to(weight.scalar_type());
+    if (!need_multiplier) f.multiplier = torch::Tensor();
+    return f;
   }
 };
 
