@@ -221,6 +221,54 @@ TEST_CASE("twin of a conv/linear net equals an explicitly masked copy (float64)"
   CHECK_FALSE(close(net->forward(x), y, 0.0, 1e-6));
 }
 
+TEST_CASE("masked weights: early backward node, and a gradient penalty through the twin", "[twin]") {
+  auto net = Sequential(Conv2d(Conv2dOptions(2, 6, 3).padding(1)), Tanh(), Conv2d(6, 4, 3), Flatten(),
+                        Linear(4 * 4 * 4, 1));
+  net->to(torch::kDouble);
+  PrunedTwin<Sequential> twin(net, TwinOptions().masks(MaskOptions().ratio(0.6)));
+  {
+    auto scope = twin.scope();
+    const auto& node = net[0]->as<Conv2d>()->weight.grad_fn();
+    REQUIRE(node);
+    CHECK(node->name() == "ohem::MaskedWeightBackward");
+    // AccumulateGrad's priority: the engine runs it as soon as the layer's weight gradient exists.
+    CHECK(node->sequence_nr() == std::numeric_limits<uint64_t>::max());
+  }
+  // Double backward: loss = Σy + Σ(∂Σy/∂x)², against the explicitly masked copy.
+  auto copy = masked_copy(net, twin.masks());
+  auto x = torch::randn({3, 2, 6, 6}, torch::kDouble).requires_grad_(true);
+  auto penalised = [&](const torch::Tensor& y) {
+    auto gx = torch::autograd::grad({y.sum()}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    return y.sum() + gx.square().sum();
+  };
+  penalised(twin.forward(x)).backward();
+  penalised(copy->forward(x)).backward();
+  check_grads(*net, *copy, twin.masks(), 1e-9);
+
+  // A penalty on the first conv's weight gradient: second order through MaskedWeightBackward itself.
+  for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+  for (auto& p : copy->parameters()) p.mutable_grad() = torch::Tensor();
+  const torch::Tensor w = net[0]->as<Conv2d>()->weight, w_copy = copy[0]->as<Conv2d>()->weight;
+  const torch::Tensor m = twin.masks().mask(0).to(torch::kDouble);
+  auto gw = torch::autograd::grad({twin.forward(x).sum()}, {w}, {}, true, true)[0];
+  auto gw_copy = torch::autograd::grad({copy->forward(x).sum()}, {w_copy}, {}, true, true)[0] * m;
+  CHECK(close(gw, gw_copy, 0.0, 1e-9));
+  gw.square().sum().backward();
+  gw_copy.square().sum().backward();
+  auto got = net->named_parameters();
+  auto ref = copy->named_parameters();
+  int compared = 0;
+  for (const auto& p : got) {
+    INFO("parameter " << p.key());
+    const torch::Tensor g = p.value().grad(), r = ref[p.key()].grad();
+    REQUIRE(g.defined() == r.defined());  // parameters the penalty does not reach have none in both
+    if (!g.defined()) continue;
+    CHECK(close(g, twin.masks().contains(p.key()) ? r * twin.masks().at(p.key()) : r, 0.0, 1e-9));
+    ++compared;
+  }
+  CHECK(compared >= 3);
+}
+
 TEST_CASE("twin of a ResNet-style net with BatchNorm and downsample branches (shared BatchNorm)", "[twin]") {
   ResNetish net;
   net->to(torch::kDouble);

@@ -249,8 +249,9 @@ class SelfCompetitor {
 
   /// Runs `forward()` once for the full model and once inside each twin's masked scope, and returns the
   /// OHEM loss of its predictions against `targets`. `forward` takes no argument and returns a prediction
-  /// (a tensor, a pair or a tuple of tensors); in Sequential mode it is kept (copied) until `backward()`
-  /// and called again there, so it must not capture references that die before that.
+  /// (a tensor, a pair or a tuple of tensors); in Sequential mode it runs without a graph here, is kept
+  /// until `backward()` and runs again there once per branch with a graph, so it must not capture
+  /// references that die before that.
   template <typename Forward, typename... Targets>
   OhemLossResult run(Forward forward, const Targets&... targets) {
     static_assert(
