@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -94,12 +95,15 @@ double select_cpu(const std::vector<torch::Tensor>& ws, const std::vector<std::s
   return static_cast<double>(value);
 }
 
-/// Counts the elements below `lo` and gathers those in [lo, hi] of one float tensor's |w| bit patterns.
-/// Returns false if the gathered count would exceed `cap` (then the caller falls back to radix select).
+/// Counts the elements below `lo` and gathers those in [lo, hi] of one float tensor's |w| bit patterns
+/// into out[*count ...]; `out` holds cap + 4 elements. Returns false if more than `cap` were gathered
+/// (then the caller falls back to radix select). The loop calls no function, so that the compiler keeps
+/// its vector accumulators in registers.
 inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, std::uint32_t hi, size_t cap,
-                         int64_t* less, std::vector<std::uint32_t>* out, bool* bad) {
+                         int64_t* less, std::uint32_t* out, size_t* count, bool* bad) {
   int64_t i = 0;
   int64_t below = 0;
+  size_t cnt = *count;
   std::uint32_t nonfinite = 0;
 #if defined(__SSE2__)
   const __m128i abs_mask = _mm_set1_epi32(0x7FFFFFFF), vlo = _mm_set1_epi32(static_cast<int>(lo)),
@@ -118,9 +122,9 @@ inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, st
       const int outside = _mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(lt, _mm_cmpgt_epi32(b, vhi))));
       if (outside != 0xF) {
         for (int j = 0; j < 4; ++j) {
-          if (!((outside >> j) & 1)) out->push_back(p[i + j] & 0x7FFFFFFFu);
+          if (!((outside >> j) & 1)) out[cnt++] = p[i + j] & 0x7FFFFFFFu;
         }
-        if (out->size() > cap) return false;
+        if (cnt > cap) return false;
       }
     }
     alignas(16) std::uint32_t lanes[4];
@@ -136,10 +140,11 @@ inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, st
     nonfinite |= static_cast<std::uint32_t>(b >= 0x7F800000u);
     below += b < lo;
     if (b >= lo && b <= hi) {
-      out->push_back(b);
-      if (out->size() > cap) return false;
+      out[cnt++] = b;
+      if (cnt > cap) return false;
     }
   }
+  *count = cnt;
   *less += below;
   *bad = nonfinite != 0;
   return true;
@@ -182,21 +187,22 @@ inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std
   const std::uint32_t hi = sample[ih];
   // Expected share of candidates is 2·margin; allow 4 times that before giving up.
   const auto cap = static_cast<size_t>(8.0 * margin * static_cast<double>(n)) + 1024;
-  std::vector<std::uint32_t> candidates;
-  candidates.reserve(cap / 2);
+  std::unique_ptr<std::uint32_t[]> candidates(new std::uint32_t[cap + 4]);  // uninitialised
+  size_t gathered = 0;
   int64_t less = 0;
   for (size_t t = 0; t < ws.size(); ++t) {
     bool bad = false;
     const auto* p = reinterpret_cast<const std::uint32_t*>(ws[t].data_ptr<float>());
-    if (!gather_range(p, ws[t].numel(), lo, hi, cap, &less, &candidates, &bad)) return false;
+    if (!gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad)) return false;
     TORCH_CHECK(!bad, "ohem: weight \"", names[t],
                 "\" contains NaN or Inf; masks need finite weights (check the learning rate / the loss)");
   }
-  const auto c = static_cast<int64_t>(candidates.size());
+  const auto c = static_cast<int64_t>(gathered);
   if (k < less || k >= less + c) return false;
-  std::nth_element(candidates.begin(), candidates.begin() + (k - less), candidates.end());
+  std::uint32_t* first = candidates.get();
+  std::nth_element(first, first + (k - less), first + c);
   float value;
-  std::memcpy(&value, &candidates[static_cast<size_t>(k - less)], sizeof(value));
+  std::memcpy(&value, first + (k - less), sizeof(value));
   *result = static_cast<double>(value);
   return true;
 }
