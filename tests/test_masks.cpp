@@ -207,6 +207,15 @@ TEST_CASE("global magnitude equals the sort definition on crafted weights", "[ma
 }
 
 TEST_CASE("the sample-guided single pass is exact and falls back when its bracket fails", "[masks]") {
+#if defined(OHEM_SELECT_AVX2)
+  // Both gather loops: AVX2 (where the CPU has it) and SSE2.
+  const bool avx2 = GENERATE(true, false);
+  ohem::detail::allow_avx2() = avx2;
+  struct Restore {
+    ~Restore() { ohem::detail::allow_avx2() = true; }
+  } restore;
+  INFO("AVX2 allowed: " << avx2);
+#endif
   // Large enough (>= 2^19 weights) for the sample-guided path; several layers of different scales.
   std::vector<torch::Tensor> ws = {torch::randn({300000}) * 0.01, torch::randn({256, 1024}) * 0.2,
                                    torch::randn({1000})};

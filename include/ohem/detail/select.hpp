@@ -24,6 +24,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace ohem {
 namespace detail {
@@ -95,8 +98,84 @@ double select_cpu(const std::vector<torch::Tensor>& ws, const std::vector<std::s
   return static_cast<double>(value);
 }
 
+/// The scalar end of `gather_range` from element i on, and its results.
+inline bool gather_tail(const std::uint32_t* p, int64_t i, int64_t n, std::uint32_t lo, std::uint32_t hi,
+                        size_t cap, std::uint32_t* out, size_t cnt, int64_t below, std::uint32_t nonfinite,
+                        int64_t* less, size_t* count, bool* bad) {
+  for (; i < n; ++i) {
+    const std::uint32_t b = p[i] & 0x7FFFFFFFu;
+    nonfinite |= static_cast<std::uint32_t>(b >= 0x7F800000u);
+    below += b < lo;
+    if (b >= lo && b <= hi) {
+      out[cnt++] = b;
+      if (cnt > cap) return false;
+    }
+  }
+  *count = cnt;
+  *less += below;
+  *bad = nonfinite != 0;
+  return true;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define OHEM_SELECT_AVX2 1
+/// `gather_range` with AVX2 (8 weights per step), compiled for AVX2 whatever the build's baseline and
+/// called only where the CPU has it (`cpu_has_avx2()`). Same contract.
+__attribute__((target("avx2"))) inline bool gather_range_avx2(const std::uint32_t* p, int64_t n,
+                                                              std::uint32_t lo, std::uint32_t hi, size_t cap,
+                                                              int64_t* less, std::uint32_t* out,
+                                                              size_t* count, bool* bad) {
+  int64_t i = 0;
+  int64_t below = 0;
+  size_t cnt = *count;
+  const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF), vlo = _mm256_set1_epi32(static_cast<int>(lo)),
+                vhi = _mm256_set1_epi32(static_cast<int>(hi)), vmax = _mm256_set1_epi32(0x7F7FFFFF);
+  __m256i bad_v = _mm256_setzero_si256();
+  while (i + 8 <= n) {
+    // Count in 32-bit lanes for at most 2^30 vectors, then fold into the 64-bit total.
+    const int64_t stop = std::min<int64_t>(n - (n - i) % 8, i + (int64_t{1} << 30));
+    __m256i vcount = _mm256_setzero_si256();
+    for (; i < stop; i += 8) {
+      const __m256i b =
+          _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), abs_mask);
+      const __m256i lt = _mm256_cmpgt_epi32(vlo, b);
+      vcount = _mm256_sub_epi32(vcount, lt);
+      bad_v = _mm256_or_si256(bad_v, _mm256_cmpgt_epi32(b, vmax));
+      const int outside =
+          _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_or_si256(lt, _mm256_cmpgt_epi32(b, vhi))));
+      if (outside != 0xFF) {
+        for (int j = 0; j < 8; ++j) {
+          if (!((outside >> j) & 1)) out[cnt++] = p[i + j] & 0x7FFFFFFFu;
+        }
+        if (cnt > cap) return false;
+      }
+    }
+    alignas(32) std::uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vcount);
+    for (int j = 0; j < 8; ++j) below += lanes[j];
+  }
+  alignas(32) std::uint32_t bad_lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(bad_lanes), bad_v);
+  std::uint32_t nonfinite = 0;
+  for (int j = 0; j < 8; ++j) nonfinite |= bad_lanes[j];
+  return gather_tail(p, i, n, lo, hi, cap, out, cnt, below, nonfinite, less, count, bad);
+}
+
+/// Whether the AVX2 path may be used where the CPU has it (true; tests switch it off to check the SSE2 path).
+inline bool& allow_avx2() {
+  static bool allow = true;
+  return allow;
+}
+
+/// True if the CPU running this has AVX2 (checked once) and `allow_avx2()`.
+inline bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has && allow_avx2();
+}
+#endif
+
 /// Counts the elements below `lo` and gathers those in [lo, hi] of one float tensor's |w| bit patterns
-/// into out[*count ...]; `out` holds cap + 4 elements. Returns false if more than `cap` were gathered
+/// into out[*count ...]; `out` holds cap + 8 elements. Returns false if more than `cap` were gathered
 /// (then the caller falls back to radix select). The loop calls no function, so that the compiler keeps
 /// its vector accumulators in registers.
 inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, std::uint32_t hi, size_t cap,
@@ -135,19 +214,7 @@ inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, st
   _mm_store_si128(reinterpret_cast<__m128i*>(bad_lanes), bad_v);
   nonfinite = bad_lanes[0] | bad_lanes[1] | bad_lanes[2] | bad_lanes[3];
 #endif
-  for (; i < n; ++i) {
-    const std::uint32_t b = p[i] & 0x7FFFFFFFu;
-    nonfinite |= static_cast<std::uint32_t>(b >= 0x7F800000u);
-    below += b < lo;
-    if (b >= lo && b <= hi) {
-      out[cnt++] = b;
-      if (cnt > cap) return false;
-    }
-  }
-  *count = cnt;
-  *less += below;
-  *bad = nonfinite != 0;
-  return true;
+  return gather_tail(p, i, n, lo, hi, cap, out, cnt, below, nonfinite, less, count, bad);
 }
 
 /// Sample-guided exact selection for float32 on the CPU (one pass over the weights): a strided sample
@@ -187,13 +254,22 @@ inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std
   const std::uint32_t hi = sample[ih];
   // Expected share of candidates is 2·margin; allow 4 times that before giving up.
   const auto cap = static_cast<size_t>(8.0 * margin * static_cast<double>(n)) + 1024;
-  std::unique_ptr<std::uint32_t[]> candidates(new std::uint32_t[cap + 4]);  // uninitialised
+  std::unique_ptr<std::uint32_t[]> candidates(
+      new std::uint32_t[cap + 8]);  // uninitialised; the AVX2 path writes up to 8 before checking
   size_t gathered = 0;
   int64_t less = 0;
   for (size_t t = 0; t < ws.size(); ++t) {
     bool bad = false;
     const auto* p = reinterpret_cast<const std::uint32_t*>(ws[t].data_ptr<float>());
-    if (!gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad)) return false;
+#if defined(OHEM_SELECT_AVX2)
+    const bool ok =
+        cpu_has_avx2()
+            ? gather_range_avx2(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad)
+            : gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad);
+#else
+    const bool ok = gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad);
+#endif
+    if (!ok) return false;
     TORCH_CHECK(!bad, "ohem: weight \"", names[t],
                 "\" contains NaN or Inf; masks need finite weights (check the learning rate / the loss)");
   }
