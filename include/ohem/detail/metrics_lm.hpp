@@ -46,7 +46,9 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
   using Vec = Eigen::Matrix<double, P, 1>;
   using Mat = Eigen::Matrix<double, P, P>;
   Eigen::VectorXd r(n), r_new(n);
-  Eigen::Matrix<double, Eigen::Dynamic, P> J(n, P);
+  // The Jacobian is evaluated with every trial's residuals (the model computes both in one pass), so an
+  // accepted step needs no second evaluation at the same point.
+  Eigen::Matrix<double, Eigen::Dynamic, P> J(n, P), J_new(n, P);
   LmResult<P> out;
   out.params = start;
   Vec beta = start;
@@ -77,7 +79,7 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
       continue;
     }
     const Vec trial = beta + step;
-    model(trial, r_new, nullptr);
+    model(trial, r_new, &J_new);
     const double cost_new = 0.5 * r_new.squaredNorm();
     const double actual = cost - cost_new;
     if (std::isfinite(cost_new) && actual > 0) {
@@ -90,7 +92,8 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
       out.params = beta;
       out.cost = cost;
       if (small_step || small_reduction || cost == 0) return out;
-      model(beta, r, &J);
+      r.swap(r_new);
+      J.swap(J_new);
       if (!J.allFinite()) return out;
       A = J.transpose() * J;
       g = J.transpose() * r;
