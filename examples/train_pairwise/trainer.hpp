@@ -92,7 +92,7 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
         // Without a twin, the "hardest" samples are those with the highest per-pair loss.
         torch::NoGradGuard no_grad;
         const torch::Tensor per_pair =
-            ohem::fidelity_loss(ohem::pair_probability(mu1, mu2), label, ohem::Reduction::None);
+            ohem::fidelity_loss(ohem::pair_probability(mu1, mu2), label, torch::kNone);
         tracker_.update(idx1, per_pair);
         tracker_.update(idx2, per_pair);
       }

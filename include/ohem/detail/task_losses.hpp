@@ -1,0 +1,42 @@
+#pragma once
+/// @file
+/// Internal: argument checks and reductions shared by the BIQA task losses.
+
+#include <ohem/version.hpp>
+
+#include <torch/torch.h>
+
+OHEM_BEGIN_NAMESPACE
+
+/// How a loss reduces its per-sample values: LibTorch's own `torch::kNone`, `torch::kMean` or `torch::kSum`
+/// (the type of `torch::nn::MSELossOptions::reduction`).
+using reduction_t = c10::variant<torch::enumtype::kNone, torch::enumtype::kMean, torch::enumtype::kSum>;
+
+namespace detail {
+
+/// Reduces per-sample values (any shape) as asked.
+inline torch::Tensor reduce(const torch::Tensor& values, const reduction_t& r) {
+  if (c10::get_if<torch::enumtype::kMean>(&r)) return values.mean();
+  if (c10::get_if<torch::enumtype::kSum>(&r)) return values.sum();
+  return values;
+}
+
+/// Flattens a per-sample score ([B] or [B, 1]) to [B]; throws naming the argument otherwise.
+inline torch::Tensor scores(const torch::Tensor& t, const char* fn, const char* what) {
+  TORCH_CHECK(t.defined(), "ohem::", fn, ": ", what, " is undefined");
+  TORCH_CHECK(t.dim() == 1 || (t.dim() == 2 && t.size(1) == 1) || t.dim() == 0, "ohem::", fn, ": ", what,
+              " must be one score per sample, shape [B] or [B, 1], got ", t.sizes());
+  TORCH_CHECK(t.is_floating_point(), "ohem::", fn, ": ", what, " must be floating point, got ",
+              t.scalar_type());
+  return t.reshape({-1});
+}
+
+/// Throws naming both arguments unless they hold as many values.
+inline void same_size(const torch::Tensor& a, const torch::Tensor& b, const char* fn, const char* an,
+                      const char* bn) {
+  TORCH_CHECK(a.numel() == b.numel(), "ohem::", fn, ": ", an, " and ", bn,
+              " must hold one value per sample each, got ", a.numel(), " and ", b.numel(), " values");
+}
+
+}  // namespace detail
+OHEM_END_NAMESPACE
