@@ -3,8 +3,8 @@
 #include "support.hpp"
 
 #include <ohem/hardness.hpp>
-#include <ohem/loss.hpp>
-#include <ohem/losses.hpp>
+#include <ohem/ohem_loss.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -100,9 +100,9 @@ TEST_CASE("fidelity_loss matches the recipe formula for binary and probability l
     double sum = 0;
     for (double x : per) sum += x;
     CHECK(ohem::fidelity_loss(vec(p), vec(g)).item<double>() == Approx(mean(per)).margin(1e-14));
-    CHECK(ohem::fidelity_loss(vec(p).reshape({5, 1}), vec(g), ohem::Reduction::Sum).item<double>() ==
+    CHECK(ohem::fidelity_loss(vec(p).reshape({5, 1}), vec(g), torch::kSum).item<double>() ==
           Approx(sum).margin(1e-13));
-    CHECK(close(ohem::fidelity_loss(vec(p), vec(g), ohem::Reduction::None), vec(per), 0, 1e-14));
+    CHECK(close(ohem::fidelity_loss(vec(p), vec(g), torch::kNone), vec(per), 0, 1e-14));
   }
   // A perfect prediction of a binary label costs ≈ 0 (only the 1e-8 terms remain).
   CHECK(ohem::fidelity_loss(vec({1.0}), vec({1.0})).item<double>() ==
@@ -125,7 +125,7 @@ TEST_CASE("PairwiseFidelityLoss composes probability and fidelity (float32 and f
   double e2 = 0;
   for (size_t i = 0; i < 3; ++i) e2 += fidelity(prob(m1[i], m2[i], 0.25, 0.25), g[i]);
   ohem::PairwiseFidelityLoss sum_loss(
-      ohem::PairwiseFidelityLossOptions().variance(0.25).reduction(ohem::Reduction::Sum));
+      ohem::PairwiseFidelityLossOptions().variance(0.25).reduction(torch::kSum));
   CHECK(sum_loss(vec(m1), vec(m2), vec(g)).item<double>() == Approx(e2).margin(1e-12));
   CHECK_THROWS_WITH(ohem::PairwiseFidelityLoss(ohem::PairwiseFidelityLossOptions().variance(-1)),
                     Catch::Contains("variance") && Catch::Contains("-1"));
@@ -144,7 +144,7 @@ TEST_CASE("MOS losses, PLCC loss and margin ranking match hand computations", "[
   CHECK(ohem::mos_mse_loss(vec(pr).reshape({4, 1}), vec(mos)).item<double>() ==
         Approx(mean(l2)).margin(1e-14));
   CHECK(ohem::MosL1Loss{}(vec(pr), vec(mos)).item<double>() == Approx(mean(l1)).margin(1e-14));
-  CHECK(close(ohem::mos_mse_loss(vec(pr), vec(mos), ohem::Reduction::None), vec(l2), 0, 1e-14));
+  CHECK(close(ohem::mos_mse_loss(vec(pr), vec(mos), torch::kNone), vec(l2), 0, 1e-14));
   CHECK_THROWS_WITH(ohem::mos_l1_loss(vec(pr).reshape({2, 2}), vec(mos)),
                     Catch::Contains("pred") && Catch::Contains("[2, 2]"));
 
@@ -175,8 +175,9 @@ TEST_CASE("MOS losses, PLCC loss and margin ranking match hand computations", "[
   double rank = 0;
   for (size_t i = 0; i < 3; ++i) rank += std::max(0.0, 0.2 - (2 * g[i] - 1) * (a[i] - b[i])) / 3.0;
   CHECK(ohem::margin_ranking_loss(vec(a), vec(b), vec(g), 0.2).item<double>() == Approx(rank).margin(1e-14));
-  CHECK(ohem::MarginRankingPairLoss{0.2}(std::make_pair(vec(a), vec(b)), vec(g)).item<double>() ==
-        Approx(rank).margin(1e-14));
+  CHECK(ohem::MarginRankingPairLoss(ohem::MarginRankingPairLossOptions().margin(0.2))(
+            std::make_pair(vec(a), vec(b)), vec(g))
+            .item<double>() == Approx(rank).margin(1e-14));
   // Binary labels: torch's own margin ranking loss with y = 2g − 1 agrees.
   auto gb = vec({1, 0, 1});
   CHECK(ohem::margin_ranking_loss(vec(a), vec(b), gb, 0.1).item<double>() ==
@@ -207,6 +208,12 @@ TEST_CASE("OhemLoss on tensors: total, parts and hardness by hand, defaults are 
   CHECK(r.task_twin.item<double>() == Approx(tt).margin(1e-14));
   CHECK(r.consistency.item<double>() == Approx(c).margin(1e-14));
   CHECK(r.total.item<double>() == Approx(tf + tt + c).margin(1e-14));
+  CHECK(r.task_sum.item<double>() == Approx(tf + tt).margin(1e-14));
+  REQUIRE(r.full_prediction.size() == 1);
+  REQUIRE(r.twin_predictions.size() == 1);
+  CHECK(ohem_test::bit_identical(r.full_prediction[0], full.detach()));
+  CHECK(ohem_test::bit_identical(r.twin_predictions[0][0], twin.detach()));
+  CHECK_FALSE(r.full_prediction[0].requires_grad());
   CHECK(close(r.hardness, vec({(0.5 + 1.0) / 2, (0.0 + 1.0) / 2, (1.0 + 2.0) / 2}), 0, 1e-14));
   REQUIRE(r.member_hardness.size() == 1);
   CHECK_FALSE(r.hardness.requires_grad());
@@ -242,9 +249,9 @@ TEST_CASE("OhemLoss options: alpha, lambda, L1, detach_full, reductions", "[loss
     CHECK(r.total.item<double>() == Approx(tf + 0.5 * tt + 2.0 * c).margin(1e-14));
   }
   SECTION("Sum and None reductions of the consistency") {
-    ohem::OhemLoss sum(task, ohem::OhemLossOptions().reduction(ohem::Reduction::Sum));
+    ohem::OhemLoss sum(task, ohem::OhemLossOptions().reduction(torch::kSum));
     CHECK(sum(f, t, y).consistency.item<double>() == Approx(1 + 0 + 4 + 4).margin(1e-14));
-    ohem::OhemLoss none(task, ohem::OhemLossOptions().reduction(ohem::Reduction::None));
+    ohem::OhemLoss none(task, ohem::OhemLossOptions().reduction(torch::kNone));
     auto r = none(f, t, y);
     CHECK(close(r.consistency, vec({0.5, 4.0}), 0, 1e-14));
     CHECK(close(r.total, vec({tf + tt + 0.5, tf + tt + 4.0}), 0, 1e-14));

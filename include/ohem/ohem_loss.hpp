@@ -4,19 +4,19 @@
 /// plus a consistency term between them, with the parts and the per-sample hardness (Wang et al., IEEE TMM
 /// 2023).
 
-#include <ohem/losses.hpp>
+#include <ohem/detail/prediction.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstddef>
-#include <functional>
-#include <tuple>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 
 /// The distance between the full model's and the twin's predictions.
 enum class Consistency {
@@ -51,24 +51,30 @@ struct OhemLossOptions {
   /// Stop the consistency term's gradient on the full side, so only the twin is pulled towards the full
   /// model (distillation-style). Recipe: false (both sides get the gradient).
   TORCH_ARG(bool, detach_full) = false;
-  /// How the consistency term is reduced over a prediction's elements: Mean (recipe, as torch's
-  /// mse_loss), Sum, or None (one value per sample, [B]: the total then has the shape the task loss's
-  /// result broadcasts to). The task loss reduces as it was configured.
-  TORCH_ARG(Reduction, reduction) = Reduction::Mean;
+  /// How the consistency term is reduced over a prediction's elements: `torch::kMean` (recipe, as torch's
+  /// mse_loss), `torch::kSum`, or `torch::kNone` (one value per sample, [B]: the total then has the shape
+  /// the task loss's result broadcasts to). The task loss reduces as it was configured.
+  TORCH_ARG(reduction_t, reduction) = torch::kMean;
 };
 
 /// What `OhemLoss` and `SelfCompetitor` return for one batch.
 ///
-/// `total` is what to minimise; the parts are detached, for logging. `hardness` is the per-sample
-/// disagreement |full − twin| averaged over the non-batch dimensions (and over the members of a pair or
-/// tuple prediction, and over the twins of an ensemble), detached, shape [B]; `member_hardness` holds it
-/// per prediction member (for a pair: one tensor per image of the pair, to credit each image's own index).
+/// `total` is what to minimise, with its graph in every mode; everything else is detached, for logging and
+/// evaluation. `hardness` is the per-sample disagreement |full − twin| averaged over the non-batch
+/// dimensions (and over the members of a pair or tuple prediction, and over the twins of an ensemble),
+/// shape [B]; `member_hardness` holds it per prediction member (for a pair: one tensor per image of the
+/// pair, to credit each image's own index).
 ///
-/// Example: `auto r = loss(full, twin, mos); r.backward(); tracker.update(idx, r.hardness);`
+/// Example: `auto r = loss(full, twin, mos); r.total.backward(); tracker.update(idx, r.hardness);`
 struct OhemLossResult {
-  /// task(full) + α·task(twin) + λ·consistency(full, twin). Carries the graph, except in
-  /// `SelfCompetitorMode::Sequential` (call `backward()` instead).
+  /// task(full) + α·task(twin) + λ·consistency(full, twin), with its graph in every mode (in
+  /// `SelfCompetitorMode::Sequential` its backward re-runs the forwards): call `total.backward()`, scale
+  /// it, or pass it to `torch::autograd::backward` as any LibTorch loss.
   torch::Tensor total;
+  /// The recipe's task sum task(full) + task(twin), detached: the two task losses with weight 1 each (no
+  /// α, no consistency term); for an ensemble, task(twin) is the mean over the twins. With the recipe's
+  /// α = 1 it is `total` minus λ·consistency.
+  torch::Tensor task_sum;
   /// task(full), detached.
   torch::Tensor task_full;
   /// task(twin) (averaged over the twins of an ensemble), detached.
@@ -79,129 +85,21 @@ struct OhemLossResult {
   torch::Tensor hardness;
   /// Per-sample disagreement of each prediction member, detached, each [B].
   std::vector<torch::Tensor> member_hardness;
-  /// The deferred backward pass of `SelfCompetitorMode::Sequential`; empty means `total.backward()`.
-  std::function<void(const torch::Tensor&)> deferred_backward;
+  /// The full model's prediction, detached: its members in order (one tensor for a tensor prediction, two
+  /// for a pair, ...).
+  std::vector<torch::Tensor> full_prediction;
+  /// Each twin's prediction, detached: `twin_predictions[k]` holds twin k's members, as `full_prediction`.
+  std::vector<std::vector<torch::Tensor>> twin_predictions;
 
-  /// Accumulates the gradient of `total` into the parameters (as `total.backward(gradient)`). Use this
-  /// rather than `total.backward()`: it is the same call in every mode, and the only one that works in
-  /// Sequential mode. `gradient` is needed only for a non-scalar total (Reduction::None). Throws if the
-  /// total has no graph.
+  /// Same as `total.backward(gradient)`, with a clear error when the total has no graph. `gradient` is
+  /// needed only for a non-scalar total (`torch::kNone` reduction).
   void backward(const torch::Tensor& gradient = {}) const {
-    if (deferred_backward) {
-      deferred_backward(gradient);
-      return;
-    }
     TORCH_CHECK(total.defined() && total.requires_grad(),
                 "ohem::OhemLossResult::backward: the total loss has no graph (computed under NoGradGuard, or "
                 "from predictions that do not require grad)");
     total.backward(gradient);
   }
 };
-
-namespace detail {
-
-inline void check_count(const std::vector<torch::Tensor>& members, std::size_t expected) {
-  TORCH_CHECK(members.size() == expected, "ohem: a prediction of ", expected, " members was assembled from ",
-              members.size(), " tensors");
-}
-
-template <typename P>
-struct prediction_traits : std::false_type {};
-template <>
-struct prediction_traits<torch::Tensor> : std::true_type {
-  static constexpr std::size_t size = 1;
-  template <typename Fn>
-  static void for_each(const torch::Tensor& p, Fn&& fn) {
-    fn(std::size_t{0}, p);
-  }
-  template <typename Fn>
-  static void for_each2(const torch::Tensor& a, const torch::Tensor& b, Fn&& fn) {
-    fn(std::size_t{0}, a, b);
-  }
-  template <typename Fn>
-  static torch::Tensor map(const torch::Tensor& p, Fn&& fn) {
-    return fn(p);
-  }
-  static torch::Tensor from_members(const std::vector<torch::Tensor>& m) {
-    check_count(m, size);
-    return m[0];
-  }
-};
-template <>
-struct prediction_traits<std::pair<torch::Tensor, torch::Tensor>> : std::true_type {
-  using P = std::pair<torch::Tensor, torch::Tensor>;
-  static constexpr std::size_t size = 2;
-  template <typename Fn>
-  static void for_each(const P& p, Fn&& fn) {
-    fn(std::size_t{0}, p.first);
-    fn(std::size_t{1}, p.second);
-  }
-  template <typename Fn>
-  static void for_each2(const P& a, const P& b, Fn&& fn) {
-    fn(std::size_t{0}, a.first, b.first);
-    fn(std::size_t{1}, a.second, b.second);
-  }
-  template <typename Fn>
-  static P map(const P& p, Fn&& fn) {
-    return P(fn(p.first), fn(p.second));
-  }
-  static P from_members(const std::vector<torch::Tensor>& m) {
-    check_count(m, size);
-    return P(m[0], m[1]);
-  }
-};
-template <typename... Ts>
-struct prediction_traits<std::tuple<Ts...>>
-    : std::bool_constant<sizeof...(Ts) >= 1 && (std::is_same_v<Ts, torch::Tensor> && ...)> {
-  using P = std::tuple<Ts...>;
-  static constexpr std::size_t size = sizeof...(Ts);
-  template <typename Fn>
-  static void for_each(const P& p, Fn&& fn) {
-    each(p, fn, std::index_sequence_for<Ts...>{});
-  }
-  template <typename Fn>
-  static void for_each2(const P& a, const P& b, Fn&& fn) {
-    each2(a, b, fn, std::index_sequence_for<Ts...>{});
-  }
-  template <typename Fn>
-  static P map(const P& p, Fn&& fn) {
-    return map_impl(p, fn, std::index_sequence_for<Ts...>{});
-  }
-  static P from_members(const std::vector<torch::Tensor>& m) {
-    check_count(m, size);
-    return from_impl(m, std::index_sequence_for<Ts...>{});
-  }
-
- private:
-  template <typename Fn, std::size_t... I>
-  static void each(const P& p, Fn& fn, std::index_sequence<I...>) {
-    (fn(I, std::get<I>(p)), ...);
-  }
-  template <typename Fn, std::size_t... I>
-  static void each2(const P& a, const P& b, Fn& fn, std::index_sequence<I...>) {
-    (fn(I, std::get<I>(a), std::get<I>(b)), ...);
-  }
-  template <typename Fn, std::size_t... I>
-  static P map_impl(const P& p, Fn& fn, std::index_sequence<I...>) {
-    return P(fn(std::get<I>(p))...);
-  }
-  template <std::size_t... I>
-  static P from_impl(const std::vector<torch::Tensor>& m, std::index_sequence<I...>) {
-    return P(m[I]...);
-  }
-};
-
-/// True for the prediction types OhemLoss accepts: a tensor, a pair of tensors, a tuple of tensors.
-template <typename P>
-inline constexpr bool is_prediction_v = prediction_traits<std::decay_t<P>>::value;
-
-/// Returns the prediction with every member detached.
-template <typename P>
-P detach_prediction(const P& p) {
-  return prediction_traits<P>::map(p, [](const torch::Tensor& t) { return t.detach(); });
-}
-
-}  // namespace detail
 
 /// The drop-in OHEM loss around a user's task loss (Wang et al., IEEE TMM 2023):
 /// total = task(full) + α·task(twin) + λ·consistency(full, twin).
@@ -253,7 +151,10 @@ class OhemLoss {
       accumulate(c, consistency(full_c, twin));
       accumulate_members(members, member_hardness(full, twin));
     }
-    return finish(tf, tt, c, std::move(members), twins.size());
+    OhemLossResult r = finish(tf, tt, c, std::move(members), twins.size());
+    r.full_prediction = detail::detached_members(full);
+    for (const auto& twin : twins) r.twin_predictions.push_back(detail::detached_members(twin));
+    return r;
   }
 
   /// Returns the task loss of one prediction (the user's task loss, checked to return a tensor).
@@ -279,18 +180,10 @@ class OhemLoss {
           check_member(i, f, t);
           const torch::Tensor d =
               options_.consistency() == Consistency::MSE ? (f - t).square() : (f - t).abs();
-          torch::Tensor r;
-          switch (options_.reduction()) {
-            case Reduction::Mean:
-              r = d.mean();
-              break;
-            case Reduction::Sum:
-              r = d.sum();
-              break;
-            case Reduction::None:
-              r = d.reshape({d.size(0), -1}).mean(1);
-              break;
-          }
+          // None: one value per sample, the mean over the sample's elements.
+          const torch::Tensor r = c10::get_if<torch::enumtype::kNone>(&options_.reduction())
+                                      ? d.reshape({d.size(0), -1}).mean(1)
+                                      : detail::reduce(d, options_.reduction());
           out = out.defined() ? out + r : r;
         });
     return out;
@@ -311,8 +204,8 @@ class OhemLoss {
     return out;
   }
 
-  /// Combines summed parts of `k` twins into a result: total = tf + α·(tt/k) + λ·(c/k). Used by
-  /// `SelfCompetitor`; `tt`, `c` and `members` are sums over the twins.
+  /// Combines summed parts of `k` twins into a result: total = tf + α·(tt/k) + λ·(c/k), without the
+  /// predictions; `tt`, `c` and `members` are sums over the twins.
   OhemLossResult finish(const torch::Tensor& tf, torch::Tensor tt, torch::Tensor c,
                         std::vector<torch::Tensor> members, std::size_t k) const {
     if (k > 1) {
@@ -326,6 +219,7 @@ class OhemLoss {
     r.task_full = tf.detach();
     r.task_twin = tt.detach();
     r.consistency = c.detach();
+    r.task_sum = r.task_full + r.task_twin;
     r.member_hardness = std::move(members);
     {
       torch::NoGradGuard no_grad;
@@ -385,4 +279,4 @@ class OhemLoss {
   OhemLossOptions options_;
 };
 
-}  // namespace ohem
+OHEM_END_NAMESPACE
