@@ -4,8 +4,8 @@
 // step written out).
 #include "support.hpp"
 
-#include <ohem/losses.hpp>
 #include <ohem/self_competitor.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <cmath>
 #include <map>
@@ -122,7 +122,7 @@ TEST_CASE("Sequential mode gives Joint mode's gradients, BatchNorm statistics an
     auto x2 = torch::randn({6, 3, 8, 8}, torch::kDouble);
     auto g = (torch::rand({6}, torch::kDouble) > 0.5).to(torch::kDouble);
     auto opts =
-        base.twins(2)
+        base.num_twins(2)
             .twin(ohem::TwinOptions()
                       .masks(ohem::MaskOptions().criterion(ohem::MaskCriterion::Random).ratio(0.5).seed(3))
                       .batchnorm(ohem::BatchNormPolicy::Separate))
@@ -150,7 +150,7 @@ TEST_CASE("SelfCompetitor: ensemble masks differ, run() with a custom forward, e
   auto x = torch::randn({4, 3, 8, 8}, torch::kDouble);
   auto mos = torch::rand({4}, torch::kDouble);
   ohem::SelfCompetitor sc(net, ohem::MosL1Loss{},
-                          ohem::SelfCompetitorOptions().twins(3).twin(ohem::TwinOptions().masks(
+                          ohem::SelfCompetitorOptions().num_twins(3).twin(ohem::TwinOptions().masks(
                               ohem::MaskOptions().criterion(ohem::MaskCriterion::Random))));
   REQUIRE(sc.num_twins() == 3);
   CHECK_FALSE(ohem_test::bit_identical(sc.twin(0).masks().mask(0), sc.twin(1).masks().mask(0)));
@@ -167,33 +167,117 @@ TEST_CASE("SelfCompetitor: ensemble masks differ, run() with a custom forward, e
     CHECK(r.total.item<double>() == Approx(a.total.item<double>()).margin(1e-12));
     CHECK_THROWS_WITH(r.backward(), Catch::Contains("no graph"));
   }
-  CHECK_THROWS_WITH(ohem::SelfCompetitor(net, ohem::MosL1Loss{}, ohem::SelfCompetitorOptions().twins(0)),
+  CHECK_THROWS_WITH(ohem::SelfCompetitor(net, ohem::MosL1Loss{}, ohem::SelfCompetitorOptions().num_twins(0)),
                     Catch::Contains("twins") && Catch::Contains("0"));
 }
 
-TEST_CASE("Sequential mode refuses a stale backward", "[self_competitor]") {
+namespace {
+
+// The gradients of one step from a copy of `net`: the same seed, input and targets, the total
+// back-propagated by `backprop`.
+template <typename Backprop>
+std::vector<torch::Tensor> step_grads(const nn::Sequential& net, ohem::SelfCompetitorMode mode,
+                                      const torch::Tensor& x, const torch::Tensor& mos, Backprop backprop) {
+  auto copy = copy_of(net);
+  ohem::SelfCompetitor sc(copy, ohem::MosMSELoss{}, ohem::SelfCompetitorOptions().mode(mode));
+  torch::manual_seed(1234);
+  ohem::OhemLossResult r = sc(x, mos);
+  REQUIRE(r.total.requires_grad());
+  backprop(r);
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : copy->parameters()) grads.push_back(p.grad());
+  return clones(grads);
+}
+
+void check_grads(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& expected,
+                 double scale) {
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("parameter " << i);
+    REQUIRE(got[i].defined());
+    CHECK(close(got[i], expected[i] * scale, 1e-9, 1e-12));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Sequential mode: every way of back-propagating the total gives Joint's gradients",
+          "[self_competitor]") {
+  torch::manual_seed(21);
+  auto net = make_dropout_net();
+  auto x = torch::randn({6, 3, 8, 8}, torch::kDouble);
+  auto mos = torch::rand({6}, torch::kDouble) * 4 + 1;
+  using Mode = ohem::SelfCompetitorMode;
+  const auto joint =
+      step_grads(net, Mode::Joint, x, mos, [](ohem::OhemLossResult& r) { r.total.backward(); });
+  // The Joint gradients are not trivially zero.
+  double norm = 0;
+  for (const auto& g : joint) norm += g.abs().sum().item<double>();
+  REQUIRE(norm > 1e-3);
+
+  SECTION("total.backward()") {
+    check_grads(
+        step_grads(net, Mode::Sequential, x, mos, [](ohem::OhemLossResult& r) { r.total.backward(); }), joint,
+        1.0);
+  }
+  SECTION("(total / 4).backward(), as with gradient accumulation") {
+    check_grads(
+        step_grads(net, Mode::Sequential, x, mos, [](ohem::OhemLossResult& r) { (r.total / 4).backward(); }),
+        joint, 0.25);
+  }
+  SECTION("torch::autograd::backward({total})") {
+    check_grads(step_grads(net, Mode::Sequential, x, mos,
+                           [](ohem::OhemLossResult& r) { torch::autograd::backward({r.total}); }),
+                joint, 1.0);
+  }
+  SECTION("a loss scaler multiplying the total") {
+    check_grads(step_grads(net, Mode::Sequential, x, mos,
+                           [](ohem::OhemLossResult& r) { (r.total * 1024.0).backward(); }),
+                joint, 1024.0);
+  }
+  SECTION("the result's backward()") {
+    check_grads(step_grads(net, Mode::Sequential, x, mos, [](ohem::OhemLossResult& r) { r.backward(); }),
+                joint, 1.0);
+  }
+}
+
+TEST_CASE("Sequential mode refuses a second backward, a forward before the backward, a stale backward",
+          "[self_competitor]") {
   torch::manual_seed(5);
   auto net = make_dropout_net();
   auto x = torch::randn({4, 3, 8, 8}, torch::kDouble);
   auto mos = torch::rand({4}, torch::kDouble);
   ohem::SelfCompetitor sc(net, ohem::MosMSELoss{},
                           ohem::SelfCompetitorOptions().mode(ohem::SelfCompetitorMode::Sequential));
-  auto r = sc(x, mos);
-  CHECK_FALSE(r.total.requires_grad());
-  r.backward();
-  CHECK_THROWS_WITH(r.backward(), Catch::Contains("already called"));
-
-  auto r1 = sc(x, mos);
-  auto r2 = sc(x, mos);
-  CHECK_THROWS_WITH(r1.backward(), Catch::Contains("before the next forward"));
-  r2.backward();
-
-  auto r3 = sc(x, mos);
   {
-    torch::NoGradGuard no_grad;
-    net->parameters()[0].add_(1.0);  // what optimizer.step() does
+    auto r = sc(x, mos);
+    r.total.backward();
+    CHECK_THROWS_WITH(r.total.backward(), Catch::Contains("backward through the graph a second time"));
   }
-  CHECK_THROWS_WITH(r3.backward(), Catch::Contains("optimizer.step()"));
+  {
+    auto r1 = sc(x, mos);
+    CHECK_THROWS_WITH(sc(x, mos), Catch::Contains("pending") && Catch::Contains("back-propagate"));
+    CHECK_THROWS_WITH(sc.run([&] { return net->forward(x); }, mos), Catch::Contains("pending"));
+    r1.total.backward();
+    CHECK_NOTHROW(sc(x, mos).total.backward());
+  }
+  {
+    auto dropped = sc(x, mos);  // a result dropped without a backward does not block the next forward
+  }
+  {
+    auto r = sc(x, mos);
+    net->forward(x);  // a forward through the model itself updates the BatchNorm statistics
+    CHECK_THROWS_WITH(r.total.backward(),
+                      Catch::Contains("buffers") && Catch::Contains("back-propagate it first"));
+  }
+  {
+    auto r = sc(x, mos);
+    {
+      torch::NoGradGuard no_grad;
+      net->parameters()[0].add_(1.0);  // what optimizer.step() does
+    }
+    CHECK_THROWS_WITH(r.total.backward(), Catch::Contains("optimizer.step()"));
+  }
 }
 
 namespace {
@@ -232,8 +316,9 @@ TEST_CASE("Sequential mode back-propagates one input member of one branch at a t
   auto x1 = torch::randn({3, 3, 6, 6});
   auto x2 = torch::randn({3, 3, 6, 6});
   auto g = torch::tensor({1.0f, 0.0f, 1.0f});
-  ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{},
-                          ohem::SelfCompetitorOptions().twins(2).mode(ohem::SelfCompetitorMode::Sequential));
+  ohem::SelfCompetitor sc(
+      net, ohem::PairwiseFidelityLoss{},
+      ohem::SelfCompetitorOptions().num_twins(2).mode(ohem::SelfCompetitorMode::Sequential));
   auto r = sc(std::make_pair(x1, x2), g);
   // The forward: 2 members × (full + 2 twins), all without a graph.
   REQUIRE(net->calls.size() == 6);
@@ -393,6 +478,21 @@ double recipe_case(ohem::SelfCompetitorMode mode) {
   r.backward();
 
   CHECK(r.total.item<double>() == Approx(expected.item<double>()).margin(1e-9));
+  // What the result holds besides the loss: the recipe's task sum and every branch's predictions.
+  const double task_sum = (fidelity(prob(y1f, y2f)) + fidelity(prob(y1p, y2p))).item<double>();
+  CHECK(r.task_sum.item<double>() == Approx(task_sum).margin(1e-9));
+  REQUIRE(r.full_prediction.size() == 2);
+  REQUIRE(r.twin_predictions.size() == 1);
+  REQUIRE(r.twin_predictions[0].size() == 2);
+  CHECK(close(r.full_prediction[0].reshape({-1}), y1f.detach(), 0, 1e-9));
+  CHECK(close(r.full_prediction[1].reshape({-1}), y2f.detach(), 0, 1e-9));
+  CHECK(close(r.twin_predictions[0][0].reshape({-1}), y1p.detach(), 0, 1e-9));
+  CHECK(close(r.twin_predictions[0][1].reshape({-1}), y2p.detach(), 0, 1e-9));
+  CHECK_FALSE(r.full_prediction[0].requires_grad());
+  // The mask statistics name the recipe's global threshold t.
+  REQUIRE(sc.twin().masks().global_threshold().has_value());
+  CHECK(*sc.twin().masks().global_threshold() == t);
+  for (const auto& st : sc.twin().masks().stats()) CHECK(st.threshold == t);
   for (const auto& p : net->named_parameters()) {
     INFO(p.key());
     CHECK(close(p.value().grad(), w.at(p.key()).grad(), 0, 1e-9));
