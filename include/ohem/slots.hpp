@@ -6,22 +6,24 @@
 /// with one call to `ohem::register_prunable`; TorchScript modules are walked through their submodules'
 /// attributes.
 
-#include <ohem/detail/handle.hpp>
+#include <ohem/tensor_handle.hpp>
 
 #include <fmt/format.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <regex>
 #include <string>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 
 /// Kinds of prunable layers, combinable with `|`.
 enum class LayerKind : std::uint32_t {
@@ -88,7 +90,7 @@ struct Slot {
   /// The dimension that indexes output channels (0 for Conv/Linear, 1 for ConvTranspose).
   int64_t output_dim = 0;
   /// Reads/replaces the tensor the layer's forward uses (normally the same tensor as `parameter`).
-  detail::TensorHandle handle;
+  TensorHandle handle;
 };
 
 /// Registers a user layer type as prunable: `field` is the member tensor its forward reads, which must
@@ -264,7 +266,7 @@ inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions
   }
   auto visit = [&](const std::string& prefix, const std::shared_ptr<torch::nn::Module>& m) {
     for (const auto& rule : rules) {
-      detail::TensorHandle h = rule.match(m);
+      TensorHandle h = rule.match(m);
       if (!h.get) continue;
       if (!contains(options.kinds(), rule.kind)) return;
       torch::Tensor w = h.get();
@@ -313,11 +315,11 @@ inline std::vector<Slot> find_slots(const torch::jit::Module& module, const Slot
     std::string name = sub.name.empty() ? "weight" : sub.name + ".weight";
     if (!filter.accepts(name)) continue;
     if (!seen.insert(w.unsafeGetTensorImpl()).second) continue;
-    slots.push_back(Slot{name, type->name()->name(), kind, w, output_dim,
-                         detail::TensorHandle::attribute(sub.value, "weight")});
+    slots.push_back(
+        Slot{name, type->name()->name(), kind, w, output_dim, TensorHandle::attribute(sub.value, "weight")});
   }
   detail::check_found(slots, "TorchScript module " + module.type()->repr_str(), options);
   return slots;
 }
 
-}  // namespace ohem
+OHEM_END_NAMESPACE

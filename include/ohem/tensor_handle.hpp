@@ -1,16 +1,19 @@
 #pragma once
 /// @file
-/// Internal: a uniform way to read and replace the tensor a layer's forward uses.
+/// `TensorHandle`: a uniform way to read and replace the tensor a layer's forward uses (a prunable weight's
+/// `Slot::handle`).
+
+#include <ohem/version.hpp>
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
-namespace ohem {
-namespace detail {
+OHEM_BEGIN_NAMESPACE
 
 /// Reads and replaces one tensor that a layer's forward reads, e.g. `conv->weight` of a
 /// `torch::nn::Conv2dImpl` or the attribute `weight` of a TorchScript submodule.
@@ -18,7 +21,9 @@ namespace detail {
 /// The registered parameter (or buffer) itself is never touched: only the handle the forward reads is
 /// pointed elsewhere for a while, and pointed back afterwards.
 struct TensorHandle {
+  /// Returns the tensor the forward reads now.
   std::function<torch::Tensor()> get;
+  /// Points the forward at another tensor.
   std::function<void(const torch::Tensor&)> set;
 
   /// Makes a handle to a member tensor of a module that `owner` keeps alive.
@@ -39,5 +44,4 @@ struct TensorHandle {
   }
 };
 
-}  // namespace detail
-}  // namespace ohem
+OHEM_END_NAMESPACE

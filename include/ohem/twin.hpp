@@ -3,268 +3,26 @@
 /// The pruned twin ("self-competitor"): the user's own module run with every masked weight replaced by
 /// w ⊙ m, sharing every weight with the full model.
 
-#include <ohem/detail/masked_mul.hpp>
+#include <ohem/detail/model.hpp>
+#include <ohem/detail/twin_core.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
+#include <ohem/twin_options.hpp>
 
-#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <type_traits>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 
-/// What the twin's forward does with BatchNorm running statistics.
-enum class BatchNormPolicy {
-  /// The recipe: BatchNorm layers are shared; the twin's pass in training mode updates the same running
-  /// statistics as the full model's pass.
-  Shared,
-  /// The twin's pass leaves the running statistics unchanged (it normalises with batch statistics in
-  /// training mode and with the full model's running statistics in eval mode).
-  Frozen,
-  /// The twin keeps its own running statistics (copied from the model when the twin is built), updates
-  /// them in training mode and uses them in eval mode.
-  Separate,
-};
-
-/// Returns the policy's name, e.g. "Shared".
-inline const char* to_string(BatchNormPolicy p) {
-  switch (p) {
-    case BatchNormPolicy::Shared:
-      return "Shared";
-    case BatchNormPolicy::Frozen:
-      return "Frozen";
-    case BatchNormPolicy::Separate:
-      return "Separate";
-  }
-  return "?";
-}
-
-/// Options of a pruned twin. Defaults reproduce the paper's public recipe.
-///
-/// Example: `TwinOptions().masks(MaskOptions().ratio(0.7)).batchnorm(BatchNormPolicy::Frozen)`
-struct TwinOptions {
-  /// Which weights are masked. Recipe: every convolution, not the Linear head.
-  TORCH_ARG(SlotOptions, slots) = {};
-  /// How masks are computed. Recipe: global magnitude, ratio 0.65.
-  TORCH_ARG(MaskOptions, masks) = {};
-  /// BatchNorm running statistics in the twin's pass. Recipe: Shared.
-  TORCH_ARG(BatchNormPolicy, batchnorm) = BatchNormPolicy::Shared;
-  /// Recompute the masks every N calls of `step()`; 0 (the recipe) computes them once, when the twin is
-  /// built, and again only on `refresh()` (at the start of each training stage).
-  TORCH_ARG(int64_t, refresh_every) = 0;
-  /// Keep the buffers of the masked weights w ⊙ m between scopes and write the next scope's product into
-  /// them when nothing else references them any more (the previous graph was freed). This saves
-  /// allocating, and on the CPU page-faulting, one weight-sized tensor per masked layer per scope, at the
-  /// cost of holding them between scopes (4 bytes per float32 masked weight). Not part of the recipe;
-  /// results are identical either way.
-  TORCH_ARG(bool, reuse_buffers) = true;
-};
-
-namespace detail {
-
-/// A running-statistics buffer of a normalisation layer and the twin's own copy of it (Separate policy).
-struct StatSlot {
-  std::string name;
-  TensorHandle handle;
-  torch::Tensor own;
-};
-
-inline std::mutex& active_mutex() {
-  static std::mutex m;
-  return m;
-}
-inline std::unordered_set<const void*>& active_roots() {
-  static std::unordered_set<const void*> s;
-  return s;
-}
-
-template <typename Impl>
-void add_stats(std::vector<StatSlot>& out, const std::string& prefix, const std::shared_ptr<Impl>& bn) {
-  const char* names[] = {"running_mean", "running_var", "num_batches_tracked"};
-  torch::Tensor Impl::*fields[] = {&Impl::running_mean, &Impl::running_var, &Impl::num_batches_tracked};
-  for (int i = 0; i < 3; ++i) {
-    if (!((*bn).*fields[i]).defined()) continue;
-    out.push_back(StatSlot{
-        prefix.empty() ? names[i] : prefix + "." + names[i], TensorHandle::member<Impl>(bn, fields[i]), {}});
-  }
-}
-
-/// Finds the running statistics of every BatchNorm layer of a torch::nn module tree.
-inline std::vector<StatSlot> find_stats(torch::nn::Module& root) {
-  std::vector<StatSlot> out;
-  for_each_module(root, [&](const std::string& prefix, const std::shared_ptr<torch::nn::Module>& m) {
-    if (auto b1 = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(m)) add_stats(out, prefix, b1);
-    if (auto b2 = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) add_stats(out, prefix, b2);
-    if (auto b3 = std::dynamic_pointer_cast<torch::nn::BatchNorm3dImpl>(m)) add_stats(out, prefix, b3);
-  });
-  return out;
-}
-
-/// Finds the running statistics of every BatchNorm submodule of a TorchScript module.
-inline std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
-  std::vector<StatSlot> out;
-  for (const auto& sub : root.named_modules()) {
-    const auto& type = sub.value.type();
-    if (!type->name() || type->name()->name().rfind("BatchNorm", 0) != 0) continue;
-    for (const char* n : {"running_mean", "running_var", "num_batches_tracked"}) {
-      if (!sub.value.hasattr(n)) continue;
-      c10::IValue v = sub.value.attr(n);
-      if (!v.isTensor() || !v.toTensor().defined()) continue;
-      out.push_back(
-          StatSlot{sub.name.empty() ? n : sub.name + "." + n, TensorHandle::attribute(sub.value, n), {}});
-    }
-  }
-  return out;
-}
-
-/// How a twin multiplies a weight (and its gradient) by a mask: on the CPU for contiguous float32/float64
-/// weights, ohem's one-pass kernel on the bool mask (`masked_mul`); elsewhere LibTorch's `x * multiplier`
-/// with the mask kept as 0/1 in the weight's dtype (about 6x faster than `x * bool_mask` there).
-struct MaskFactor {
-  torch::Tensor mask;        // bool, on the weight's device
-  torch::Tensor multiplier;  // the mask in the weight's dtype; undefined where the kernel is used
-
-  /// Returns x ⊙ m in a new tensor, or in `out` if it is defined (x's shape, dtype, device, contiguous).
-  torch::Tensor apply(const torch::Tensor& x, torch::Tensor out = {}) const {
-    if (masked_mul_supported(x, mask))
-      return out.defined() ? masked_mul_into(out, x, mask) : masked_mul(x, mask);
-    if (multiplier.defined() && multiplier.scalar_type() == x.scalar_type() &&
-        multiplier.device() == x.device()) {
-      return out.defined() ? torch::mul_out(out, x, multiplier) : x * multiplier;
-    }
-    return out.defined() ? torch::mul_out(out, x, mask.to(x.device(), x.scalar_type())) : masked_mul(x, mask);
-  }
-};
-
-/// The backward of a masked weight w ⊙ m: the gradient times m, to w.
-///
-/// It is LibTorch's multiplication backward with one difference: its sequence number is the largest
-/// (AccumulateGrad's), so the autograd engine runs it as soon as the layer's weight gradient is ready. With
-/// the usual number (the order of creation) every masked weight's node would run last, since the scope
-/// creates them all before the forward, and every masked layer's weight gradient (one weight-sized tensor
-/// per layer, 43 MB for ResNet-18) would stay alive until the end of the backward pass.
-struct MaskedWeightBackward : torch::autograd::Node {
-  explicit MaskedWeightBackward(MaskFactor factor)
-      : torch::autograd::Node(std::numeric_limits<uint64_t>::max()), factor_(std::move(factor)) {}
-  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
-    torch::autograd::variable_list out(1);
-    if (grads[0].defined() && should_compute_output(0)) {
-      // A gradient that needs a graph (double backward) goes through LibTorch's differentiable ops.
-      out[0] = torch::GradMode::is_enabled() && grads[0].requires_grad()
-                   ? grads[0] * factor_.mask.to(grads[0].device(), grads[0].scalar_type())
-                   : factor_.apply(grads[0].contiguous());
-    }
-    return out;
-  }
-  std::string name() const override { return "ohem::MaskedWeightBackward"; }
-
- private:
-  MaskFactor factor_;  // shared with the twin, not saved per call
-};
-
-/// Returns w ⊙ m whose gradient flows to w through `MaskedWeightBackward`. If `buffer` is given (defined,
-/// of w's shape, dtype and device, contiguous, and referenced by no other tensor), the product is written
-/// into its storage.
-inline torch::Tensor masked_weight(const torch::Tensor& weight, const MaskFactor& factor,
-                                   const torch::Tensor& buffer = {}) {
-  torch::Tensor masked;
-  {
-    torch::NoGradGuard no_grad;
-    masked = factor.apply(weight, buffer);
-    // With a buffer: a tensor of its own (for the autograd history) on the buffer's storage.
-    if (buffer.defined()) masked = masked.detach();
-  }
-  if (torch::GradMode::is_enabled() && weight.requires_grad()) {
-    auto node = std::make_shared<MaskedWeightBackward>(factor);
-    node->add_next_edge(torch::autograd::impl::gradient_edge(weight));
-    torch::autograd::set_history(masked, node);
-  }
-  return masked;
-}
-
-/// The state a twin and its scopes share: slots, masks, statistics and whether a scope is open.
-struct TwinCore {
-  const void* root = nullptr;
-  std::string root_name;
-  TwinOptions options;
-  std::vector<Slot> slots;
-  MaskSet masks;
-  std::vector<torch::Tensor> slot_masks;  // masks aligned with slots, on each weight's device
-  // How each slot's mask multiplies its weight (see MaskFactor).
-  std::vector<MaskFactor> factors;
-  // The storage of the last masked weights per slot (TwinOptions::reuse_buffers).
-  std::vector<torch::Tensor> buffers;
-  std::vector<StatSlot> stats;
-  int64_t steps = 0;
-
-  void set_masks(MaskSet m) {
-    m.check_matches(slots);
-    std::vector<torch::Tensor> aligned;
-    aligned.reserve(slots.size());
-    for (const auto& s : slots) aligned.push_back(m.at(s.name).to(s.parameter.device()));
-    masks = std::move(m);
-    slot_masks = std::move(aligned);
-    factors.assign(slots.size(), MaskFactor{});
-    buffers.assign(slots.size(), torch::Tensor());
-  }
-
-  /// Returns w ⊙ m for slot i, in the slot's buffer when it can be reused (TwinOptions::reuse_buffers).
-  torch::Tensor masked(size_t i, const torch::Tensor& weight) {
-    const MaskFactor& f = factor(i, weight);
-    if (!options.reuse_buffers()) return masked_weight(weight, f);
-    torch::Tensor& buf = buffers[i];
-    // Free: no tensor but this one holds the storage (the previous scope's graph and handles are gone).
-    const bool free = buf.defined() && buf.storage().use_count() == 1 && buf.sizes() == weight.sizes() &&
-                      buf.scalar_type() == weight.scalar_type() && buf.device() == weight.device() &&
-                      buf.is_contiguous();
-    if (free) return masked_weight(weight, f, buf);
-    torch::Tensor out = masked_weight(weight, f);
-    // Keep the newest product's storage when the old one is busy (e.g. two scopes before one backward).
-    buf = out.detach();
-    return out;
-  }
-
-  /// Returns how slot i's mask multiplies `weight`: the bool mask on the weight's device, and where the
-  /// one-pass kernel does not apply, the mask as 0/1 in the weight's dtype.
-  const MaskFactor& factor(size_t i, const torch::Tensor& weight) {
-    MaskFactor& f = factors[i];
-    torch::NoGradGuard no_grad;
-    if (slot_masks[i].device() != weight.device()) slot_masks[i] = slot_masks[i].to(weight.device());
-    if (!f.mask.defined() || !f.mask.is_same(slot_masks[i])) f = MaskFactor{slot_masks[i], {}};
-    const bool need_multiplier = !masked_mul_supported(weight, f.mask);
-    const bool have_multiplier = f.multiplier.defined() && f.multiplier.device() == weight.device() &&
-                                 f.multiplier.scalar_type() == weight.scalar_type();
-    if (need_multiplier && !have_multiplier) f.multiplier = f.mask.to(weight.scalar_type());
-    if (!need_multiplier) f.multiplier = torch::Tensor();
-    return f;
-  }
-};
-
-template <typename T, typename = void>
-struct is_module_holder : std::false_type {};
-template <typename T>
-struct is_module_holder<T, std::void_t<typename T::ContainedType>>
-    : std::is_base_of<torch::nn::ModuleHolder<typename T::ContainedType>, T> {};
-
-template <typename T>
-struct is_module_ptr : std::false_type {};
-template <typename T>
-struct is_module_ptr<std::shared_ptr<T>> : std::is_base_of<torch::nn::Module, T> {};
-
-template <typename T>
-struct is_script_module : std::is_same<T, torch::jit::Module> {};
-
-}  // namespace detail
+template <typename Model>
+class PrunedTwin;
 
 /// An RAII scope in which every masked layer of a twin's module uses w ⊙ m.
 ///
@@ -272,80 +30,26 @@ struct is_script_module : std::is_same<T, torch::jit::Module> {};
 /// gradient flows to the registered leaf w) and, per the BatchNorm policy, the running statistics are
 /// swapped; on exit — normal or by exception — every original handle is restored, so the registered
 /// parameters and buffers are the same tensors, bit for bit, as before. A second scope on the same module
-/// while one is open (nested, or from another thread or twin) throws.
+/// while one is open (nested, or from another thread or twin) throws. Made by `PrunedTwin::scope()`.
 ///
 /// Example: `{ auto scope = twin.scope(); auto y = net->forward(x); }`
 class MaskedScope {
  public:
-  /// Opens a scope over a twin's shared state; throws if the module is already inside a scope.
-  explicit MaskedScope(std::shared_ptr<detail::TwinCore> core) : core_(std::move(core)) {
-    {
-      std::lock_guard<std::mutex> lock(detail::active_mutex());
-      TORCH_CHECK(detail::active_roots().insert(core_->root).second, "ohem::MaskedScope: module ",
-                  core_->root_name,
-                  " is already inside a masked scope; nested or concurrent masked scopes on one module are "
-                  "refused (finish the first twin forward before starting another)");
-    }
-    try {
-      enter();
-    } catch (...) {
-      exit();
-      throw;
-    }
-  }
   MaskedScope(const MaskedScope&) = delete;
   MaskedScope& operator=(const MaskedScope&) = delete;
   /// Restores every original weight and statistics handle.
-  ~MaskedScope() { exit(); }
+  ~MaskedScope() { core_->exit_scope(saved_); }
 
  private:
-  void enter() {
-    auto& c = *core_;
-    saved_weights_.reserve(c.slots.size());
-    for (size_t i = 0; i < c.slots.size(); ++i) {
-      const Slot& s = c.slots[i];
-      torch::Tensor current = s.handle.get();
-      TORCH_CHECK(current.is_same(s.parameter), "ohem::MaskedScope: the weight of layer \"", s.name,
-                  "\" is not its registered parameter (another masked scope or code replaced it)");
-      torch::Tensor masked = c.masked(i, current);
-      saved_weights_.push_back(current);
-      s.handle.set(masked);
-    }
-    if (c.options.batchnorm() == BatchNormPolicy::Shared) return;
-    saved_stats_.reserve(c.stats.size());
-    for (auto& st : c.stats) {
-      torch::Tensor current = st.handle.get();
-      torch::Tensor replacement;
-      if (c.options.batchnorm() == BatchNormPolicy::Frozen) {
-        replacement = current.clone();
-      } else {
-        if (st.own.device() != current.device()) st.own = st.own.to(current.device());
-        replacement = st.own;
-      }
-      saved_stats_.push_back(current);
-      st.handle.set(replacement);
-    }
-  }
-
-  void exit() noexcept {
-    if (!core_) return;
-    auto& c = *core_;
-    try {
-      for (size_t i = 0; i < saved_weights_.size(); ++i) c.slots[i].handle.set(saved_weights_[i]);
-      for (size_t i = 0; i < saved_stats_.size(); ++i) c.stats[i].handle.set(saved_stats_[i]);
-    } catch (...) {
-      // Setting a member or a TorchScript attribute does not throw for tensors; nothing to recover.
-    }
-    saved_weights_.clear();
-    saved_stats_.clear();
-    std::lock_guard<std::mutex> lock(detail::active_mutex());
-    detail::active_roots().erase(c.root);
-    core_.reset();
+  template <typename Model>
+  friend class PrunedTwin;
+  // Opens a scope over a twin's shared state; throws if the module is already inside a scope.
+  explicit MaskedScope(std::shared_ptr<detail::TwinCore> core) : core_(std::move(core)) {
+    core_->enter_scope(saved_);
   }
 
   std::shared_ptr<detail::TwinCore> core_;
-  std::vector<torch::Tensor> saved_weights_;
-  std::vector<torch::Tensor> saved_stats_;
+  detail::TwinCore::Saved saved_;
 };
 
 /// A pruned twin ("self-competitor", Wang et al., IEEE TMM 2023) of a user's module.
@@ -363,8 +67,7 @@ class MaskedScope {
 template <typename Model>
 class PrunedTwin {
   static_assert(
-      detail::is_module_holder<Model>::value || detail::is_module_ptr<Model>::value ||
-          detail::is_script_module<Model>::value,
+      detail::is_model_v<Model>,
       "ohem::PrunedTwin<Model>: Model must be a torch::nn module holder (torch::nn::Sequential, or "
       "your TORCH_MODULE(Net) holder), std::shared_ptr<NetImpl> with NetImpl deriving from "
       "torch::nn::Module, or torch::jit::Module. Pass the holder or pointer, not the Impl by value.");
@@ -420,11 +123,8 @@ class PrunedTwin {
 
   /// Recomputes the masks from the current weights (call at the start of a training stage).
   void refresh() {
-    {
-      std::lock_guard<std::mutex> lock(detail::active_mutex());
-      TORCH_CHECK(detail::active_roots().count(core_->root) == 0,
-                  "ohem::PrunedTwin::refresh: cannot recompute masks inside a masked scope");
-    }
+    TORCH_CHECK(!core_->in_scope(),
+                "ohem::PrunedTwin::refresh: cannot recompute masks inside a masked scope");
     core_->set_masks(compute_masks(core_->slots, core_->options.masks()));
   }
 
@@ -470,4 +170,4 @@ class PrunedTwin {
   std::shared_ptr<detail::TwinCore> core_;
 };
 
-}  // namespace ohem
+OHEM_END_NAMESPACE

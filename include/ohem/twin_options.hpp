@@ -1,0 +1,62 @@
+#pragma once
+/// @file
+/// Options of a pruned twin: which weights are masked, how the masks are computed, what the twin does with
+/// BatchNorm running statistics, when masks are recomputed.
+
+#include <ohem/masks.hpp>
+#include <ohem/slots.hpp>
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+OHEM_BEGIN_NAMESPACE
+
+/// What the twin's forward does with BatchNorm running statistics.
+enum class BatchNormPolicy {
+  /// The recipe: BatchNorm layers are shared; the twin's pass in training mode updates the same running
+  /// statistics as the full model's pass.
+  Shared,
+  /// The twin's pass leaves the running statistics unchanged (it normalises with batch statistics in
+  /// training mode and with the full model's running statistics in eval mode).
+  Frozen,
+  /// The twin keeps its own running statistics (copied from the model when the twin is built), updates
+  /// them in training mode and uses them in eval mode.
+  Separate,
+};
+
+/// Returns the policy's name, e.g. "Shared".
+inline const char* to_string(BatchNormPolicy p) {
+  switch (p) {
+    case BatchNormPolicy::Shared:
+      return "Shared";
+    case BatchNormPolicy::Frozen:
+      return "Frozen";
+    case BatchNormPolicy::Separate:
+      return "Separate";
+  }
+  return "?";
+}
+
+/// Options of a pruned twin. Defaults reproduce the paper's public recipe.
+///
+/// Example: `TwinOptions().masks(MaskOptions().ratio(0.7)).batchnorm(BatchNormPolicy::Frozen)`
+struct TwinOptions {
+  /// Which weights are masked. Recipe: every convolution, not the Linear head.
+  TORCH_ARG(SlotOptions, slots) = {};
+  /// How masks are computed. Recipe: global magnitude, ratio 0.65.
+  TORCH_ARG(MaskOptions, masks) = {};
+  /// BatchNorm running statistics in the twin's pass. Recipe: Shared.
+  TORCH_ARG(BatchNormPolicy, batchnorm) = BatchNormPolicy::Shared;
+  /// Recompute the masks every N calls of `step()`; 0 (the recipe) computes them once, when the twin is
+  /// built, and again only on `refresh()` (at the start of each training stage).
+  TORCH_ARG(int64_t, refresh_every) = 0;
+  /// Keep the buffers of the masked weights w ⊙ m between scopes and write the next scope's product into
+  /// them when nothing else references them any more (the previous graph was freed). This saves
+  /// allocating, and on the CPU page-faulting, one weight-sized tensor per masked layer per scope, at the
+  /// cost of holding them between scopes (4 bytes per float32 masked weight). Not part of the recipe;
+  /// results are identical either way.
+  TORCH_ARG(bool, reuse_buffers) = true;
+};
+
+OHEM_END_NAMESPACE
