@@ -207,15 +207,10 @@ TEST_CASE("global magnitude equals the sort definition on crafted weights", "[ma
 }
 
 TEST_CASE("the sample-guided single pass is exact and falls back when its bracket fails", "[masks]") {
-#if defined(OHEM_SELECT_AVX2)
-  // Both gather loops: AVX2 (where the CPU has it) and SSE2.
-  const bool avx2 = GENERATE(true, false);
-  ohem::detail::allow_avx2() = avx2;
-  struct Restore {
-    ~Restore() { ohem::detail::allow_avx2() = true; }
-  } restore;
-  INFO("AVX2 allowed: " << avx2);
-#endif
+  // Both gather loops: the fastest (AVX2 where the CPU has it) and the portable one (SSE2).
+  using Path = ohem::detail::GatherPath;
+  const Path path = GENERATE(Path::Fastest, Path::Portable);
+  INFO("gather path: " << (path == Path::Fastest ? "fastest" : "portable"));
   // Large enough (>= 2^19 weights) for the sample-guided path; several layers of different scales.
   std::vector<torch::Tensor> ws = {torch::randn({300000}) * 0.01, torch::randn({256, 1024}) * 0.2,
                                    torch::randn({1000})};
@@ -226,7 +221,7 @@ TEST_CASE("the sample-guided single pass is exact and falls back when its bracke
     INFO("ratio " << ratio);
     const int64_t k = std::min(static_cast<int64_t>(std::ceil(ratio * n)), n - 1);
     double sampled = -1;
-    const bool answered = ohem::detail::select_sampled_float(ws, names, k, &sampled);
+    const bool answered = ohem::detail::select_sampled_float(ws, names, k, &sampled, path);
     if (ratio > 0.05 && ratio < 0.995) CHECK(answered);  // the bracket holds for interior quantiles
     if (answered) CHECK(sampled == sort_threshold(ws, ratio));
     check_global(ws, ratio);
@@ -235,7 +230,7 @@ TEST_CASE("the sample-guided single pass is exact and falls back when its bracke
   auto equal = torch::full({600000}, 0.5f);
   equal.narrow(0, 0, 1000).fill_(0.25f);
   double unused = 0;
-  CHECK_FALSE(ohem::detail::select_sampled_float({equal}, {"equal"}, 300000, &unused));
+  CHECK_FALSE(ohem::detail::select_sampled_float({equal}, {"equal"}, 300000, &unused, path));
   check_global({equal}, 0.5);
   check_global({equal}, 0.001);
   // Errors name the layer on this path too.

@@ -4,23 +4,20 @@
 /// model "forgets" (Wang et al., IEEE TMM 2023). Accumulates `OhemLossResult::hardness` over an epoch,
 /// reports the hardest samples and exports them as CSV.
 
+#include <ohem/detail/atomic_file.hpp>
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
-#include <system_error>
 #include <vector>
 
-#include <unistd.h>
-
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 
 /// How a sample's hardness values are combined over updates.
 enum class HardnessAverage {
@@ -142,32 +139,23 @@ class HardnessTracker {
   /// Example: `tracker.save_csv("hardness.csv", dataset.names(), dataset.mos());`
   void save_csv(const std::string& path, const std::vector<std::string>& names = {},
                 const std::vector<double>& mos = {}) const {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      TORCH_CHECK(out.good(), "ohem::HardnessTracker::save_csv: cannot open \"", tmp, "\" for writing");
-      out << "index,name,hardness,mos\n";
-      for (const auto& e : ranking()) {
-        const auto i = static_cast<size_t>(e.index);
-        out << e.index << ',' << (i < names.size() ? csv_field(names[i]) : std::string()) << ','
-            << fmt::format("{}", e.hardness) << ','
-            << (i < mos.size() && !std::isnan(mos[i]) ? fmt::format("{}", mos[i]) : std::string()) << '\n';
-      }
-      out.flush();
-      const bool ok = out.good();
-      out.close();
-      if (!ok) {
-        std::remove(tmp.c_str());
-        TORCH_CHECK(false, "ohem::HardnessTracker::save_csv: writing \"", tmp, "\" failed");
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      std::remove(tmp.c_str());
-      TORCH_CHECK(false, "ohem::HardnessTracker::save_csv: cannot rename \"", tmp, "\" to \"", path,
-                  "\": ", ec.message());
-    }
+    detail::write_atomically(
+        path,
+        [&](const std::string& tmp) {
+          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+          TORCH_CHECK(out.good(), "ohem::HardnessTracker::save_csv: cannot open \"", tmp, "\" for writing");
+          out << "index,name,hardness,mos\n";
+          for (const auto& e : ranking()) {
+            const auto i = static_cast<size_t>(e.index);
+            out << e.index << ',' << (i < names.size() ? csv_field(names[i]) : std::string()) << ','
+                << fmt::format("{}", e.hardness) << ','
+                << (i < mos.size() && !std::isnan(mos[i]) ? fmt::format("{}", mos[i]) : std::string())
+                << '\n';
+          }
+          out.flush();
+          TORCH_CHECK(out.good(), "ohem::HardnessTracker::save_csv: writing \"", tmp, "\" failed");
+        },
+        "ohem::HardnessTracker::save_csv");
   }
 
   /// Returns the options.
@@ -206,4 +194,4 @@ class HardnessTracker {
   std::vector<int64_t> counts_;
 };
 
-}  // namespace ohem
+OHEM_END_NAMESPACE

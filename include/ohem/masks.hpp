@@ -3,6 +3,8 @@
 /// Masks: one boolean tensor per prunable weight, the criteria that compute them, statistics and
 /// save/load keyed by parameter name.
 
+#include <ohem/detail/atomic_file.hpp>
+#include <ohem/detail/mask_criteria.hpp>
 #include <ohem/detail/select.hpp>
 #include <ohem/slots.hpp>
 
@@ -10,15 +12,18 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
+#include <limits>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 
 /// How masks are computed from the weights.
 enum class MaskCriterion {
@@ -69,6 +74,10 @@ struct MaskStats {
   std::vector<int64_t> shape;
   int64_t numel = 0;
   int64_t kept = 0;
+  /// The magnitude threshold that computed this mask (weights with |w| ≥ threshold were kept, before any
+  /// extra random pruning): the one global threshold for GlobalMagnitude, the layer's own for
+  /// LayerMagnitude; NaN for the other criteria.
+  double threshold = std::numeric_limits<double>::quiet_NaN();
   /// Fraction of weights pruned (mask false).
   double sparsity() const { return numel == 0 ? 0.0 : 1.0 - static_cast<double>(kept) / numel; }
 };
@@ -76,8 +85,10 @@ struct MaskStats {
 /// An ordered set of boolean masks keyed by qualified parameter name.
 class MaskSet {
  public:
-  /// Appends a mask; `mask` must be a bool tensor and `name` new. Throws otherwise.
-  void add(std::string name, torch::Tensor mask) {
+  /// Appends a mask and the magnitude threshold that computed it (NaN if none, see
+  /// `MaskStats::threshold`); `mask` must be a bool tensor and `name` new. Throws otherwise.
+  void add(std::string name, torch::Tensor mask,
+           double threshold = std::numeric_limits<double>::quiet_NaN()) {
     TORCH_CHECK(mask.defined() && mask.scalar_type() == torch::kBool, "ohem::MaskSet::add(\"", name,
                 "\"): masks must be bool tensors, got ",
                 mask.defined() ? std::string(c10::toString(mask.scalar_type())) : "undefined");
@@ -85,6 +96,7 @@ class MaskSet {
     index_.emplace(name, names_.size());
     names_.push_back(std::move(name));
     masks_.push_back(std::move(mask));
+    thresholds_.push_back(threshold);
   }
   /// Returns the number of masks.
   size_t size() const { return masks_.size(); }
@@ -94,6 +106,13 @@ class MaskSet {
   const std::string& name(size_t i) const { return names_.at(i); }
   /// Returns the i-th mask.
   const torch::Tensor& mask(size_t i) const { return masks_.at(i); }
+  /// Returns the magnitude threshold of the i-th mask (NaN if none, see `MaskStats::threshold`).
+  double threshold(size_t i) const { return thresholds_.at(i); }
+  /// Returns the one threshold of every layer when the set was computed by GlobalMagnitude (the recipe's
+  /// t = sorted(|w|)[min(ceil(ratio·N), N−1)]), nothing otherwise.
+  std::optional<double> global_threshold() const { return global_threshold_; }
+  /// Records the set's global magnitude threshold (`compute_masks` does for GlobalMagnitude).
+  void set_global_threshold(std::optional<double> threshold) { global_threshold_ = threshold; }
   /// Returns true if a mask of this name exists.
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
   /// Returns the mask of a parameter; throws naming the parameter if there is none.
@@ -108,8 +127,8 @@ class MaskSet {
     std::vector<MaskStats> out;
     out.reserve(size());
     for (size_t i = 0; i < size(); ++i) {
-      out.push_back(
-          MaskStats{names_[i], masks_[i].sizes().vec(), masks_[i].numel(), masks_[i].sum().item<int64_t>()});
+      out.push_back(MaskStats{names_[i], masks_[i].sizes().vec(), masks_[i].numel(),
+                              masks_[i].sum().item<int64_t>(), thresholds_[i]});
     }
     return out;
   }
@@ -131,28 +150,33 @@ class MaskSet {
     return n == 0 ? 0.0 : 1.0 - static_cast<double>(kept()) / n;
   }
 
-  /// Returns a readable table: one row per layer (name, shape, weights, kept, sparsity) and a total.
+  /// Returns a readable table: one row per layer (name, shape, weights, kept, sparsity, threshold) and a
+  /// total (with the global threshold, if any).
   std::string summary() const {
     auto st = stats();
     size_t width = 5;
     for (const auto& s : st) width = std::max(width, s.name.size());
-    std::string out = fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>8}\n", "layer", width, "shape",
-                                  "weights", "kept", "sparsity");
+    std::string out = fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>8}  {:>12}\n", "layer", width, "shape",
+                                  "weights", "kept", "sparsity", "threshold");
+    auto threshold = [](double t) { return std::isnan(t) ? std::string("-") : fmt::format("{:.6g}", t); };
     int64_t n = 0, kept = 0;
     for (const auto& s : st) {
       std::string shape;
       for (size_t d = 0; d < s.shape.size(); ++d) shape += (d ? "x" : "") + std::to_string(s.shape[d]);
-      out += fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>7.2f}%\n", s.name, width, shape, s.numel, s.kept,
-                         100.0 * s.sparsity());
+      out += fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>7.2f}%  {:>12}\n", s.name, width, shape, s.numel,
+                         s.kept, 100.0 * s.sparsity(), threshold(s.threshold));
       n += s.numel;
       kept += s.kept;
     }
     const double total = n == 0 ? 0.0 : 100.0 * (1.0 - static_cast<double>(kept) / n);
-    out += fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>7.2f}%\n", "total", width, "", n, kept, total);
+    out +=
+        fmt::format("{:<{}}  {:>18}  {:>10}  {:>10}  {:>7.2f}%  {:>12}\n", "total", width, "", n, kept, total,
+                    threshold(global_threshold_.value_or(std::numeric_limits<double>::quiet_NaN())));
     return out;
   }
 
-  /// Writes the masks to `path` atomically (a temporary file renamed over `path`), keyed by name.
+  /// Writes the masks and their thresholds to `path` atomically (a temporary file renamed over `path`),
+  /// keyed by name.
   void save(const std::string& path) const {
     torch::serialize::OutputArchive archive;
     archive.write("ohem_mask_format", c10::IValue(int64_t{1}));
@@ -160,10 +184,10 @@ class MaskSet {
     for (const auto& n : names_) names.push_back(n);
     archive.write("names", c10::IValue(names));
     for (size_t i = 0; i < size(); ++i) archive.write("mask" + std::to_string(i), masks_[i].to(torch::kCPU));
-    const std::string tmp = path + ".tmp";
-    archive.save_to(tmp);
-    TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "ohem::MaskSet::save: cannot rename ", tmp,
-                " to ", path);
+    archive.write("thresholds", torch::tensor(thresholds_, torch::kDouble));
+    if (global_threshold_) archive.write("global_threshold", c10::IValue(*global_threshold_));
+    detail::write_atomically(
+        path, [&](const std::string& tmp) { archive.save_to(tmp); }, "ohem::MaskSet::save");
   }
 
   /// Reads masks written by `save` (on the CPU; the twin moves them to the weights' device).
@@ -189,6 +213,16 @@ class MaskSet {
                   "\" lacks the mask of \"", list.get(i).toStringRef(), "\"");
       set.add(list.get(i).toStringRef(), m);
     }
+    // Thresholds (optional: files written before they were stored have none).
+    torch::Tensor thresholds;
+    if (archive.try_read("thresholds", thresholds) &&
+        thresholds.numel() == static_cast<int64_t>(set.size())) {
+      set.thresholds_.assign(thresholds.data_ptr<double>(),
+                             thresholds.data_ptr<double>() + thresholds.numel());
+    }
+    c10::IValue global;
+    if (archive.try_read("global_threshold", global) && global.isDouble())
+      set.global_threshold_ = global.toDouble();
     return set;
   }
 
@@ -217,39 +251,9 @@ class MaskSet {
   std::vector<std::string> names_;
   std::vector<torch::Tensor> masks_;
   std::unordered_map<std::string, size_t> index_;
+  std::vector<double> thresholds_;  // per mask, NaN where no magnitude threshold computed it
+  std::optional<double> global_threshold_;
 };
-
-namespace detail {
-
-inline void check_fraction(double value, const char* what) {
-  TORCH_CHECK(std::isfinite(value) && value >= 0.0 && value < 1.0, "ohem::MaskOptions::", what,
-              " must be in [0, 1), got ", value);
-}
-
-/// Keeps each true entry of `keep` with probability 1 − p (draws on the CPU generator).
-inline torch::Tensor random_extra(const torch::Tensor& keep, double p, torch::Generator& gen) {
-  if (p <= 0.0) return keep;
-  torch::Tensor u = torch::rand(keep.sizes(), gen, torch::dtype(torch::kDouble)).to(keep.device());
-  return keep.logical_and(u.ge(p));
-}
-
-inline double extra_probability(double r, double ratio, int64_t n) {
-  if (r <= 0.0) return 0.0;
-  const double pruned = std::ceil(ratio * static_cast<double>(n));
-  const double survivors = std::max(1.0, static_cast<double>(n) - pruned);
-  return std::min(1.0, std::ceil(r * static_cast<double>(n)) / survivors);
-}
-
-/// Returns |w| >= threshold, compared exactly: in float when the threshold is a float value, else in
-/// double (a scalar compared with a float tensor would be rounded to float first).
-inline torch::Tensor keep_at_least(const torch::Tensor& w, double threshold) {
-  torch::Tensor a = w.detach().abs();
-  const bool float_exact = static_cast<double>(static_cast<float>(threshold)) == threshold;
-  if (a.scalar_type() != torch::kDouble) a = a.to(float_exact ? torch::kFloat : torch::kDouble);
-  return a.ge(threshold);
-}
-
-}  // namespace detail
 
 /// Computes one boolean mask per slot (true = keep), on each weight's device, from the current weights.
 ///
@@ -283,8 +287,9 @@ inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& 
       const double t = detail::kth_smallest_abs(weights, names, detail::recipe_index(options.ratio(), n));
       const double p = detail::extra_probability(options.random_fraction(), options.ratio(), n);
       for (size_t i = 0; i < slots.size(); ++i) {
-        set.add(names[i], detail::random_extra(detail::keep_at_least(weights[i], t), p, gen));
+        set.add(names[i], detail::random_extra(detail::keep_at_least(weights[i], t), p, gen), t);
       }
+      set.set_global_threshold(t);
       break;
     }
     case MaskCriterion::LayerMagnitude: {
@@ -293,7 +298,7 @@ inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& 
         const double t =
             detail::kth_smallest_abs({weights[i]}, {names[i]}, detail::recipe_index(options.ratio(), n));
         const double p = detail::extra_probability(options.random_fraction(), options.ratio(), n);
-        set.add(names[i], detail::random_extra(detail::keep_at_least(weights[i], t), p, gen));
+        set.add(names[i], detail::random_extra(detail::keep_at_least(weights[i], t), p, gen), t);
       }
       break;
     }
@@ -331,4 +336,4 @@ inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& 
   return set;
 }
 
-}  // namespace ohem
+OHEM_END_NAMESPACE

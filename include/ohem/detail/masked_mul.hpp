@@ -4,6 +4,8 @@
 /// product, without a 0/1 copy of the mask in x's dtype (`x * bool_mask` in LibTorch converts the mask
 /// inside the kernel and runs about 6x slower; `x * float_mask` needs the mask stored as floats).
 
+#include <ohem/version.hpp>
+
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -13,7 +15,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 namespace detail {
 
 /// True if `masked_mul_into` handles x and mask: CPU tensors, x float32 or float64, both contiguous with the
@@ -86,4 +88,4 @@ inline torch::Tensor masked_mul(const torch::Tensor& x, const torch::Tensor& mas
 }
 
 }  // namespace detail
-}  // namespace ohem
+OHEM_END_NAMESPACE

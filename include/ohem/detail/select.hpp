@@ -10,6 +10,8 @@
 /// no concatenated copy of the weights is made. For large float32 inputs a sample-guided single pass
 /// (select_sampled_float) answers first and the radix select is its exact fallback.
 
+#include <ohem/version.hpp>
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -28,7 +30,7 @@
 #include <immintrin.h>
 #endif
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 namespace detail {
 
 /// How the selection runs: CPU (sample-guided single pass for large float32 inputs, else radix select
@@ -118,7 +120,7 @@ inline bool gather_tail(const std::uint32_t* p, int64_t i, int64_t n, std::uint3
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#define OHEM_SELECT_AVX2 1
+#define OHEM_DETAIL_SELECT_AVX2 1
 /// `gather_range` with AVX2 (8 weights per step), compiled for AVX2 whatever the build's baseline and
 /// called only where the CPU has it (`cpu_has_avx2()`). Same contract.
 __attribute__((target("avx2"))) inline bool gather_range_avx2(const std::uint32_t* p, int64_t n,
@@ -161,18 +163,16 @@ __attribute__((target("avx2"))) inline bool gather_range_avx2(const std::uint32_
   return gather_tail(p, i, n, lo, hi, cap, out, cnt, below, nonfinite, less, count, bad);
 }
 
-/// Whether the AVX2 path may be used where the CPU has it (true; tests switch it off to check the SSE2 path).
-inline bool& allow_avx2() {
-  static bool allow = true;
-  return allow;
-}
-
-/// True if the CPU running this has AVX2 (checked once) and `allow_avx2()`.
+/// True if the CPU running this has AVX2 (checked once).
 inline bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2");
-  return has && allow_avx2();
+  return has;
 }
 #endif
+
+/// Which gather loop `select_sampled_float` runs: the fastest the CPU has (AVX2 where available), or the
+/// portable one (SSE2 or scalar). Both give the same answer; tests run each.
+enum class GatherPath { Fastest, Portable };
 
 /// Counts the elements below `lo` and gathers those in [lo, hi] of one float tensor's |w| bit patterns
 /// into out[*count ...]; `out` holds cap + 8 elements. Returns false if more than `cap` were gathered
@@ -223,7 +223,7 @@ inline bool gather_range(const std::uint32_t* p, int64_t n, std::uint32_t lo, st
 /// Exact whenever it answers; returns false (the caller then uses the radix select) if the bracket
 /// missed or gathered too many (e.g. many equal weights).
 inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std::vector<std::string>& names,
-                                 int64_t k, double* result) {
+                                 int64_t k, double* result, GatherPath path = GatherPath::Fastest) {
   int64_t n = 0;
   for (const auto& w : ws) n += w.numel();
   constexpr int64_t kSample = 1 << 16;
@@ -261,12 +261,13 @@ inline bool select_sampled_float(const std::vector<torch::Tensor>& ws, const std
   for (size_t t = 0; t < ws.size(); ++t) {
     bool bad = false;
     const auto* p = reinterpret_cast<const std::uint32_t*>(ws[t].data_ptr<float>());
-#if defined(OHEM_SELECT_AVX2)
+#if defined(OHEM_DETAIL_SELECT_AVX2)
     const bool ok =
-        cpu_has_avx2()
+        path == GatherPath::Fastest && cpu_has_avx2()
             ? gather_range_avx2(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad)
             : gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad);
 #else
+    (void)path;
     const bool ok = gather_range(p, ws[t].numel(), lo, hi, cap, &less, candidates.get(), &gathered, &bad);
 #endif
     if (!ok) return false;
@@ -355,4 +356,6 @@ inline int64_t recipe_index(double ratio, int64_t n) {
 }
 
 }  // namespace detail
-}  // namespace ohem
+OHEM_END_NAMESPACE
+
+#undef OHEM_DETAIL_SELECT_AVX2
