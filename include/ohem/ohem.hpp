@@ -2,18 +2,21 @@
 /// @file
 /// Umbrella header: includes every public header of ohem.
 
+#include <ohem/fwd.hpp>
 #include <ohem/version.hpp>
 
 // The pruned twin: prunable weights, masks, the weight-sharing twin.
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
+#include <ohem/tensor_handle.hpp>
 #include <ohem/twin.hpp>
+#include <ohem/twin_options.hpp>
 
 // Training: BIQA task losses, the OHEM loss, the one-call self-competitor, hardness tracking.
 #include <ohem/hardness.hpp>
-#include <ohem/loss.hpp>
-#include <ohem/losses.hpp>
+#include <ohem/ohem_loss.hpp>
 #include <ohem/self_competitor.hpp>
+#include <ohem/task_losses.hpp>
 
 // Evaluation: IQA metrics on Eigen, gMAD.
 #include <ohem/gmad.hpp>
