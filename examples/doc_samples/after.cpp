@@ -17,10 +17,10 @@ int main(int argc, char* argv[]) {
   net->train();
   for (int step = 0; step < steps; ++step) {
     auto [images, mos] = synthetic_batch(8);
-    auto loss = ohem_net(images, mos);  // full and twin forward, task loss on both + consistency
+    auto loss = ohem_net(images, mos).total;  // full and twin forward, task loss on both + consistency
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
-    std::printf("step %d  loss %.4f\n", step, loss.total.item<double>());
+    std::printf("step %d  loss %.4f\n", step, loss.item<double>());
   }
 }
