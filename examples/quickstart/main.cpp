@@ -3,56 +3,26 @@
 // Prints the per-layer mask sparsity and, every few steps, the loss parts: the task loss of the full
 // model, the task loss of the twin, and the consistency between the two.
 //
-// Usage: quickstart [--steps N] [--batch B] [--ratio R] [--threads T] [--seed S]
+// Usage: quickstart [--steps N] [--batch B] [--ratio R] [--threads T] [--seed S]  (--help lists them)
 #include <ohem/ohem.hpp>
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
-#include <cstdlib>
+#include <cstdint>
 #include <iostream>
-#include <string>
+#include <utility>
 
 namespace {
 
 struct Args {
   int64_t steps = 60;
   int64_t batch = 32;
-  double ratio = 0.65;
+  double ratio = ohem::MaskOptions().ratio();  // the library's default: the paper's recipe
   int threads = 2;
   uint64_t seed = 0;
 };
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      TORCH_CHECK(i + 1 < argc, "quickstart: option ", k, " needs a value");
-      return argv[++i];
-    };
-    if (k == "--steps") {
-      a.steps = std::stoll(value());
-    } else if (k == "--batch") {
-      a.batch = std::stoll(value());
-    } else if (k == "--ratio") {
-      a.ratio = std::stod(value());
-    } else if (k == "--threads") {
-      a.threads = std::stoi(value());
-    } else if (k == "--seed") {
-      a.seed = std::stoull(value());
-    } else if (k == "--help" || k == "-h") {
-      std::cout << "usage: quickstart [--steps N=60] [--batch B=32] [--ratio R=0.65] [--threads T=2] [--seed "
-                   "S=0]\n";
-      std::exit(0);
-    } else {
-      TORCH_CHECK(false, "quickstart: unknown option ", k, " (see --help)");
-    }
-  }
-  TORCH_CHECK(a.steps > 0 && a.batch > 1 && a.threads > 0,
-              "quickstart: --steps, --batch and --threads must be positive");
-  return a;
-}
 
 // A batch of generated 3x24x24 "photographs" (smooth random patterns) with one of three distortions at
 // a random level 1..5; the quality label falls with the level. The mix is long-tailed on purpose:
@@ -95,8 +65,21 @@ torch::nn::Sequential make_model() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Args args;
+  CLI::App app{"quickstart: a small CNN trained for a few steps on generated images with its pruned twin"};
+  app.add_option("--steps", args.steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", args.batch, "batch size")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  app.add_option("--ratio", args.ratio, "fraction of the convolution weights pruned in the twin, in [0, 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--threads", args.threads, "intra-op threads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", args.seed, "random seed of the model and the data")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   try {
-    const Args args = parse(argc, argv);
     torch::set_num_threads(args.threads);
     torch::manual_seed(args.seed);
     torch::Generator data_gen = at::detail::createCPUGenerator(args.seed + 1);
