@@ -5,9 +5,12 @@
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 using ohem::LayerKind;
@@ -85,7 +88,10 @@ void check_global(const std::vector<torch::Tensor>& ws, double ratio) {
   for (size_t i = 0; i < ws.size(); ++i) {
     auto ref = ws[i].to(torch::kDouble).abs().ge(expected);
     CHECK(torch::equal(masks.mask(i), ref));
+    CHECK(masks.threshold(i) == expected);  // the statistics report the threshold that was used
   }
+  REQUIRE(masks.global_threshold().has_value());
+  CHECK(*masks.global_threshold() == expected);
 }
 
 }  // namespace
@@ -247,7 +253,11 @@ TEST_CASE("layer-wise magnitude applies the rule per layer", "[masks]") {
   for (size_t i = 0; i < ws.size(); ++i) {
     CHECK(torch::equal(masks.mask(i), ws[i].to(torch::kDouble).abs().ge(sort_threshold({ws[i]}, 0.5))));
     CHECK(masks.mask(i).sum().item<int64_t>() == ws[i].numel() / 2);
+    CHECK(masks.stats()[i].threshold == sort_threshold({ws[i]}, 0.5));  // each layer's own threshold
   }
+  CHECK_FALSE(masks.global_threshold().has_value());
+  auto random = ohem::compute_masks(slots_for(ws), MaskOptions().criterion(MaskCriterion::Random));
+  CHECK(std::isnan(random.threshold(0)));  // no magnitude threshold made a random mask
 }
 
 TEST_CASE("random masks prune an exact, seeded count per layer", "[masks]") {
@@ -340,7 +350,12 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
   for (size_t i = 0; i < masks.size(); ++i) {
     CHECK(loaded.name(i) == masks.name(i));
     CHECK(ohem_test::bit_identical(loaded.mask(i), masks.mask(i)));
+    CHECK(loaded.threshold(i) == masks.threshold(i));
   }
+  REQUIRE(loaded.global_threshold().has_value());
+  CHECK(*loaded.global_threshold() == *masks.global_threshold());
+  CHECK(std::string(loaded.summary()).find(fmt::format("{:.6g}", *masks.global_threshold())) !=
+        std::string::npos);
   CHECK_NOTHROW(loaded.check_matches(slots));
 
   SECTION("a missing layer") {
