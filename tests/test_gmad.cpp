@@ -167,8 +167,10 @@ TEST_CASE("gmad errors name the argument and value", "[gmad]") {
                     Catch::Contains("defender's scores are constant (all 2)"));
   CHECK_THROWS_WITH(ohem::gmad(d, d, ohem::GmadOptions().window(0)),
                     Catch::Contains("window must be in (0, 1], got 0"));
+  CHECK_THROWS_WITH(ohem::gmad(d, d, ohem::GmadOptions().levels(int64_t{9'000'000'000'000'000'000})),
+                    Catch::Contains("GmadOptions::levels must be in [1, 1000000], got 9000000000000000000"));
   CHECK_THROWS_WITH(ohem::gmad(d, d, ohem::GmadOptions().levels(0)),
-                    Catch::Contains("levels must be >= 1, got 0"));
+                    Catch::Contains("GmadOptions::levels must be in [1, 1000000], got 0"));
   CHECK_THROWS_WITH(ohem::gmad(d, std::vector<double>{0, NAN, 1}), Catch::Contains("attacker[1] is nan"));
   CHECK_THROWS_WITH(ohem::self_gmad(d, {d, a}), Catch::Contains("twin 1 has 2 scores but the model has 3"));
   CHECK_THROWS_WITH(ohem::self_gmad(d, std::vector<std::vector<double>>{}),
@@ -196,6 +198,8 @@ TEST_CASE("gmad scales to a million images", "[gmad]") {
 
 #include "../examples/ohem_eval/ohem_eval.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -217,12 +221,9 @@ void spit(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
 }
 
-// The number after `"key": {"value": ` in a JSON report (the first occurrence after `from`).
-double json_value(const std::string& json, const std::string& key, size_t from = 0) {
-  const std::string pat = "\"" + key + "\": {\"value\": ";
-  const auto p = json.find(pat, from);
-  REQUIRE(p != std::string::npos);
-  return std::stod(json.substr(p + pat.size()));
+// A JSON report, parsed (nlohmann throws on invalid JSON or invalid UTF-8).
+nlohmann::json report(const std::string& path) {
+  return nlohmann::json::parse(slurp(path));
 }
 
 // Runs ohem-eval; returns {exit status, stdout + stderr}.
@@ -242,17 +243,22 @@ TEST_CASE("ohem-eval prints the table and writes the JSON report atomically", "[
   CHECK(out.find("SRCC") != std::string::npos);
   CHECK(out.find("PLCC(5p)") != std::string::npos);
   CHECK(out.find("1000 images") != std::string::npos);
-  CHECK_FALSE(std::filesystem::exists(json + ".tmp"));
-  const std::string j = slurp(json);
+  // Nothing but the report is left in the directory (no temporary).
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(json).parent_path())) {
+    CHECK(e.path().filename().string().find(std::filesystem::path(json).filename().string() + ".tmp") ==
+          std::string::npos);
+  }
+  const auto j = report(json);
   // scipy's values from expected.csv (random_1000 row); the JSON holds the shortest round-trip digits.
-  CHECK(json_value(j, "srcc") == Approx(0.9514068634068634).epsilon(1e-12));
-  CHECK(json_value(j, "krcc") == Approx(0.8067227227227227).epsilon(1e-12));
-  CHECK(json_value(j, "plcc") == Approx(0.9581335416294894).epsilon(1e-12));
-  const auto l5 = j.find("\"logistic5\"");
-  CHECK(json_value(j, "plcc", l5) == Approx(0.9780574210414094).epsilon(1e-6));
-  CHECK(json_value(j, "rmse", l5) == Approx(0.3050958868350792).epsilon(1e-6));
-  CHECK(j.find("\"status\": \"Converged\"") != std::string::npos);
-  CHECK(j.find("\"groups\": {}") != std::string::npos);
+  const auto& o = j["overall"];
+  CHECK(o["srcc"]["value"].get<double>() == Approx(0.9514068634068634).epsilon(1e-12));
+  CHECK(o["krcc"]["value"].get<double>() == Approx(0.8067227227227227).epsilon(1e-12));
+  CHECK(o["plcc"]["value"].get<double>() == Approx(0.9581335416294894).epsilon(1e-12));
+  CHECK(o["logistic5"]["plcc"]["value"].get<double>() == Approx(0.9780574210414094).epsilon(1e-6));
+  CHECK(o["logistic5"]["rmse"]["value"].get<double>() == Approx(0.3050958868350792).epsilon(1e-6));
+  CHECK(o["logistic5"]["status"] == "Converged");
+  CHECK(j["groups"].empty());
+  CHECK(j["columns"]["mos"] == "mos");
 }
 
 TEST_CASE("ohem-eval reports groups and bootstrap intervals", "[ohem-eval]") {
@@ -268,14 +274,11 @@ TEST_CASE("ohem-eval reports groups and bootstrap intervals", "[ohem-eval]") {
   CHECK(out.find("95% bootstrap intervals (20 resamples, seed 3)") != std::string::npos);
   CHECK(out.find("\na ") != std::string::npos);
   CHECK(out.find("\nb ") != std::string::npos);
-  const std::string j = slurp(json);
-  const auto a = j.find("\"a\": {"), b = j.find("\"b\": {");
-  REQUIRE(a != std::string::npos);
-  REQUIRE(b != std::string::npos);
-  CHECK(json_value(j, "srcc", a) == 1.0);
-  CHECK(json_value(j, "srcc", b) == -1.0);
-  CHECK(j.find("\"lower\": ") != std::string::npos);
-  CHECK(j.find("\"samples\": 20") != std::string::npos);
+  const auto j = report(json);
+  CHECK(j["groups"]["a"]["srcc"]["value"] == 1.0);
+  CHECK(j["groups"]["b"]["srcc"]["value"] == -1.0);
+  CHECK(j["overall"]["srcc"].contains("lower"));
+  CHECK(j["bootstrap"]["samples"] == 20);
 }
 
 TEST_CASE("ohem-eval names file, line and column of malformed CSV", "[ohem-eval]") {
@@ -296,16 +299,19 @@ TEST_CASE("ohem-eval names file, line and column of malformed CSV", "[ohem-eval]
   spit(dir + "/short.csv", "name,mos,prediction\na.png,1,2\nb.png,3\n");
   fails_with({dir + "/short.csv"}, "short.csv:3:8: expected 3 fields as in the header, got 2");
   spit(dir + "/empty.csv", "");
-  fails_with({dir + "/empty.csv"}, "empty.csv:1:1: the file is empty");
+  fails_with({dir + "/empty.csv"}, "empty.csv: the file is empty");
   spit(dir + "/two.csv", "name,mos\na,1\n");
-  fails_with({dir + "/two.csv"}, "two.csv:1:1: expected the columns name,mos,prediction[,group], got 2");
+  fails_with({dir + "/two.csv"}, "two.csv:1: no prediction column in the header");
+  // A quoted field spanning lines: the error after it names its own line and column (never negative).
+  spit(dir + "/multi.csv", "name,mos,prediction\n\"a\nb\",1,2\nc,x,3\n");
+  fails_with({dir + "/multi.csv"}, "multi.csv:4:3: column 2 (\"mos\"): expected a finite number, got \"x\"");
+  fails_with({dir}, "is a directory");
   spit(dir + "/quote.csv", "name,mos,prediction\na\"b,1,2\n");
   fails_with({dir + "/quote.csv"}, "quote.csv:2:2: quote inside an unquoted field");
-  fails_with({dir + "/missing.csv"}, "missing.csv: cannot open the file for reading");
-  fails_with({data_file("random_10.csv"), "--window", "2", "--gmad"}, "--window must be in (0, 1], got 2");
-  fails_with({data_file("random_10.csv"), "--frobnicate"}, "unknown option --frobnicate");
-  fails_with({data_file("random_10.csv"), "--bootstrap", "-1"},
-             "--bootstrap expects an integer >= 0, got \"-1\"");
+  fails_with({dir + "/missing.csv"}, "missing.csv\": cannot open it: the file does not exist");
+  fails_with({data_file("random_10.csv"), "--window", "2", "--gmad"}, "must be in (0, 1], got 2");
+  fails_with({data_file("random_10.csv"), "--frobnicate"}, "--frobnicate");
+  fails_with({data_file("random_10.csv"), "--bootstrap", "-1"}, "--bootstrap: Value -1 not in range");
   const auto [rc, out] = eval({"--help"});
   CHECK(rc == 0);
   CHECK(out.find("Usage: ohem-eval") != std::string::npos);
@@ -337,7 +343,7 @@ TEST_CASE("ohem-eval --gmad writes the pairs as CSV and a self-contained HTML pa
     CHECK(html.find("<img src=\"images/" + lo + "\"") != std::string::npos);
   }
   CHECK(pairs.find("modelB,modelA,") != std::string::npos);  // the other role assignment
-  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("<script src") == std::string::npos);
   CHECK(html.find("<link") == std::string::npos);
   CHECK(html.find("http") == std::string::npos);
 
@@ -348,4 +354,199 @@ TEST_CASE("ohem-eval --gmad writes the pairs as CSV and a self-contained HTML pa
   REQUIRE(rc2 == 0);
   CHECK(slurp(dir + "/e.html").find("<img src=\"data:image/png;base64,YWJj\"") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir + "/e.html.tmp"));
+  // Images at native size (no thumbnail scaling), click to enlarge.
+  CHECK(html.find("max-width:100%") == std::string::npos);
+  CHECK(html.find("zoom-in") != std::string::npos);
+}
+
+namespace {
+
+// 60 images: mos on 1..5, prediction = a noisy increasing function of it, group g0/g1.
+struct Table {
+  std::vector<std::string> name, group;
+  std::vector<double> mos, pred;
+};
+Table small_table() {
+  Table t;
+  uint64_t s = 7;
+  for (int i = 0; i < 60; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    const double u = static_cast<double>(s >> 11) * 0x1.0p-53;
+    t.name.push_back("img_" + std::to_string(i) + ".png");
+    t.mos.push_back(1 + 4 * (i + 0.5) / 60);
+    t.pred.push_back(std::tanh((t.mos.back() - 3) / 1.5) + 0.3 * (u - 0.5));
+    t.group.push_back(i % 2 ? "g1" : "g0");
+  }
+  return t;
+}
+
+// Writes the table with the given column order and header (empty: no header), scaling pred/mos.
+std::string write_table(const Table& t, const std::string& header, const std::vector<std::string>& order,
+                        double pred_scale = 1, double mos_scale = 1) {
+  const std::string path = ohem_test::temp_path("eval_table.csv");
+  std::string csv = header.empty() ? "" : header + "\n";
+  for (size_t i = 0; i < t.name.size(); ++i) {
+    std::string row;
+    for (const auto& c : order) {
+      const std::string v = c == "name"    ? t.name[i]
+                            : c == "group" ? t.group[i]
+                            : c == "mos"   ? fmt::format("{:.17g}", t.mos[i] * mos_scale)
+                                           : fmt::format("{:.17g}", t.pred[i] * pred_scale);
+      row += (row.empty() ? "" : ",") + v;
+    }
+    csv += row + "\n";
+  }
+  spit(path, csv);
+  return path;
+}
+
+nlohmann::json eval_json(const std::vector<std::string>& args) {
+  const std::string json = ohem_test::temp_path("eval.json");
+  std::vector<std::string> a = args;
+  a.insert(a.end(), {"--json", json, "--progress", "off"});
+  const auto [rc, out] = eval(a);
+  INFO(out);
+  REQUIRE(rc == 0);
+  return report(json);
+}
+
+}  // namespace
+
+TEST_CASE("ohem-eval reads columns by header name, in any order, with aliases", "[ohem-eval]") {
+  const Table t = small_table();
+  const auto base =
+      eval_json({write_table(t, "name,mos,prediction,group", {"name", "mos", "prediction", "group"}),
+                 "--bootstrap", "0"});
+  // Swapped and renamed (the old reader took column 2 as MOS and silently swapped them here).
+  const auto swapped =
+      eval_json({write_table(t, "Image,Prediction,MOS,Distortion", {"name", "prediction", "mos", "group"}),
+                 "--bootstrap", "0"});
+  CHECK(swapped["overall"] == base["overall"]);
+  CHECK(swapped["groups"] == base["groups"]);
+  CHECK(swapped["columns"]["prediction"] == "Prediction");
+  const auto aliases =
+      eval_json({write_table(t, " pred , score ,file", {"prediction", "mos", "name"}), "--bootstrap", "0"});
+  CHECK(aliases["overall"] == base["overall"]);
+  // Headerless: an error unless told; then the documented order, or --columns.
+  const std::string bare = write_table(t, "", {"name", "prediction", "mos"});
+  auto [rc, out] = eval({bare, "--bootstrap", "0", "--no-json"});
+  CHECK(rc == 1);
+  CHECK(out.find("no name column in the header") != std::string::npos);
+  CHECK(out.find("--no-header") != std::string::npos);
+  const auto cols = eval_json({bare, "--bootstrap", "0", "--no-header", "--columns", "name,prediction,mos"});
+  CHECK(cols["overall"] == base["overall"]);
+  const auto plain =
+      eval_json({write_table(t, "", {"name", "mos", "prediction"}), "--bootstrap", "0", "--no-header"});
+  CHECK(plain["overall"] == base["overall"]);
+  // Unknown, missing and ambiguous columns are errors naming them.
+  std::tie(rc, out) = eval({write_table(t, "name,mos,prediction,std", {"name", "mos", "prediction", "group"}),
+                            "--no-json", "--bootstrap", "0"});
+  CHECK(rc == 1);
+  CHECK(out.find("unknown column 4 \"std\"") != std::string::npos);
+  std::tie(rc, out) = eval({write_table(t, "name,mos,x", {"name", "mos", "prediction"}), "--no-json"});
+  CHECK(rc == 1);
+  CHECK(out.find("no prediction column") != std::string::npos);
+  std::tie(rc, out) = eval({write_table(t, "name,mos,score", {"name", "mos", "prediction"}), "--no-json"});
+  CHECK(rc == 1);
+  CHECK(out.find("ambiguous header") != std::string::npos);
+}
+
+TEST_CASE("ohem-eval: duplicate names, a group named overall, non-UTF-8 text", "[ohem-eval]") {
+  const std::string in = ohem_test::temp_path("dup.csv");
+  spit(in, "name,mos,prediction\na.png,1,1.5\nb.png,2,2.2\na.png,3,2.9\nc.png,4,4.4\n");
+  auto [rc, out] = eval({in, "--no-json", "--bootstrap", "0"});
+  CHECK(rc == 1);
+  CHECK(out.find(":4:1: image \"a.png\" appears again (first on line 2)") != std::string::npos);
+  std::tie(rc, out) = eval({in, "--no-json", "--bootstrap", "0", "--allow-duplicates"});
+  CHECK(rc == 0);
+  CHECK(out.find("warning: ") != std::string::npos);
+
+  std::string csv = "name,mos,prediction,group\n";
+  for (int i = 0; i < 8; ++i)
+    csv += fmt::format("i{}\xff.png,{},{},{}\n", i, i, i * i, i % 2 ? "overall" : "g\xfe");
+  spit(in, csv);
+  const auto j = eval_json({in, "--bootstrap", "0"});  // parses: valid UTF-8
+  CHECK(j["overall"]["n"] == 8);
+  CHECK(j["groups"]["overall"]["n"] == 4);
+  CHECK(j["groups"].size() == 2);
+  std::tie(rc, out) = eval({in, "--no-json", "--bootstrap", "0"});
+  CHECK(out.find("per group (column \"group\"):") != std::string::npos);
+}
+
+TEST_CASE("ohem-eval: extreme but finite values give the metrics of the unscaled data", "[ohem-eval]") {
+  const Table t = small_table();
+  const std::vector<std::string> order{"name", "mos", "prediction"};
+  const auto base = eval_json({write_table(t, "name,mos,prediction", order), "--bootstrap", "20"});
+  for (auto [ps, ms] : {std::pair{1e300, 1.0}, {1e-200, 1e200}, {1.0, 1e-200}}) {
+    INFO("scales " << ps << " " << ms);
+    const auto j = eval_json({write_table(t, "name,mos,prediction", order, ps, ms), "--bootstrap", "20"});
+    for (const char* k : {"srcc", "krcc", "plcc"}) {
+      CHECK(j["overall"][k]["value"].get<double>() ==
+            Approx(base["overall"][k]["value"].get<double>()).epsilon(1e-12));
+    }
+    for (const char* m : {"logistic4", "logistic5"}) {
+      const auto& f = j["overall"][m];
+      REQUIRE(f["plcc"]["value"].is_number());
+      REQUIRE(f["rmse"]["value"].is_number());
+      REQUIRE(f["rmse"]["upper"].is_number());
+      CHECK(f["plcc"]["value"].get<double>() ==
+            Approx(base["overall"][m]["plcc"]["value"].get<double>()).epsilon(1e-5));
+      CHECK(f["rmse"]["value"].get<double>() / ms ==
+            Approx(base["overall"][m]["rmse"]["value"].get<double>()).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("ohem-eval: outputs are checked before any work; inputs are never overwritten", "[ohem-eval]") {
+  const std::string dir = ohem_test::temp_path("outputs");
+  std::filesystem::create_directories(dir);
+  const std::string in = dir + "/x.csv";
+  spit(in, slurp(data_file("random_10.csv")));
+  const std::string before = slurp(in);
+  auto refuses = [&](const std::vector<std::string>& args, const std::string& message) {
+    const auto [rc, out] = eval(args);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find(message) != std::string::npos);
+    CHECK(out.find("resamples") == std::string::npos);  // failed before the computation started
+    CHECK(slurp(in) == before);
+  };
+  refuses({in, "--json", in}, "is the input file");
+  refuses({in, "--json", dir + "/./x.csv"}, "is the input file");
+  std::filesystem::create_symlink(in, dir + "/link.csv");
+  refuses({dir + "/link.csv", "--json", in}, "is the input file");
+  refuses({in, "--json", dir + "/link.csv"}, "is the input file");
+  std::filesystem::create_hard_link(in, dir + "/hard.csv");
+  refuses({in, "--json", dir + "/hard.csv"}, "is the input file");
+  refuses({"--gmad", in, "--pairs", in}, "--pairs");
+  refuses({"--gmad", in, "--html", dir + "/link.csv"}, "--html");
+  refuses({in, "--json", dir + "/missing/r.json", "--bootstrap", "1000000"}, "does not exist");
+  refuses({in, "--json", dir}, "is a directory");
+  refuses({"--gmad", in, "--pairs", dir + "/p.csv", "--html", dir + "/./p.csv"}, "name the same file");
+  // Huge or out-of-range arguments are rejected with messages naming the option.
+  refuses({in, "--bootstrap", "1e11"}, "--bootstrap");
+  refuses({in, "--bootstrap", "100000000000"}, "--bootstrap");
+  refuses({"--gmad", in, "--levels", "9000000000000000000"}, "--levels");
+  refuses({in, "--threads", "100000"}, "--threads");
+  refuses({in, "--threads", "0"}, "--threads");
+  refuses({in, "--confidence", "1"}, "--confidence");
+  CHECK_FALSE(std::filesystem::exists(dir + "/missing"));
+}
+
+TEST_CASE("ohem-eval: the bootstrap gives the same intervals on any number of threads", "[ohem-eval]") {
+  const std::string in = data_file("random_1000.csv");
+  const auto one = eval_json({in, "--bootstrap", "40", "--seed", "9", "--threads", "1"});
+  const auto three = eval_json({in, "--bootstrap", "40", "--seed", "9", "--threads", "3"});
+  const auto eight = eval_json({in, "--bootstrap", "40", "--seed", "9", "--threads", "8"});
+  CHECK(one["overall"] == three["overall"]);
+  CHECK(one["overall"] == eight["overall"]);
+  CHECK(one["overall"]["srcc"]["lower"].get<double>() < one["overall"]["srcc"]["upper"].get<double>());
+  // The default resample count is bounded for large inputs and announced up front.
+  CHECK(ohem_eval::default_bootstrap(1000) == 1000);
+  CHECK(ohem_eval::default_bootstrap(1'000'000) == 100);
+  CHECK(ohem_eval::default_bootstrap(100'000) == 200);
+  const auto [rc, out] = eval({in, "--no-json", "--threads", "2", "--progress", "off"});
+  CHECK(rc == 0);
+  CHECK(out.find("bootstrap: 1000 resamples (default for this many images; --bootstrap N to choose) on 2 "
+                 "thread(s)") != std::string::npos);
 }

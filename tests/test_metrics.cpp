@@ -107,7 +107,14 @@ TEST_CASE("metrics agree with scipy on the committed fixtures", "[metrics]") {
       }
       const auto fit = ohem::fit_logistic(c.x, c.y, ohem::FitOptions().model(model));
       CHECK(fit.status == ohem::FitStatus::Converged);
-      const double e_p = rel_err(fit.plcc, want.at("plcc" + p)), e_r = rel_err(fit.rmse, want.at("rmse" + p));
+      // Never worse than scipy from the data-driven start (several starts may find a better optimum).
+      INFO("rmse " << fit.rmse << " vs scipy " << want.at("rmse" + p) << ", start " << fit.start);
+      CHECK(fit.rmse <= want.at("rmse" + p) * (1 + 1e-6));
+      CHECK(fit.plcc >= want.at("plcc" + p) * (1 - 1e-6));
+      const double e_p =
+          fit.rmse < want.at("rmse" + p) * (1 - 1e-6) ? 0.0 : rel_err(fit.plcc, want.at("plcc" + p));
+      const double e_r =
+          fit.rmse < want.at("rmse" + p) * (1 - 1e-6) ? 0.0 : rel_err(fit.rmse, want.at("rmse" + p));
       CHECK(e_p <= 1e-6);
       CHECK(e_r <= 1e-6);
       worst_fit = std::max({worst_fit, e_p, e_r});
@@ -146,11 +153,11 @@ TEST_CASE("evaluate and evaluate_groups reproduce the fixture per group", "[metr
     CHECK(rel_err(e.srcc, w.at("srcc")) <= 1e-12);
     CHECK(rel_err(e.krcc, w.at("krcc")) <= 1e-12);
     CHECK(rel_err(e.plcc, w.at("plcc")) <= 1e-12);
-    CHECK(rel_err(e.fit4.plcc, w.at("plcc4")) <= 1e-6);
-    CHECK(rel_err(e.fit4.rmse, w.at("rmse4")) <= 1e-6);
-    CHECK(rel_err(e.fit5.plcc, w.at("plcc5")) <= 1e-6);
-    CHECK(rel_err(e.fit5.rmse, w.at("rmse5")) <= 1e-6);
-    CHECK_FALSE(e.intervals.has_value());
+    // Fits: equal to scipy's, or better (a lower RMSE from another start).
+    for (auto [f, p] : {std::pair{&e.fit4, std::string("4")}, {&e.fit5, std::string("5")}}) {
+      CHECK(f->rmse <= w.at("rmse" + p) * (1 + 1e-6));
+      if (f->rmse >= w.at("rmse" + p) * (1 - 1e-6)) CHECK(rel_err(f->plcc, w.at("plcc" + p)) <= 1e-6);
+    }
   }
 }
 
@@ -305,4 +312,145 @@ TEST_CASE("bootstrap intervals are seeded, thread-independent and of the expecte
   CHECK(again.intervals->rmse5.upper == iv.rmse5.upper);
   const auto other = ohem::evaluate(x, y, ohem::EvalOptions().bootstrap(200).seed(6));
   CHECK(other.intervals->plcc.lower != iv.plcc.lower);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Logistic fits against scipy's best on KonIQ-like cases (tests/data/generate_fit_fixtures.py), extreme
+// values, thread-count-independent bootstrap.
+
+namespace {
+
+// koniq_like_case(n) of generate_fit_fixtures.py: exact integer arithmetic, then correctly rounded IEEE
+// operations in the same order, so both languages produce the same doubles.
+Case koniq_like_case(int64_t n) {
+  constexpr int64_t N = int64_t{1} << 20;
+  uint64_t s = 20240601;
+  auto draw = [&] {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<int64_t>(s >> 44);
+  };
+  auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); };
+  Case c;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t q = draw() + draw() + draw();
+    const int64_t e = floor_div(draw() - (N >> 1), 2);
+    const int64_t a = std::min(std::max(floor_div(q + e, 3), int64_t{0}), N);
+    const double s2 = static_cast<double>(a * a) / static_cast<double>(a * a + (N - a) * (N - a));
+    c.x.push_back(0.5 * s2 + 0.5 * (static_cast<double>(a) / static_cast<double>(N)));
+    c.y.push_back(1.0 + (4.0 * static_cast<double>(q)) / (3.0 * static_cast<double>(N)));
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("logistic fits never end worse than scipy's best start on KonIQ-like data (10^4, 10^5)",
+          "[metrics]") {
+  std::ifstream in(std::string(OHEM_TEST_DATA_DIR) + "/metrics/fits_expected.csv");
+  REQUIRE(in.good());
+  std::string line;
+  std::getline(in, line);
+  const auto header = split(line);
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const auto f = split(line);
+    REQUIRE(f.size() == header.size());
+    std::map<std::string, double> want;
+    for (size_t k = 1; k < f.size(); ++k) want[header[k]] = std::stod(f[k]);
+    const Case c = koniq_like_case(static_cast<int64_t>(want.at("n")));
+    INFO("case " << f[0]);
+    CHECK(ohem::plcc(c.x, c.y) == Approx(want.at("plcc")).epsilon(1e-12));  // the same data
+    for (auto model : {ohem::LogisticModel::FourParameter, ohem::LogisticModel::FiveParameter}) {
+      const std::string p = model == ohem::LogisticModel::FourParameter ? "4" : "5";
+      const auto fit = ohem::fit_logistic(c.x, c.y, ohem::FitOptions().model(model));
+      INFO(ohem::to_string(model) << ": " << ohem::to_string(fit.status) << " from " << fit.start << ", rmse "
+                                  << fit.rmse << " vs scipy " << want.at("rmse" + p) << "; " << fit.message);
+      // Not worse than scipy's best start (to 5e-5: these optima lie at or near infinity, on a plateau where
+      // every implementation stops somewhere; the old single-start fit was 3.8 % worse), nor than the line.
+      CHECK(fit.rmse <= want.at("rmse" + p) * (1 + 5e-5));
+      CHECK(fit.plcc >= want.at("plcc" + p) - 5e-5);
+      CHECK(fit.rmse <= want.at("line_rmse") * (1 + 1e-12));
+      std::fprintf(stderr, "%s %s: PLCC %.6f RMSE %.6f (%s from %s) vs scipy's best PLCC %.6f RMSE %.6f\n",
+                   f[0].c_str(), ohem::to_string(model), fit.plcc, fit.rmse, ohem::to_string(fit.status),
+                   fit.start.c_str(), want.at("plcc" + p), want.at("rmse" + p));
+    }
+    ++rows;
+  }
+  CHECK(rows == 2);
+}
+
+TEST_CASE("the fit never ends worse than any standard start run alone, nor than the line", "[metrics]") {
+  const Case c = koniq_like_case(3000);
+  for (auto model : {ohem::LogisticModel::FourParameter, ohem::LogisticModel::FiveParameter}) {
+    const auto fit = ohem::fit_logistic(c.x, c.y, ohem::FitOptions().model(model));
+    const auto starts = ohem::logistic_standard_starts(model, c.x, c.y);
+    REQUIRE(starts.size() >= 4);
+    for (const auto& s : starts) {
+      INFO(ohem::to_string(model) << " start " << s.name);
+      const auto alone =
+          ohem::fit_logistic(c.x, c.y, ohem::FitOptions().model(model).initial(s.params).max_iterations(40));
+      CHECK(fit.rmse <= alone.rmse * (1 + 1e-12));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& s : ohem::logistic_standard_starts(ohem::LogisticModel::FiveParameter, c.x, c.y))
+    names.push_back(s.name);
+  CHECK(names == std::vector<std::string>{"data", "dbcnn", "pyiqa", "line", "grid"});
+}
+
+TEST_CASE("finite but extreme values give the metrics of the unscaled data, never NaN", "[metrics]") {
+  const Case c = load_case("nonlinear_1000");
+  const auto base = ohem::evaluate(c.x, c.y);
+  for (auto [xs, ys] : {std::pair{1e300, 1.0}, {1e-300, 1e300}, {1e200, 1e-200}, {-1e300, 1.0}}) {
+    INFO("scales " << xs << " " << ys);
+    std::vector<double> x(c.x), y(c.y);
+    for (auto& v : x) v *= xs;
+    for (auto& v : y) v *= ys;
+    const auto e = ohem::evaluate(x, y, ohem::EvalOptions().bootstrap(20));
+    const double sign = xs < 0 ? -1 : 1;
+    CHECK(e.srcc == Approx(sign * base.srcc).epsilon(1e-12));
+    CHECK(e.krcc == Approx(sign * base.krcc).epsilon(1e-12));
+    CHECK(e.plcc == Approx(sign * base.plcc).epsilon(1e-12));
+    for (auto [f, b] : {std::pair{&e.fit4, &base.fit4}, {&e.fit5, &base.fit5}}) {
+      CHECK(std::isfinite(f->plcc));
+      CHECK(std::isfinite(f->rmse));
+      CHECK(f->plcc == Approx(b->plcc).epsilon(1e-6));
+      CHECK(f->rmse / ys == Approx(b->rmse).epsilon(1e-6));
+    }
+    CHECK(std::isfinite(e.intervals->rmse5.upper));
+    CHECK(ohem::rmse(y, y) == 0.0);
+  }
+  // RMSE of values near the largest double: no overflow.
+  CHECK(ohem::rmse(std::vector<double>{1e308, -1e308}, std::vector<double>{-0.5e308, 0.5e308}) ==
+        Approx(1.5e308));
+}
+
+TEST_CASE("bootstrap: per-resample streams give the same intervals on 1, 3 and 8 threads", "[metrics]") {
+  const Case c = load_case("random_1000");
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  const auto one = ohem::evaluate(c.x, c.y,
+                                  ohem::EvalOptions().bootstrap(64).seed(4).threads(1).progress(
+                                      [&](int64_t done, int64_t total) { calls.emplace_back(done, total); }));
+  REQUIRE_FALSE(calls.empty());
+  CHECK(calls.back() == std::pair<int64_t, int64_t>{64, 64});
+  for (int64_t t : {3, 8}) {
+    const auto other = ohem::evaluate(c.x, c.y, ohem::EvalOptions().bootstrap(64).seed(4).threads(t));
+    for (auto m :
+         {&ohem::BootstrapIntervals::srcc, &ohem::BootstrapIntervals::krcc, &ohem::BootstrapIntervals::plcc,
+          &ohem::BootstrapIntervals::plcc4, &ohem::BootstrapIntervals::rmse4,
+          &ohem::BootstrapIntervals::plcc5, &ohem::BootstrapIntervals::rmse5}) {
+      CHECK(((*other.intervals).*m).lower == ((*one.intervals).*m).lower);
+      CHECK(((*other.intervals).*m).upper == ((*one.intervals).*m).upper);
+    }
+  }
+  CHECK_THROWS_WITH(ohem::evaluate(c.x, c.y, ohem::EvalOptions().bootstrap(ohem::kMaxBootstrap + 1)),
+                    Catch::Contains("EvalOptions::bootstrap must be in [0, 10000000]"));
+  CHECK_THROWS_WITH(ohem::evaluate(c.x, c.y, ohem::EvalOptions().threads(100000)),
+                    Catch::Contains("EvalOptions::threads must be in [0, 4096], got 100000"));
+  // An exception in the progress callback reaches the caller (no hang, no terminate).
+  CHECK_THROWS_WITH(
+      ohem::evaluate(c.x, c.y, ohem::EvalOptions().bootstrap(8).threads(2).progress([](int64_t, int64_t) {
+        throw std::runtime_error("stop");
+      })),
+      Catch::Contains("stop"));
 }

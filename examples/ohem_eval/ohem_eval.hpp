@@ -1,188 +1,96 @@
 #pragma once
 /// @file
 /// The `ohem-eval` command-line tool as a library (main.cpp only calls `ohem_eval::run`), so that the
-/// test suite can run it in-process: CSV reading with file:line:column errors, the metrics table and
-/// JSON report, and the gMAD pairs as CSV and as a self-contained HTML page.
+/// test suite can run it in-process: columns read by header name (examples/common/csv.hpp), outputs
+/// checked before any work and written atomically (examples/common/files.hpp), the metrics table and
+/// JSON report (nlohmann/json), a bootstrap on --threads threads with a progress bar, and the gMAD pairs
+/// as CSV and as a self-contained HTML page. Options are parsed by CLI11. See docs/metrics.md.
+
+#include "../common/csv.hpp"
+#include "../common/files.hpp"
+#include "../common/io.hpp"
 
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <unistd.h>
+#include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <map>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 namespace ohem_eval {
 
-/// A CSV file: the header's fields and the data records, with the position of every field.
-struct CsvTable {
-  std::string path;
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  /// 1-based line of each record, and 1-based character column of each of its fields.
-  std::vector<int64_t> lines;
-  std::vector<std::vector<int64_t>> columns;
+using ohem_examples::CsvFile;
+
+/// A column role of the evaluation input and the header names (case-insensitive) that select it.
+struct ColumnRole {
+  const char* role;
+  std::vector<std::string> aliases;
+  bool required;
 };
 
-/// Reads a comma-separated file with a header row (RFC 4180 quoting: "a,b" and "" for a quote; CRLF or
-/// LF line ends; a UTF-8 byte-order mark and empty lines are skipped). Every record must have as many
-/// fields as the header.
-///
-/// Throws a c10::Error naming the file, line and column if the file cannot be read, is empty, has an
-/// unterminated or misplaced quote, or a record with the wrong number of fields.
-/// Example: `auto t = ohem_eval::read_csv("scores.csv"); t.rows[0][1];`
-inline CsvTable read_csv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TORCH_CHECK(in.good(), path, ": cannot open the file for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string s = ss.str();
-  CsvTable t;
-  t.path = path;
-  size_t i = s.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
-  int64_t line = 1;
-  size_t line_start = i;
-  auto col = [&](size_t pos) { return static_cast<int64_t>(pos - line_start) + 1; };
-  while (i < s.size()) {
-    if (s[i] == '\n' || (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) {  // empty line
-      i += s[i] == '\r' ? 2 : 1;
-      ++line;
-      line_start = i;
-      continue;
-    }
-    std::vector<std::string> fields;
-    std::vector<int64_t> cols;
-    const int64_t record_line = line;
-    while (true) {
-      const size_t field_start = i;
-      std::string field;
-      if (i < s.size() && s[i] == '"') {
-        const int64_t quote_line = line, quote_col = col(i);
-        ++i;
-        while (true) {
-          TORCH_CHECK(i < s.size(), path, ":", quote_line, ":", quote_col, ": unterminated quoted field");
-          if (s[i] == '"') {
-            if (i + 1 < s.size() && s[i + 1] == '"') {
-              field += '"';
-              i += 2;
-              continue;
-            }
-            ++i;
-            break;
-          }
-          if (s[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-          }
-          field += s[i++];
-        }
-        TORCH_CHECK(i >= s.size() || s[i] == ',' || s[i] == '\n' || s[i] == '\r', path, ":", line, ":",
-                    col(i), ": unexpected character '", s[i], "' after a closing quote");
-      } else {
-        while (i < s.size() && s[i] != ',' && s[i] != '\n' && s[i] != '\r') {
-          TORCH_CHECK(s[i] != '"', path, ":", line, ":", col(i),
-                      ": quote inside an unquoted field (quote the whole field and double the quote)");
-          field += s[i++];
-        }
-      }
-      fields.push_back(std::move(field));
-      cols.push_back(static_cast<int64_t>(field_start - line_start) + 1);
-      if (i < s.size() && s[i] == ',') {
-        ++i;
-        continue;
-      }
-      TORCH_CHECK(i >= s.size() || s[i] == '\n' || (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ||
-                      (s[i] == '\r' && i + 1 == s.size()),
-                  path, ":", line, ":", col(i), ": stray carriage return");
-      break;
-    }
-    if (t.header.empty()) {
-      t.header = std::move(fields);
-    } else {
-      TORCH_CHECK(fields.size() >= t.header.size(), path, ":", record_line, ":", col(i), ": expected ",
-                  t.header.size(), " fields as in the header, got ", fields.size());
-      TORCH_CHECK(fields.size() == t.header.size(), path, ":", record_line, ":", cols[t.header.size()],
-                  ": expected ", t.header.size(), " fields as in the header, got ", fields.size());
-      t.rows.push_back(std::move(fields));
-      t.lines.push_back(record_line);
-      t.columns.push_back(std::move(cols));
-    }
-    if (i < s.size()) {
-      i += s[i] == '\r' ? 2 : 1;
-      ++line;
-      line_start = i;
-    }
-  }
-  TORCH_CHECK(!t.header.empty(), path, ":1:1: the file is empty; expected a header row");
-  return t;
+/// The columns `ohem-eval` reads (docs/metrics.md, "Input").
+inline const std::vector<ColumnRole>& eval_columns() {
+  static const std::vector<ColumnRole> roles{
+      {"name", {"name", "image", "image_name", "img", "file", "filename", "path"}, true},
+      {"mos", {"mos", "score", "dmos", "label", "subjective", "gt", "ground_truth"}, true},
+      {"prediction", {"prediction", "pred", "predicted", "predictions", "output", "y_pred"}, true},
+      {"group", {"group", "type", "distortion", "distortion_type", "category"}, false}};
+  return roles;
 }
 
-/// Parses field `c` (0-based) of record `r` as a finite number; throws naming file, line, column and
-/// header name otherwise.
-inline double number_at(const CsvTable& t, size_t r, size_t c) {
-  const std::string& f = t.rows[r][c];
-  size_t b = f.find_first_not_of(" \t"), e = f.find_last_not_of(" \t");
-  const std::string v = b == std::string::npos ? "" : f.substr(b, e - b + 1);
-  char* end = nullptr;
-  errno = 0;
-  const double x = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
-  const bool parsed = !v.empty() && end == v.c_str() + v.size();
-  TORCH_CHECK(parsed && std::isfinite(x), t.path, ":", t.lines[r], ":", t.columns[r][c], ": column ", c + 1,
-              " (\"", t.header[c], "\"): expected a finite number, got \"", f, "\"");
-  return x;
+/// The command line, parsed.
+struct Args {
+  std::string input;
+  bool gmad = false;
+  std::string json;  ///< empty: <input stem>.metrics.json
+  bool no_json = false;
+  int64_t bootstrap = -1;  ///< -1: scaled with the number of images (`default_bootstrap`)
+  double confidence = 0.95;
+  uint64_t seed = 0;
+  int64_t threads = 0;  ///< 0: the machine's hardware threads
+  int64_t levels = 5;
+  double window = 0.2;
+  std::string pairs, html;  ///< empty: <input stem>.gmad.csv / .gmad.html
+  std::string image_root = ".";
+  bool embed_images = false;
+  bool no_header = false;
+  std::string columns;  ///< with --no-header: the roles in file order
+  bool allow_duplicates = false;
+  std::string progress = "auto";
+};
+
+/// The most resamples --bootstrap accepts.
+constexpr int64_t kMaxBootstrap = 1'000'000;
+
+/// Returns the largest --threads value accepted: 4 × the hardware threads (at least 4).
+inline int64_t max_threads() {
+  return 4 * std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
 
-/// Returns the doubles of column `c`, checked by `number_at`.
-inline std::vector<double> numbers(const CsvTable& t, size_t c) {
-  std::vector<double> out(t.rows.size());
-  for (size_t r = 0; r < t.rows.size(); ++r) out[r] = number_at(t, r, c);
-  return out;
-}
-
-/// Writes `content` to `path` atomically: a temporary file in the same directory, renamed over `path`.
-inline void write_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  TORCH_CHECK(f != nullptr, path, ": cannot open ", tmp, " for writing");
-  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) std::remove(tmp.c_str());
-  TORCH_CHECK(ok && closed, path, ": cannot write ", tmp);
-  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " to ", path);
-}
-
-/// Returns `s` as a JSON string literal.
-inline std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-/// Returns a finite double as its shortest round-trip JSON number, anything else as null.
-inline std::string json_number(double x) {
-  return std::isfinite(x) ? fmt::format("{}", x) : "null";
+/// The default number of resamples for n images: 1000 up to 20,000 images, then 2·10^7 / n rounded to
+/// hundreds, at least 100 (about 2·10^7 resampled pairs in all: seconds to a minute).
+inline int64_t default_bootstrap(int64_t n) {
+  if (n <= 20000) return 1000;
+  return std::max<int64_t>(100, (20'000'000 / n) / 100 * 100);
 }
 
 /// Returns `s` escaped for HTML text and attribute values.
@@ -267,111 +175,71 @@ inline std::string data_uri(const std::string& path) {
   return out;
 }
 
-/// The command line, parsed.
-struct Args {
-  std::string input;
-  bool gmad = false;
-  bool help = false;
-  std::string json;  ///< empty: <input stem>.metrics.json
-  bool no_json = false;
-  int64_t bootstrap = 1000;
-  double confidence = 0.95;
-  uint64_t seed = 0;
-  int64_t levels = 5;
-  double window = 0.2;
-  std::string pairs, html;  ///< empty: <input stem>.gmad.csv / .gmad.html
-  std::string image_root = ".";
-  bool embed_images = false;
-};
-
-/// Returns the usage text.
-inline std::string usage() {
-  return R"(Usage: ohem-eval [options] SCORES.csv
-
-Evaluation (default): SCORES.csv has a header row and the columns name,mos,prediction[,group].
-Prints SRCC, KRCC, PLCC, PLCC and RMSE after 4- and 5-parameter logistic fits, with bootstrap
-intervals, overall and per group; writes the same as JSON.
-  --json PATH        JSON report (default: SCORES.metrics.json)
-  --no-json          do not write the JSON report
-  --bootstrap N      bootstrap resamples for the intervals (default 1000; 0: no intervals)
-  --confidence C     coverage of the intervals, in (0, 1) (default 0.95)
-  --seed S           seed of the resampling (default 0)
-
-gMAD (--gmad): SCORES.csv has a header row and the columns name,A,B: two models' scores (the
-header names the models). Runs gMAD with A defending and B attacking, and the reverse; writes the
-selected pairs as CSV and as a self-contained HTML page.
-  --levels L         quality levels (default 5)
-  --window W         window width as a fraction of a level's width, in (0, 1] (default 0.2)
-  --pairs PATH       CSV of the pairs (default: SCORES.gmad.csv)
-  --html PATH        HTML page (default: SCORES.gmad.html)
-  --image-root DIR   directory the image names are relative to, as written in the page (default: .)
-  --embed-images     embed the images in the page (base64) instead of linking them
-
-  -h, --help         show this text
-)";
+/// Builds the CLI11 parser for `a` (the option names of earlier versions are kept).
+inline void describe(CLI::App& app, Args& a) {
+  app.description(
+      "IQA metrics with bootstrap intervals, and gMAD pairs, from a CSV file (docs/metrics.md).\n\n"
+      "Evaluation (default): SCORES.csv has a header naming the columns name, mos, prediction and\n"
+      "optionally group, in any order (case-insensitive; aliases: name|image|image_name|img|file|\n"
+      "filename|path, mos|score|dmos|label|subjective|gt|ground_truth, prediction|pred|predicted|\n"
+      "predictions|output|y_pred, group|type|distortion|distortion_type|category). Prints SRCC, KRCC,\n"
+      "PLCC, and PLCC and RMSE after 4- and 5-parameter logistic fits, with bootstrap intervals, overall\n"
+      "and per group; writes the same as JSON.\n\n"
+      "gMAD (--gmad): SCORES.csv has a name column and two models' score columns (the header names the\n"
+      "models). Runs gMAD with A defending and B attacking, and the reverse; writes the selected pairs\n"
+      "as CSV and as a self-contained HTML page.");
+  app.get_formatter()->column_width(28);
+  app.add_option("SCORES.csv", a.input, "input CSV file")->required();
+  app.add_flag("--gmad", a.gmad, "gMAD mode (see above)");
+  app.add_flag("--no-header", a.no_header,
+               "the file has no header row: columns in the order of --columns (default "
+               "name,mos,prediction[,group]; --gmad: name,A,B)");
+  app.add_option("--columns", a.columns,
+                 "with --no-header: the columns' roles in file order, e.g. name,prediction,mos,group");
+  app.add_flag("--allow-duplicates", a.allow_duplicates,
+               "warn about repeated image names instead of stopping with an error");
+  auto* json = app.add_option("--json", a.json, "JSON report (default: SCORES.metrics.json)");
+  app.add_flag("--no-json", a.no_json, "do not write the JSON report")->excludes(json);
+  app.add_option("--bootstrap", a.bootstrap,
+                 "bootstrap resamples for the intervals, 0 for none (default: 1000 up to 20,000 images, "
+                 "then 2e7/images, at least 100)")
+      ->check(CLI::Range(int64_t{0}, kMaxBootstrap));
+  app.add_option("--confidence", a.confidence, "coverage of the intervals, in (0, 1) (default 0.95)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            const double c = std::strtod(v.c_str(), nullptr);
+            return c > 0 && c < 1 ? std::string() : "must be in (0, 1), got " + v;
+          },
+          "in (0, 1)"));
+  app.add_option("--seed", a.seed, "seed of the resampling (default 0)");
+  app.add_option("--threads", a.threads,
+                 "threads of the bootstrap (default: the hardware threads); results do not depend on it")
+      ->check(CLI::Range(int64_t{1}, max_threads()));
+  app.add_option("--progress", a.progress, "progress bar on stderr: auto (on a terminal), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_option("--levels", a.levels, "gMAD: quality levels (default 5)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000}));
+  app.add_option("--window", a.window,
+                 "gMAD: window width as a fraction of a level's width, in (0, 1] (default 0.2)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            const double w = std::strtod(v.c_str(), nullptr);
+            return w > 0 && w <= 1 ? std::string() : "must be in (0, 1], got " + v;
+          },
+          "in (0, 1]"));
+  app.add_option("--pairs", a.pairs, "gMAD: CSV of the pairs (default: SCORES.gmad.csv)");
+  app.add_option("--html", a.html, "gMAD: HTML page (default: SCORES.gmad.html)");
+  app.add_option("--image-root", a.image_root,
+                 "gMAD: directory the image names are relative to, as written in the page (default: .)");
+  app.add_flag("--embed-images", a.embed_images, "gMAD: embed the images in the page (base64)");
 }
 
-/// Parses the arguments (without the program name); throws a c10::Error naming the bad option.
-inline Args parse_args(const std::vector<std::string>& argv) {
+/// Returns the usage text (CLI11's generated help).
+inline std::string usage() {
   Args a;
-  auto value = [&](size_t& i) -> const std::string& {
-    TORCH_CHECK(i + 1 < argv.size(), "ohem-eval: option ", argv[i], " needs a value (see --help)");
-    return argv[++i];
-  };
-  auto integer = [](const std::string& opt, const std::string& v, int64_t min) {
-    char* end = nullptr;
-    errno = 0;
-    const long long x = std::strtoll(v.c_str(), &end, 10);
-    TORCH_CHECK(!v.empty() && end == v.c_str() + v.size() && errno == 0 && x >= min, "ohem-eval: ", opt,
-                " expects an integer >= ", min, ", got \"", v, "\"");
-    return static_cast<int64_t>(x);
-  };
-  auto real = [](const std::string& opt, const std::string& v) {
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    TORCH_CHECK(!v.empty() && end == v.c_str() + v.size() && std::isfinite(x), "ohem-eval: ", opt,
-                " expects a number, got \"", v, "\"");
-    return x;
-  };
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& o = argv[i];
-    if (o == "-h" || o == "--help") {
-      a.help = true;
-    } else if (o == "--gmad") {
-      a.gmad = true;
-    } else if (o == "--json") {
-      a.json = value(i);
-    } else if (o == "--no-json") {
-      a.no_json = true;
-    } else if (o == "--bootstrap") {
-      a.bootstrap = integer(o, value(i), 0);
-    } else if (o == "--confidence") {
-      a.confidence = real(o, value(i));
-      TORCH_CHECK(a.confidence > 0 && a.confidence < 1, "ohem-eval: --confidence must be in (0, 1), got ",
-                  a.confidence);
-    } else if (o == "--seed") {
-      a.seed = static_cast<uint64_t>(integer(o, value(i), 0));
-    } else if (o == "--levels") {
-      a.levels = integer(o, value(i), 1);
-    } else if (o == "--window") {
-      a.window = real(o, value(i));
-      TORCH_CHECK(a.window > 0 && a.window <= 1, "ohem-eval: --window must be in (0, 1], got ", a.window);
-    } else if (o == "--pairs") {
-      a.pairs = value(i);
-    } else if (o == "--html") {
-      a.html = value(i);
-    } else if (o == "--image-root") {
-      a.image_root = value(i);
-    } else if (o == "--embed-images") {
-      a.embed_images = true;
-    } else {
-      TORCH_CHECK(o.empty() || o[0] != '-' || o == "-", "ohem-eval: unknown option ", o, " (see --help)");
-      TORCH_CHECK(a.input.empty(), "ohem-eval: more than one input file: ", a.input, " and ", o);
-      a.input = o;
-    }
-  }
-  TORCH_CHECK(a.help || !a.input.empty(), "ohem-eval: no input file (see --help)");
-  return a;
+  CLI::App app("", "ohem-eval");
+  describe(app, a);
+  return app.help();
 }
 
 /// Returns the input path without a trailing ".csv".
@@ -383,6 +251,137 @@ inline std::string stem(const std::string& path) {
   return path;
 }
 
+/// Parses field `c` of record `r` as a finite number; throws naming file, line, column and header.
+inline double number_at(const CsvFile& t, size_t r, size_t c, const std::string& column) {
+  const std::string& f = t.rows[r].second[c];
+  const std::string v = ohem_examples::trim(f);
+  char* end = nullptr;
+  const double x = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
+  const bool parsed = !v.empty() && end == v.c_str() + v.size();
+  TORCH_CHECK(parsed && std::isfinite(x), t.where(r, c), ": column ", c + 1, " (\"", column,
+              "\"): expected a finite number, got \"", f, "\"");
+  return x;
+}
+
+/// Returns the numbers of column `c` (see `number_at`).
+inline std::vector<double> numbers(const CsvFile& t, size_t c, const std::string& column) {
+  std::vector<double> out(t.rows.size());
+  for (size_t r = 0; r < t.rows.size(); ++r) out[r] = number_at(t, r, c, column);
+  return out;
+}
+
+/// The input table with the columns' indices by role.
+struct Input {
+  CsvFile csv;
+  std::map<std::string, int64_t> column;     ///< role -> index (absent if not present)
+  std::map<std::string, std::string> label;  ///< role -> the header's name (or the role without one)
+  std::vector<std::string> warnings;
+};
+
+/// Returns the column named by `aliases`; the error adds a hint when the file may lack a header.
+inline int64_t require(const CsvFile& t, const std::vector<std::string>& aliases, const char* role,
+                       const Args& args) {
+  try {
+    return t.require_column(aliases, role);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(
+        false, e.what_without_backtrace(),
+        args.no_header ? std::string() : std::string("; if the file has no header row, pass --no-header"));
+  }
+  return -1;
+}
+
+/// Reads the input CSV and maps its columns to `roles` (by header name, or by --columns with
+/// --no-header); for --gmad the two columns other than the name are the models. Throws naming the file,
+/// line and column of a problem; an unknown or missing column, or a repeated image name (unless
+/// --allow-duplicates), is an error.
+inline Input read_input(const Args& args) {
+  Input in;
+  in.csv = ohem_examples::read_csv(args.input,
+                                   ohem_examples::CsvOptions().header(!args.no_header).same_width(true));
+  const CsvFile& t = in.csv;
+  TORCH_CHECK(args.columns.empty() || args.no_header,
+              "ohem-eval: --columns is for files without a header "
+              "(--no-header); a header names the columns itself");
+  const size_t width = args.no_header ? t.rows.front().second.size() : t.header.size();
+  if (args.gmad) {
+    std::vector<std::string> names =
+        args.no_header
+            ? ohem_examples::split_csv_line(args.columns.empty() ? "name,A,B" : args.columns, "--columns")
+            : t.header;
+    TORCH_CHECK(names.size() == 3 && width == 3, args.input,
+                ":1:1: --gmad expects 3 columns (name and two models' ", "scores), got ", width);
+    const CsvFile hdr = [&] {
+      CsvFile h = t;
+      h.header = names;
+      if (h.header_positions.empty()) h.header_positions.assign(3, {1, 1});
+      return h;
+    }();
+    const int64_t cn = require(hdr, eval_columns()[0].aliases, "name", args);
+    int k = 0;
+    for (int64_t c = 0; c < 3; ++c) {
+      if (c == cn) continue;
+      const std::string role = k++ == 0 ? "A" : "B";
+      in.column[role] = c;
+      in.label[role] = names[c];
+    }
+    in.column["name"] = cn;
+    in.label["name"] = names[cn];
+    TORCH_CHECK(CsvFile::lower(in.label["A"]) != CsvFile::lower(in.label["B"]), args.input,
+                ":1: the two models' columns have the same name \"", in.label["A"], "\"");
+  } else {
+    std::vector<std::string> names;
+    if (args.no_header) {
+      names = ohem_examples::split_csv_line(
+          args.columns.empty() ? (width == 4 ? "name,mos,prediction,group" : "name,mos,prediction")
+                               : args.columns,
+          "--columns");
+      TORCH_CHECK(names.size() == width, args.input, ": --columns names ", names.size(),
+                  " columns but the file has ", width);
+    } else {
+      names = t.header;
+    }
+    CsvFile hdr = t;
+    hdr.header = names;
+    if (args.no_header) hdr.header_positions.assign(names.size(), {1, 1});
+    std::vector<bool> used(names.size(), false);
+    for (const auto& r : eval_columns()) {
+      const int64_t c = r.required ? require(hdr, r.aliases, r.role, args) : hdr.column(r.aliases);
+      if (c < 0) continue;
+      in.column[r.role] = c;
+      in.label[r.role] = names[c];
+      used[c] = true;
+    }
+    for (size_t c = 0; c < names.size(); ++c) {
+      if (used[c]) continue;
+      const std::string where = args.no_header ? std::string("--columns") : t.where(static_cast<int64_t>(1));
+      TORCH_CHECK(false, where, ": unknown column ", c + 1, " \"", names[c],
+                  "\" (expected name, mos, prediction and optionally group; see --help for the aliases",
+                  args.no_header ? "" : "; a file without a header row needs --no-header", ")");
+    }
+  }
+  TORCH_CHECK(t.rows.size() >= 2, args.input, ": needs at least 2 images, got ", t.rows.size());
+  // Repeated image names.
+  const size_t cn = static_cast<size_t>(in.column.at("name"));
+  std::map<std::string, size_t> seen;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    const std::string& name = t.rows[r].second[cn];
+    TORCH_CHECK(!ohem_examples::trim(name).empty(), t.where(r, cn), ": empty image name");
+    const auto [it, fresh] = seen.emplace(name, r);
+    if (fresh) continue;
+    const std::string msg = fmt::format("{}: image \"{}\" appears again (first on line {})", t.where(r, cn),
+                                        name, t.rows[it->second].first);
+    TORCH_CHECK(args.allow_duplicates, msg, "; pass --allow-duplicates to keep every row");
+    in.warnings.push_back("warning: " + msg);
+  }
+  return in;
+}
+
+/// Whether to draw progress bars.
+inline bool show_progress(const Args& args) {
+  return args.progress == "on" || (args.progress == "auto" && ::isatty(2) != 0);
+}
+
 namespace detail {
 
 inline std::string cell(double v, const std::optional<ohem::Interval>& iv) {
@@ -390,9 +389,11 @@ inline std::string cell(double v, const std::optional<ohem::Interval>& iv) {
   return fmt::format("{:.4f} [{:.4f}, {:.4f}]", v, iv->lower, iv->upper);
 }
 
+using Member = ohem::Interval ohem::BootstrapIntervals::*;
+
 inline std::vector<std::string> cells(const ohem::Evaluation& e) {
   const auto& iv = e.intervals;
-  auto at = [&](ohem::Interval ohem::BootstrapIntervals::*m) -> std::optional<ohem::Interval> {
+  auto at = [&](Member m) -> std::optional<ohem::Interval> {
     if (!iv) return std::nullopt;
     return (*iv).*m;
   };
@@ -403,122 +404,172 @@ inline std::vector<std::string> cells(const ohem::Evaluation& e) {
           cell(e.fit5.rmse, at(&B::rmse5))};
 }
 
-inline std::string json_metric(double v, const std::optional<ohem::BootstrapIntervals>& iv,
-                               ohem::Interval ohem::BootstrapIntervals::*m) {
-  if (!iv) return fmt::format("{{\"value\": {}}}", json_number(v));
-  const auto& i = (*iv).*m;
-  return fmt::format("{{\"value\": {}, \"lower\": {}, \"upper\": {}}}", json_number(v), json_number(i.lower),
-                     json_number(i.upper));
+/// A finite number, or null.
+inline nlohmann::json number(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
-inline std::string json_fit(const ohem::LogisticFit& f, const std::optional<ohem::BootstrapIntervals>& iv,
-                            ohem::Interval ohem::BootstrapIntervals::*plcc,
-                            ohem::Interval ohem::BootstrapIntervals::*rmse) {
-  std::string params;
-  for (size_t k = 0; k < f.params.size(); ++k) params += (k ? ", " : "") + json_number(f.params[k]);
-  return fmt::format(
-      "{{\"status\": {}, \"message\": {}, \"params\": [{}], \"iterations\": {}, \"plcc\": {}, \"rmse\": {}}}",
-      json_string(ohem::to_string(f.status)), json_string(f.message), params, f.iterations,
-      json_metric(f.plcc, iv, plcc), json_metric(f.rmse, iv, rmse));
+inline nlohmann::json metric(double v, const std::optional<ohem::BootstrapIntervals>& iv, Member m) {
+  nlohmann::json j{{"value", number(v)}};
+  if (iv) {
+    j["lower"] = number(((*iv).*m).lower);
+    j["upper"] = number(((*iv).*m).upper);
+  }
+  return j;
 }
 
-inline std::string json_evaluation(const ohem::Evaluation& e, const std::string& indent) {
+inline nlohmann::json fit(const ohem::LogisticFit& f, const std::optional<ohem::BootstrapIntervals>& iv,
+                          Member plcc, Member rmse) {
+  nlohmann::json params = nlohmann::json::array();
+  for (double p : f.params) params.push_back(number(p));
+  return {{"status", ohem::to_string(f.status)},
+          {"message", f.message},
+          {"params", params},
+          {"start", f.start},
+          {"iterations", f.iterations},
+          {"plcc", metric(f.plcc, iv, plcc)},
+          {"rmse", metric(f.rmse, iv, rmse)}};
+}
+
+inline nlohmann::json evaluation(const ohem::Evaluation& e) {
   using B = ohem::BootstrapIntervals;
   const auto& iv = e.intervals;
-  return fmt::format(
-      "{{\n{0}  \"n\": {1},\n{0}  \"srcc\": {2},\n{0}  \"krcc\": {3},\n{0}  \"plcc\": {4},\n{0}  "
-      "\"logistic4\": "
-      "{5},\n{0}  \"logistic5\": {6}\n{0}}}",
-      indent, e.n, json_metric(e.srcc, iv, &B::srcc), json_metric(e.krcc, iv, &B::krcc),
-      json_metric(e.plcc, iv, &B::plcc), json_fit(e.fit4, iv, &B::plcc4, &B::rmse4),
-      json_fit(e.fit5, iv, &B::plcc5, &B::rmse5));
+  return {{"n", e.n},
+          {"srcc", metric(e.srcc, iv, &B::srcc)},
+          {"krcc", metric(e.krcc, iv, &B::krcc)},
+          {"plcc", metric(e.plcc, iv, &B::plcc)},
+          {"logistic4", fit(e.fit4, iv, &B::plcc4, &B::rmse4)},
+          {"logistic5", fit(e.fit5, iv, &B::plcc5, &B::rmse5)}};
+}
+
+/// Serialises JSON; invalid UTF-8 from the input (names, groups, the path) becomes U+FFFD.
+inline std::string dump(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace detail
 
 /// The evaluation mode: returns the table printed to stdout and writes the JSON report.
-inline std::string evaluate_file(const Args& args) {
-  const CsvTable t = read_csv(args.input);
-  TORCH_CHECK(t.header.size() == 3 || t.header.size() == 4, args.input, ":1:1: expected the columns ",
-              "name,mos,prediction[,group], got ", t.header.size(), " columns");
-  TORCH_CHECK(t.rows.size() >= 2, args.input, ": needs at least 2 images, got ", t.rows.size());
-  const auto mos = numbers(t, 1), pred = numbers(t, 2);
-  const auto options =
-      ohem::EvalOptions().bootstrap(args.bootstrap).confidence(args.confidence).seed(args.seed);
-  std::vector<std::pair<std::string, ohem::Evaluation>> rows{{"all", ohem::evaluate(pred, mos, options)}};
-  if (t.header.size() == 4) {
-    std::vector<std::string> groups(t.rows.size());
-    for (size_t r = 0; r < t.rows.size(); ++r) groups[r] = t.rows[r][3];
-    try {
-      for (auto& g : ohem::evaluate_groups(pred, mos, groups, options))
-        rows.emplace_back(g.first, std::move(g.second));
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, args.input, ": ", e.what_without_backtrace());
+inline std::string evaluate_file(const Args& args, std::string& err) {
+  const std::string json_path =
+      args.no_json ? "" : (args.json.empty() ? stem(args.input) + ".metrics.json" : args.json);
+  ohem_examples::check_input_file(args.input, "input CSV");
+  ohem_examples::check_output_paths({{"--json", json_path}}, {args.input});
+  const Input in = read_input(args);
+  for (const auto& w : in.warnings) err += w + "\n";
+  const CsvFile& t = in.csv;
+  const int64_t n = static_cast<int64_t>(t.rows.size());
+  const auto mos = numbers(t, in.column.at("mos"), in.label.at("mos"));
+  const auto pred = numbers(t, in.column.at("prediction"), in.label.at("prediction"));
+  const int64_t B = args.bootstrap >= 0 ? args.bootstrap : default_bootstrap(n);
+  const int64_t threads =
+      args.threads > 0 ? args.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const bool bar = show_progress(args);
+  if (B > 0) {
+    err += fmt::format("ohem-eval: {} images; bootstrap: {} resamples{} on {} thread(s)\n", n, B,
+                       args.bootstrap < 0 ? " (default for this many images; --bootstrap N to choose)" : "",
+                       threads);
+  }
+  auto options =
+      ohem::EvalOptions().bootstrap(B).confidence(args.confidence).seed(args.seed).threads(threads);
+  auto run = [&](const std::string& label, const std::vector<double>& p, const std::vector<double>& m) {
+    ohem_examples::Progress progress("bootstrap " + label, B, bar && B > 0);
+    auto o = options;
+    o.progress([&](int64_t done, int64_t) { progress.update(done); });
+    auto e = ohem::evaluate(p, m, o);
+    progress.finish();
+    return e;
+  };
+  const ohem::Evaluation overall = run("overall", pred, mos);
+  std::vector<std::pair<std::string, ohem::Evaluation>> groups;
+  if (in.column.count("group")) {
+    const size_t cg = static_cast<size_t>(in.column.at("group"));
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> split;
+    for (size_t r = 0; r < t.rows.size(); ++r) {
+      auto& g = split[t.rows[r].second[cg]];
+      g.first.push_back(pred[r]);
+      g.second.push_back(mos[r]);
+    }
+    for (const auto& [name, g] : split) {
+      TORCH_CHECK(g.first.size() >= 2, args.input, ": group \"", name, "\" has ", g.first.size(),
+                  " image; every group needs at least 2");
+      groups.emplace_back(name, run("group " + name, g.first, g.second));
     }
   }
 
   const char* names[] = {"SRCC", "KRCC", "PLCC", "PLCC(4p)", "RMSE(4p)", "PLCC(5p)", "RMSE(5p)"};
-  size_t gw = 5;
-  for (const auto& r : rows) gw = std::max(gw, r.first.size());
-  const size_t cw = args.bootstrap > 0 ? 24 : 8;
-  std::string out = fmt::format("{}: {} images", args.input, t.rows.size());
-  if (args.bootstrap > 0) {
-    out += fmt::format(", {:g}% bootstrap intervals ({} resamples, seed {})", 100 * args.confidence,
-                       args.bootstrap, args.seed);
+  size_t gw = 7;
+  for (const auto& r : groups) gw = std::max(gw, r.first.size());
+  const size_t cw = B > 0 ? 24 : 8;
+  std::string out = fmt::format("{}: {} images", args.input, n);
+  if (B > 0) {
+    out += fmt::format(", {:g}% bootstrap intervals ({} resamples, seed {})", 100 * args.confidence, B,
+                       args.seed);
   }
-  out += fmt::format("\n{:<{}}  {:>7}", "group", gw, "n");
-  for (const char* n : names) out += fmt::format("  {:>{}}", n, cw);
-  out += "\n";
+  auto header = [&](const std::string& first) {
+    std::string h = fmt::format("{:<{}}  {:>7}", first, gw, "n");
+    for (const char* c : names) h += fmt::format("  {:>{}}", c, cw);
+    return h + "\n";
+  };
+  auto row = [&](const std::string& name, const ohem::Evaluation& e) {
+    std::string r = fmt::format("{:<{}}  {:>7}", name, gw, e.n);
+    for (const auto& c : detail::cells(e)) r += fmt::format("  {:>{}}", c, cw);
+    return r + "\n";
+  };
+  out += "\n" + header("") + row("overall", overall);
+  if (!groups.empty()) {
+    // A separate section: a group named "overall" cannot be taken for the overall row.
+    out += fmt::format("\nper group (column \"{}\"):\n", in.label.at("group")) + header("group");
+    for (const auto& [name, e] : groups) out += row(name, e);
+  }
   std::string notes;
-  for (const auto& [name, e] : rows) {
-    out += fmt::format("{:<{}}  {:>7}", name, gw, e.n);
-    for (const auto& c : detail::cells(e)) out += fmt::format("  {:>{}}", c, cw);
-    out += "\n";
+  auto note = [&](const std::string& where, const ohem::Evaluation& e) {
     for (const auto* f : {&e.fit4, &e.fit5}) {
       if (f->status != ohem::FitStatus::Converged) {
-        notes += fmt::format("note: {}: {} fit {}: {}\n", name, ohem::to_string(f->model),
+        notes += fmt::format("note: {}: {} fit {}: {}\n", where, ohem::to_string(f->model),
                              ohem::to_string(f->status), f->message);
       }
     }
-  }
+  };
+  note("overall", overall);
+  for (const auto& [name, e] : groups) note("group \"" + name + "\"", e);
   out += notes;
 
-  if (!args.no_json) {
-    const std::string path = args.json.empty() ? stem(args.input) + ".metrics.json" : args.json;
-    std::string j =
-        fmt::format("{{\n  \"file\": {},\n  \"images\": {},\n", json_string(args.input), t.rows.size());
-    j += fmt::format("  \"bootstrap\": {{\"samples\": {}, \"confidence\": {}, \"seed\": {}}},\n",
-                     args.bootstrap, json_number(args.confidence), args.seed);
-    j += "  \"overall\": " + detail::json_evaluation(rows[0].second, "  ") + ",\n  \"groups\": {";
-    for (size_t k = 1; k < rows.size(); ++k) {
-      j += fmt::format("{}\n    {}: {}", k > 1 ? "," : "", json_string(rows[k].first),
-                       detail::json_evaluation(rows[k].second, "    "));
-    }
-    j += rows.size() > 1 ? "\n  }\n}\n" : "}\n}\n";
-    write_atomically(path, j);
-    out += fmt::format("wrote {}\n", path);
+  if (!json_path.empty()) {
+    nlohmann::json j;
+    j["file"] = args.input;
+    j["images"] = n;
+    j["columns"] = in.label;
+    j["bootstrap"] = {{"samples", B}, {"confidence", args.confidence}, {"seed", args.seed}};
+    j["overall"] = detail::evaluation(overall);
+    j["groups"] = nlohmann::json::object();
+    for (const auto& [name, e] : groups) j["groups"][name] = detail::evaluation(e);
+    ohem_examples::atomic_write_text(json_path, detail::dump(j));
+    out += fmt::format("wrote {}\n", json_path);
   }
   return out;
 }
 
 /// The gMAD mode: returns the summary printed to stdout and writes the pairs' CSV and HTML page.
-inline std::string gmad_file(const Args& args) {
-  const CsvTable t = read_csv(args.input);
-  TORCH_CHECK(t.header.size() == 3, args.input,
-              ":1:1: --gmad expects the columns name,A,B (two models' scores), got ", t.header.size(),
-              " columns");
-  TORCH_CHECK(t.rows.size() >= 2, args.input, ": needs at least 2 images, got ", t.rows.size());
-  const auto a = numbers(t, 1), b = numbers(t, 2);
-  const std::string na = t.header[1], nb = t.header[2];
+inline std::string gmad_file(const Args& args, std::string& err) {
+  const std::string pairs_path = args.pairs.empty() ? stem(args.input) + ".gmad.csv" : args.pairs;
+  const std::string html_path = args.html.empty() ? stem(args.input) + ".gmad.html" : args.html;
+  ohem_examples::check_input_file(args.input, "input CSV");
+  ohem_examples::check_output_paths({{"--pairs", pairs_path}, {"--html", html_path}}, {args.input});
+  const Input in = read_input(args);
+  for (const auto& w : in.warnings) err += w + "\n";
+  const CsvFile& t = in.csv;
+  const size_t cname = static_cast<size_t>(in.column.at("name"));
+  const auto a = numbers(t, in.column.at("A"), in.label.at("A"));
+  const auto b = numbers(t, in.column.at("B"), in.label.at("B"));
+  const std::string na = in.label.at("A"), nb = in.label.at("B");
   ohem::GmadCompetition comp;
   try {
     comp = ohem::gmad_competition(a, b, ohem::GmadOptions().levels(args.levels).window(args.window));
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, args.input, ": ", e.what_without_backtrace());
   }
-  const std::string pairs_path = args.pairs.empty() ? stem(args.input) + ".gmad.csv" : args.pairs;
-  const std::string html_path = args.html.empty() ? stem(args.input) + ".gmad.html" : args.html;
-  auto name = [&](int64_t i) { return t.rows[static_cast<size_t>(i)][0]; };
+  auto name = [&](int64_t i) { return t.rows[static_cast<size_t>(i)].second[cname]; };
   auto src = [&](int64_t i) {
     const std::string root = args.image_root;
     const std::string p =
@@ -534,8 +585,10 @@ inline std::string gmad_file(const Args& args) {
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gMAD: {0} vs {1}</title>\n<style>\n"
       "body{{font-family:sans-serif;margin:1em 2em}} h2{{margin-top:1.5em}}\n"
-      ".pair{{display:flex;gap:1em;align-items:flex-start;margin:.5em 0 1.5em}}\n"
-      "figure{{margin:0;max-width:48%}} img{{max-width:100%;max-height:480px;border:1px solid #ccc}}\n"
+      ".pair{{display:flex;gap:1em;align-items:flex-start;overflow-x:auto;margin:.5em 0 1.5em}}\n"
+      "figure{{margin:0;flex:0 0 auto}} img{{display:block;border:1px solid #ccc;cursor:zoom-in}}\n"
+      "#zoom{{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);cursor:zoom-out;z-index:9}}\n"
+      "#zoom img{{max-width:100vw;max-height:100vh;margin:auto;position:absolute;inset:0;border:0}}\n"
       "figcaption{{font-size:90%;color:#333}} .meta{{color:#555}}\n</style></head><body>\n"
       "<h1>gMAD: {0} vs {1}</h1>\n<p class=\"meta\">{2}: {3} images, {4} levels, window {5} of a level. In "
       "each "
@@ -577,29 +630,48 @@ inline std::string gmad_file(const Args& args) {
       html += "</div>\n";
     }
   }
-  html += "</body></html>\n";
-  write_atomically(pairs_path, csv);
-  write_atomically(html_path, html);
+  // Images are shown at their native size, side by side; a click shows one enlarged to the window.
+  html +=
+      "<div id=\"zoom\" onclick=\"this.style.display='none'\"><img alt=\"\"></div>\n<script>\n"
+      "document.querySelectorAll('.pair img').forEach(function(i){i.onclick=function(){"
+      "var z=document.getElementById('zoom');z.firstChild.src=i.src;z.style.display='block';};});\n"
+      "</script>\n</body></html>\n";
+  ohem_examples::atomic_write_text(pairs_path, csv);
+  ohem_examples::atomic_write_text(html_path, html);
   summary += fmt::format("wrote {} and {}\n", pairs_path, html_path);
   return summary;
 }
 
-/// Runs the tool: returns the exit status (0, or 1 after an error, whose message goes to `err`) and
-/// appends what it prints to `out`.
+/// Runs the tool: returns the exit status (0; 1 after an error, whose message goes to `err`; 0 for
+/// --help) and appends what it prints to `out`. Every exception is caught here.
 /// Example: `std::string out, err; int rc = ohem_eval::run({"scores.csv", "--bootstrap", "0"}, out, err);`
 inline int run(const std::vector<std::string>& argv, std::string& out, std::string& err) {
   try {
-    const Args args = parse_args(argv);
-    if (args.help) {
-      out += usage();
+    Args args;
+    CLI::App app("", "ohem-eval");
+    describe(app, args);
+    try {
+      std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 takes them last first
+      app.parse(reversed);
+    } catch (const CLI::CallForHelp&) {
+      out += app.help();
       return 0;
+    } catch (const CLI::ParseError& e) {
+      err += fmt::format("ohem-eval: {} (see --help)\n", e.what());
+      return 1;
     }
-    out += args.gmad ? gmad_file(args) : evaluate_file(args);
+    out += args.gmad ? gmad_file(args, err) : evaluate_file(args, err);
     return 0;
   } catch (const c10::Error& e) {
     err += std::string(e.what_without_backtrace()) + "\n";
-    return 1;
+  } catch (const std::bad_alloc&) {
+    err += "ohem-eval: out of memory (a smaller --bootstrap or fewer --threads may help)\n";
+  } catch (const std::exception& e) {
+    err += fmt::format("ohem-eval: {}\n", e.what());
+  } catch (...) {
+    err += "ohem-eval: unknown error\n";
   }
+  return 1;
 }
 
 }  // namespace ohem_eval

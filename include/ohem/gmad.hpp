@@ -5,7 +5,8 @@
 /// differently. Plus self-gMAD between a model and its pruned twins (Wang & Ma, CVPR 2021), from
 /// precomputed scores. See docs/gmad.md.
 
-#include <ohem/metrics.hpp>
+#include <ohem/scores.hpp>
+#include <ohem/version.hpp>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -17,7 +18,10 @@
 #include <string>
 #include <vector>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
+
+/// The largest number of gMAD levels `gmad` accepts (each takes about 100 bytes).
+constexpr int64_t kMaxGmadLevels = 1'000'000;
 
 /// Options of a gMAD competition.
 ///
@@ -82,14 +86,16 @@ struct GmadResult {
 /// time and O(L) memory (one pass; the windows of different levels never overlap).
 ///
 /// Throws if the sizes differ, if there are fewer than 2 images, if a score is NaN or infinite, if the
-/// defender's scores are constant (no range to split), if `levels` < 1, or if `window` is not in (0, 1].
+/// defender's scores are constant (no range to split), if `levels` is not in [1, kMaxGmadLevels], or if
+/// `window` is not in (0, 1].
 /// Example: `auto r = ohem::gmad(scores_a, scores_b); for (auto& p : r.pairs) show(p.high, p.low);`
 inline GmadResult gmad(const ScoresRef& defender, const ScoresRef& attacker,
                        const GmadOptions& options = {}) {
   TORCH_CHECK(defender.size() == attacker.size(), "ohem::gmad: defender has ", defender.size(),
               " scores but attacker has ", attacker.size());
   TORCH_CHECK(defender.size() >= 2, "ohem::gmad: needs at least 2 images, got ", defender.size());
-  TORCH_CHECK(options.levels() >= 1, "ohem::gmad: GmadOptions::levels must be >= 1, got ", options.levels());
+  TORCH_CHECK(options.levels() >= 1 && options.levels() <= kMaxGmadLevels,
+              "ohem::gmad: GmadOptions::levels must be in [1, ", kMaxGmadLevels, "], got ", options.levels());
   TORCH_CHECK(options.window() > 0 && options.window() <= 1,
               "ohem::gmad: GmadOptions::window must be in (0, 1], got ", options.window());
   const int64_t n = defender.size(), L = options.levels();
@@ -217,4 +223,4 @@ inline SelfGmadResult self_gmad(const ScoresRef& model, const torch::Tensor& twi
   return self_gmad(model, rows, options);
 }
 
-}  // namespace ohem
+OHEM_END_NAMESPACE

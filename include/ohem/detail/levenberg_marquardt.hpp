@@ -1,10 +1,13 @@
 #pragma once
 /// @file
-/// Internals of the IQA metrics: a small dense Levenberg–Marquardt solver on Eigen.
+/// Internals of the logistic fits (ohem/logistic_fit.hpp): a small dense Levenberg–Marquardt solver on
+/// Eigen.
 ///
 /// Our own solver rather than Eigen's unsupported modules: `unsupported/Eigen/LevenbergMarquardt` and
 /// `unsupported/Eigen/NonLinearOptimization` both define `Eigen::LevenbergMarquardt`, so a header that
 /// includes one breaks every user translation unit that includes the other.
+
+#include <ohem/version.hpp>
 
 #include <Eigen/Dense>
 
@@ -13,7 +16,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace ohem {
+OHEM_BEGIN_NAMESPACE
 namespace detail {
 
 /// How a Levenberg–Marquardt run ended.
@@ -112,4 +115,4 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
 }
 
 }  // namespace detail
-}  // namespace ohem
+OHEM_END_NAMESPACE

@@ -1,0 +1,203 @@
+#pragma once
+/// @file
+/// The standard IQA evaluation of one set of predictions: SRCC, KRCC, PLCC and the 4- and 5-parameter
+/// logistic fits, optionally with seeded, thread-count-independent bootstrap confidence intervals, and
+/// the same per group (e.g. distortion type). See docs/metrics.md.
+
+#include <ohem/correlation.hpp>
+#include <ohem/detail/bootstrap.hpp>
+#include <ohem/detail/statistics.hpp>
+#include <ohem/logistic_fit.hpp>
+#include <ohem/scores.hpp>
+#include <ohem/version.hpp>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+OHEM_BEGIN_NAMESPACE
+
+/// A confidence interval [lower, upper].
+struct Interval {
+  double lower = 0;
+  double upper = 0;
+};
+
+/// Percentile bootstrap intervals of every metric of an `Evaluation`.
+struct BootstrapIntervals {
+  Interval srcc, krcc, plcc, plcc4, rmse4, plcc5, rmse5;
+  /// Number of resamples.
+  int64_t samples = 0;
+  /// Coverage, e.g. 0.95.
+  double confidence = 0;
+};
+
+/// The largest number of bootstrap resamples `evaluate` accepts (their values take 56 bytes each).
+constexpr int64_t kMaxBootstrap = 10'000'000;
+
+/// Options of `evaluate` and `evaluate_groups`.
+///
+/// Example: `ohem::EvalOptions().bootstrap(1000).seed(7)`
+struct EvalOptions {
+  /// Number of bootstrap resamples for the confidence intervals; 0 computes no intervals.
+  TORCH_ARG(int64_t, bootstrap) = 0;
+  /// Coverage of the percentile intervals, in (0, 1).
+  TORCH_ARG(double, confidence) = 0.95;
+  /// Seed of the resampling. Results do not depend on the number of threads.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Threads of the bootstrap, in [0, 4096]; 0 uses LibTorch's intra-op thread count
+  /// (`at::get_num_threads()`). Results are the same for every thread count.
+  TORCH_ARG(int64_t, threads) = 0;
+  /// Called as `progress(done, total)` from the calling thread while the bootstrap runs (about every
+  /// 100 ms, and at the end); may be empty.
+  TORCH_ARG(std::function<void(int64_t, int64_t)>, progress) = nullptr;
+  /// Limits and tolerance of the logistic fits (`model` and `initial` are ignored).
+  TORCH_ARG(FitOptions, fit) = {};
+};
+
+/// The standard IQA metrics of one set of predictions.
+struct Evaluation {
+  /// Number of images.
+  int64_t n = 0;
+  double srcc = 0, krcc = 0, plcc = 0;
+  /// The 4-parameter fit (its `plcc` and `rmse` are the "fitted 4p" metrics).
+  LogisticFit fit4;
+  /// The 5-parameter fit (its `plcc` and `rmse` are the "fitted 5p" metrics).
+  LogisticFit fit5;
+  /// Bootstrap intervals, when `EvalOptions::bootstrap` > 0.
+  std::optional<BootstrapIntervals> intervals;
+};
+
+namespace detail {
+
+/// The seven metrics of one resample (x, y) given the full sample's fits (warm starts).
+inline void resample_metrics(const std::vector<double>& xs, const std::vector<double>& ys,
+                             const Evaluation& point, const FitOptions& base, double* out) {
+  const int64_t n = static_cast<int64_t>(xs.size());
+  out[0] = pearson(average_ranks(xs.data(), n).data(), average_ranks(ys.data(), n).data(), n);
+  out[1] = kendall_tau_b(xs.data(), ys.data(), n);
+  out[2] = pearson(xs.data(), ys.data(), n);
+  int slot = 3;
+  for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
+    // Warm start from the full sample's fit: the resample's optimum is near it.
+    // Looser limits than the point estimate's: an interval needs ~4 digits, not 10.
+    FitOptions fo = base;
+    fo.model(full->model);
+    fo.tolerance(std::max(fo.tolerance(), 1e-8));
+    fo.max_iterations(std::min<int64_t>(fo.max_iterations(), 50));
+    fo.initial(full->ok() ? full->params : std::vector<double>{});
+    const auto fit = fit_logistic(xs, ys, fo);
+    out[slot++] = fit.plcc;
+    out[slot++] = fit.rmse;
+  }
+}
+
+inline BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
+                                    const Evaluation& point) {
+  const int64_t B = options.bootstrap();
+  std::vector<std::vector<double>> values(7, std::vector<double>(B));
+  const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
+  parallel_resamples(
+      B, threads,
+      [&](int64_t b) {
+        thread_local std::vector<int64_t> idx;
+        thread_local std::vector<double> xs, ys;
+        resample_indices(options.seed(), b, n, idx);
+        xs.resize(n);
+        ys.resize(n);
+        for (int64_t i = 0; i < n; ++i) {
+          xs[i] = x[idx[i]];
+          ys[i] = y[idx[i]];
+        }
+        double v[7];
+        resample_metrics(xs, ys, point, options.fit(), v);
+        for (int k = 0; k < 7; ++k) values[k][b] = v[k];
+      },
+      options.progress());
+  const double alpha = 1.0 - options.confidence();
+  BootstrapIntervals out;
+  out.samples = B;
+  out.confidence = options.confidence();
+  Interval* targets[] = {&out.srcc, &out.krcc, &out.plcc, &out.plcc4, &out.rmse4, &out.plcc5, &out.rmse5};
+  for (int k = 0; k < 7; ++k) {
+    std::sort(values[k].begin(), values[k].end());
+    *targets[k] = {sorted_quantile(values[k], alpha / 2), sorted_quantile(values[k], 1 - alpha / 2)};
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// Computes SRCC, KRCC, PLCC, the 4- and 5-parameter logistic fits (PLCC and RMSE after each) and,
+/// if requested, percentile bootstrap confidence intervals of all seven numbers.
+///
+/// Bootstrap: `options.bootstrap()` resamples of n pairs drawn with replacement (seeded, one random
+/// stream per resample: reproducible across platforms and thread counts), on `options.threads()`
+/// threads; each resample's fits start from the full sample's parameters alone (or from the standard
+/// starts where the full fit fell back), with tolerance max(tolerance, 1e-8) and at most
+/// min(max_iterations, 50) steps. Cost: about B × (2 sorts + 2 fits) of n points. Percentile intervals
+/// with numpy's linear interpolation between order statistics.
+/// Throws like `srcc`, and if `confidence` is not in (0, 1), `bootstrap` not in [0, kMaxBootstrap] or
+/// `threads` not in [0, 4096]; rethrows what `progress` throws.
+/// Example: `auto e = ohem::evaluate(pred, mos, ohem::EvalOptions().bootstrap(1000)); e.fit5.plcc;`
+inline Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos,
+                           const EvalOptions& options = {}) {
+  detail::check_scores("ohem::evaluate", prediction, mos);
+  TORCH_CHECK(options.bootstrap() >= 0 && options.bootstrap() <= kMaxBootstrap,
+              "ohem::evaluate: EvalOptions::bootstrap must be in [0, ", kMaxBootstrap, "], got ",
+              options.bootstrap());
+  TORCH_CHECK(options.threads() >= 0 && options.threads() <= 4096,
+              "ohem::evaluate: EvalOptions::threads must be in [0, 4096], got ", options.threads());
+  TORCH_CHECK(options.confidence() > 0 && options.confidence() < 1,
+              "ohem::evaluate: EvalOptions::confidence must be in (0, 1), got ", options.confidence());
+  const int64_t n = prediction.size();
+  const double *x = prediction.data(), *y = mos.data();
+  Evaluation e;
+  e.n = n;
+  e.srcc = srcc(prediction, mos);
+  e.krcc = krcc(prediction, mos);
+  e.plcc = plcc(prediction, mos);
+  FitOptions fo = options.fit();
+  fo.initial({});
+  e.fit4 = fit_logistic(prediction, mos, FitOptions(fo).model(LogisticModel::FourParameter));
+  e.fit5 = fit_logistic(prediction, mos, FitOptions(fo).model(LogisticModel::FiveParameter));
+  if (options.bootstrap() > 0) e.intervals = detail::bootstrap(x, y, n, options, e);
+  return e;
+}
+
+/// Evaluates each group (e.g. distortion type) on its own: one `Evaluation` per distinct label, in
+/// label order. `groups[i]` is the label of image i.
+///
+/// Throws if `groups` has a different size from the scores, if a group has fewer than 2 images (naming
+/// it), and like `evaluate`.
+/// Example: `for (auto& [name, e] : ohem::evaluate_groups(pred, mos, distortion)) print(name, e.srcc);`
+inline std::map<std::string, Evaluation> evaluate_groups(const ScoresRef& prediction, const ScoresRef& mos,
+                                                         const std::vector<std::string>& groups,
+                                                         const EvalOptions& options = {}) {
+  detail::check_scores("ohem::evaluate_groups", prediction, mos);
+  TORCH_CHECK(static_cast<int64_t>(groups.size()) == prediction.size(), "ohem::evaluate_groups: groups has ",
+              groups.size(), " labels but there are ", prediction.size(), " scores");
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> split;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto& g = split[groups[i]];
+    g.first.push_back(prediction[static_cast<int64_t>(i)]);
+    g.second.push_back(mos[static_cast<int64_t>(i)]);
+  }
+  std::map<std::string, Evaluation> out;
+  for (const auto& [name, g] : split) {
+    TORCH_CHECK(g.first.size() >= 2, "ohem::evaluate_groups: group \"", name, "\" has ", g.first.size(),
+                " image; every group needs at least 2");
+    out.emplace(name, evaluate(g.first, g.second, options));
+  }
+  return out;
+}
+
+OHEM_END_NAMESPACE
