@@ -13,6 +13,7 @@
 /// A malformed row, a missing image or a non-finite score is an error naming the file and line, unless
 /// `ReadOptions::skip_bad_rows` is set, which skips the row with a warning on stderr.
 
+#include "csv.hpp"
 #include "transforms.hpp"
 
 #include <torch/torch.h>
@@ -88,117 +89,11 @@ struct ReadOptions {
   TORCH_ARG(bool, skip_bad_rows) = false;
 };
 
-// ---------------------------------------------------------------------------------------------------------------
-// CSV
-
-namespace detail {
-inline std::string trim_copy(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return {};
-  const auto e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace detail
-
-/// Removes leading and trailing blanks.
-inline std::string trim(const std::string& s) {
-  return detail::trim_copy(s);
-}
-
-/// Splits one CSV record into fields (RFC 4180 quoting: "a,b" and "" inside quotes). Throws naming
-/// `where` on an unterminated quote.
-inline std::vector<std::string> split_csv_line(const std::string& line, const std::string& where,
-                                               char sep = ',') {
-  std::vector<std::string> out;
-  std::string field;
-  bool quoted = false, was_quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < line.size() && line[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && field.find_first_not_of(" \t") == std::string::npos) {
-      quoted = true;
-      was_quoted = true;
-      field.clear();
-    } else if (c == sep) {
-      out.push_back(was_quoted ? field : trim(field));
-      field.clear();
-      was_quoted = false;
-    } else {
-      field += c;
-    }
-  }
-  TORCH_CHECK(!quoted, where, ": unterminated quoted field");
-  out.push_back(was_quoted ? field : trim(field));
-  return out;
-}
-
-/// A CSV file read into records, with the line number of each record.
-struct CsvFile {
-  std::string path;
-  std::vector<std::string> header;  ///< empty if the file has no header
-  std::vector<std::pair<int64_t, std::vector<std::string>>> rows;
-
-  /// Returns "path:line" for error messages.
-  std::string where(int64_t line) const { return path + ":" + std::to_string(line); }
-  /// Returns the index of the first header column whose lower-cased name is in `names`, or -1.
-  int64_t column(std::initializer_list<const char*> names) const {
-    for (size_t i = 0; i < header.size(); ++i) {
-      std::string h = lower(header[i]);
-      for (const char* n : names) {
-        if (h == n) return static_cast<int64_t>(i);
-      }
-    }
-    return -1;
-  }
-  static std::string lower(std::string s) {
-    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  }
-};
-
-/// Reads a CSV file; `has_header` takes the first non-empty record as the header. Blank lines are
-/// skipped; a UTF-8 byte order mark and CR line ends are accepted. Throws naming the file if it cannot be
-/// opened or is empty.
-inline CsvFile read_csv(const std::string& path, bool has_header) {
-  std::ifstream in(path, std::ios::binary);
-  TORCH_CHECK(in.good(), "cannot open metadata file \"", path, "\"");
-  CsvFile f{path, {}, {}};
-  std::string line;
-  int64_t n = 0;
-  bool first = true;
-  while (std::getline(in, line)) {
-    ++n;
-    if (n == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    auto fields = split_csv_line(line, f.where(n));
-    if (first && has_header) {
-      f.header = std::move(fields);
-    } else {
-      f.rows.emplace_back(n, std::move(fields));
-    }
-    first = false;
-  }
-  TORCH_CHECK(!first, "metadata file \"", path, "\" is empty");
-  return f;
-}
-
 namespace detail {
 
 /// Parses a finite number; throws naming `where` and the text otherwise.
 inline double parse_number(const std::string& text, const std::string& where, const char* what) {
-  const std::string t = trim_copy(text);
+  const std::string t = trim(text);
   size_t used = 0;
   double v = std::numeric_limits<double>::quiet_NaN();
   try {
@@ -212,7 +107,7 @@ inline double parse_number(const std::string& text, const std::string& where, co
 }
 
 inline bool looks_numeric(const std::string& text) {
-  const std::string t = trim_copy(text);
+  const std::string t = trim(text);
   if (t.empty()) return false;
   try {
     size_t used = 0;
