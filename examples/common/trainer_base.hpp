@@ -6,6 +6,13 @@
 /// `TrainerBase` and supplies its model and its training step, where the few OHEM lines live. The
 /// parts live in their own headers: options and command line (command_line.hpp), schedule
 /// (schedule.hpp), checkpoint files (checkpoint.hpp), the output directory's lock (output_dir.hpp).
+///
+/// Distributed data-parallel training (docs/distributed.md): when the launcher's variables are set
+/// (torchrun, scripts/launch.sh; WORLD_SIZE > 1) the trainer joins the process group, broadcasts the
+/// model from rank 0, averages gradients over ranks during backward, keeps the masks identical, deals
+/// each rank a disjoint share of every epoch, gathers hardness and test predictions to rank 0, and only
+/// rank 0 prints and writes files. --batch1/--batch2 are per-rank batches. Without the variables it is
+/// the single-process trainer it always was.
 
 #include "backbones.hpp"
 #include "checkpoint.hpp"
@@ -19,6 +26,7 @@
 #include "schedule.hpp"
 #include "transforms.hpp"
 
+#include <ohem/distributed.hpp>
 #include <ohem/hardness.hpp>
 #include <ohem/self_competitor.hpp>
 
@@ -31,6 +39,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -110,8 +119,12 @@ class TrainerBase {
   /// run unless `overwrite`), reads the checkpoint to resume and checks its configuration against the
   /// options, then reads the data and splits it; call `init()` (from the derived constructor) to build
   /// the model. Everything that can be refused is refused before the data is read.
+  ///
+  /// Under a launcher (WORLD_SIZE > 1) it first joins the process group; only rank 0 locks and checks
+  /// the output directory (a failure there fails every rank).
   explicit TrainerBase(TrainOptions options) : o_(std::move(options)) {
     validate(o_);
+    dist_ = ohem::DistributedContext::from_env();
     prepare_output();
     torch::set_num_threads(o_.threads);
     const ReadOptions read = ReadOptions().skip_bad_rows(o_.skip_bad_rows);
@@ -158,7 +171,7 @@ class TrainerBase {
       say(fmt::format("loaded {} backbone tensors from {}", n, o_.pretrained));
     }
     const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
-    if (resume_) {
+    if (resume_ && dist_.is_main()) {
       // The log reads as one run: what was written after the checkpoint is cut off.
       c10::IValue v;
       resume_->read("log_bytes", v);
@@ -167,7 +180,7 @@ class TrainerBase {
       if (resume_in_place_ && !ec && static_cast<int64_t>(size) > v.toInt())
         std::filesystem::resize_file(log_path, static_cast<uintmax_t>(v.toInt()));
     }
-    log_ = JsonLog(log_path, /*append=*/resume_in_place_);
+    if (dist_.is_main()) log_ = JsonLog(log_path, /*append=*/resume_in_place_);  // rank 0 alone writes
     // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss); its masks are
     // computed here, from the initial weights: the first stage's masks.
     if (o_.ohem) {
@@ -181,8 +194,24 @@ class TrainerBase {
     if (resume_) {
       restore();
     } else {
-      log_.write(nlohmann::ordered_json{{"event", "start"}, {"config", run_config(o_)}});
+      nlohmann::ordered_json start{{"event", "start"}, {"config", run_config(o_)}};
+      if (dist_.distributed()) start["world_size"] = dist_.world_size();
+      log_.write(start);
       begin_stage(/*fresh=*/true, /*refresh_masks=*/false);
+    }
+    if (dist_.distributed()) {
+      // Data parallel: rank 0's weights and buffers everywhere (the twin's own BatchNorm statistics
+      // included), gradients averaged during backward, rank 0's masks everywhere.
+      if (competitor_) {
+        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, *competitor_);
+        ohem::sync_masks(dist_, *competitor_);
+      } else {
+        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, net_);
+      }
+      say(fmt::format("distributed: {} processes ({}), this is rank {}; batch per rank {}, global {}",
+                      dist_.world_size(), dist_.backend_name(), dist_.rank(),
+                      schedule_.finished() ? 0 : schedule_.stage().batch,
+                      schedule_.finished() ? 0 : schedule_.stage().batch * dist_.world_size()));
     }
     say(fmt::format("{}: {} images ({} train / {} test, split by {}), threads: {}, OHEM: {}{}", data_.name,
                     data_.size(), split_.train.size(), split_.test.size(), split_kind_,
@@ -202,16 +231,40 @@ class TrainerBase {
     const Stage st = schedule_.stage();
     const int64_t steps = steps_per_epoch(st);
     const SchedulePosition at = schedule_.position();
+    // This rank's share of the epoch (all of it for one process): positions r, r + N, ... of the epoch's
+    // order, which every rank computes identically from --seed.
+    const std::vector<int64_t>& mine = epoch_share();
+    const int64_t share = static_cast<int64_t>(mine.size()), counted = sampler().counted();
     std::vector<int64_t> items;
-    for (int64_t k = 0; k < st.batch; ++k) items.push_back(at.step_in_epoch * st.batch + k);
-    std::mt19937_64 rng(schedule_.step_seed(o_.seed));
+    padding_.assign(static_cast<size_t>(st.batch), false);
+    for (int64_t k = 0; k < st.batch; ++k) {
+      const int64_t j = (at.step_in_epoch * st.batch + k) % std::max<int64_t>(1, share);
+      items.push_back(share > 0 ? mine[static_cast<size_t>(j)] : at.step_in_epoch * st.batch + k);
+      padding_[static_cast<size_t>(k)] = j >= counted;  // a repeat that evens out the shares
+    }
+    // Augmentation draws from (seed, position) — and the rank, so that ranks do not share draws.
+    std::mt19937_64 rng(schedule_.step_seed(o_.seed) ^
+                        (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(dist_.rank())));
     net_->train();
     StepStats s = self().train_step(items, rng);
     TORCH_CHECK(std::isfinite(s.loss), "the training loss is not finite (", s.loss, ") at stage ", st.number,
                 ", epoch ", at.epoch, ", step ", at.step_in_epoch);
+    // Data parallel: wait for the gradient all-reduce (launched during backward) and broadcast the
+    // BatchNorm statistics from rank 0; the reported losses become the means over ranks.
+    if (ddp_) {
+      ddp_->sync_gradients();
+      const torch::Tensor mean =
+          dist_.all_reduce(torch::tensor({s.loss, s.task_full, s.task_twin, s.consistency}, torch::kDouble)) /
+          dist_.world_size();
+      s.loss = mean[0].item<double>();
+      s.task_full = mean[1].item<double>();
+      s.task_twin = mean[2].item<double>();
+      s.consistency = mean[3].item<double>();
+    }
     optimizer_->step();
-    // OHEM: count the step (recomputes the masks only when TwinOptions::refresh_every > 0).
-    if (competitor_) competitor_->step();
+    // OHEM: count the step (recomputes the masks only when TwinOptions::refresh_every > 0); rank 0's
+    // masks on every rank after a refresh.
+    if (competitor_ && competitor_->step()) ohem::sync_masks(dist_, *competitor_);
     s.stage = st.number;
     s.epoch = at.epoch;
     s.step = at.step_in_epoch;
@@ -242,20 +295,43 @@ class TrainerBase {
   }
 
   /// Trains until done, evaluates and writes results.json and hardest.csv; returns the final evaluation.
+  /// Under a launcher every rank trains and evaluates; rank 0 writes. With the environment variable
+  /// OHEM_TRAINER_CHECKSUM set, every rank prints a checksum of its final parameters and buffers to
+  /// stderr (tests compare the ranks'); see `parameter_checksum`.
   EvalResult train() {
     while (!done()) step();
     if (progress_) progress_->finish();
     EvalResult r = evaluate();
-    write_results(r);
+    dist_.run_on_main([&] { write_results(r); });
+    if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
+      std::cerr << fmt::format("parameter checksum of rank {} of {}: {:016x}\n", dist_.rank(),
+                               dist_.world_size(), parameter_checksum());
+    }
     return r;
   }
 
-  /// Evaluates the full model on the test split (eval mode, no gradient).
+  /// Returns the FNV-1a hash of the bytes of every parameter and buffer of the model, in order: equal
+  /// on every rank of a data-parallel run (they hold bitwise identical models).
+  uint64_t parameter_checksum() {
+    std::string bytes;
+    auto add = [&](const torch::Tensor& t) {
+      const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+      bytes.append(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes()));
+    };
+    for (const auto& p : net_->parameters()) add(p);
+    for (const auto& b : net_->buffers()) add(b);
+    return fnv1a64(bytes.data(), bytes.size());
+  }
+
+  /// Evaluates the full model on the test split (eval mode, no gradient). Distributed: each rank
+  /// predicts a contiguous share of the test split, the predictions are gathered in split order, and
+  /// rank 0 computes the correlations (the other ranks return the predictions with zero correlations).
   EvalResult evaluate() {
     torch::NoGradGuard no_grad;
     net_->eval();
     EvalResult r;
     r.indices = split_.test;
+    const auto [first, last] = dist_.shard(static_cast<int64_t>(split_.test.size()));
     std::vector<torch::Tensor> batch;
     auto flush = [&] {
       if (batch.empty()) return;
@@ -263,7 +339,8 @@ class TrainerBase {
       for (int64_t k = 0; k < p.size(0); ++k) r.predictions.push_back(p[k].item<double>());
       batch.clear();
     };
-    for (int64_t i : split_.test) {
+    for (int64_t at = first; at < last; ++at) {
+      const int64_t i = split_.test[static_cast<size_t>(at)];
       torch::Tensor x = normalize_imagenet(o_.test_crop > 0 ? center_crop(test_store_->get(i), o_.test_crop)
                                                             : test_store_->get(i));
       if (!batch.empty() &&
@@ -273,6 +350,11 @@ class TrainerBase {
     }
     flush();
     net_->train();
+    if (dist_.distributed()) {
+      const torch::Tensor all = dist_.all_gather_cat(torch::tensor(r.predictions, torch::kDouble));
+      r.predictions.assign(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
+      if (!dist_.is_main()) return r;
+    }
     std::vector<double> mos;
     std::vector<std::string> types;
     bool typed = false;
@@ -289,8 +371,24 @@ class TrainerBase {
 
   /// Writes a checkpoint atomically, with a checksum: the run's configuration, model, optimiser, schedule
   /// position, the twin's masks (in `ohem::MaskSet`'s file format), RNG state, hardness and the log's
-  /// length.
+  /// length. Distributed: a collective (every rank's RNG state is gathered); rank 0 writes the file.
   void save_checkpoint(const std::string& path) {
+    torch::Tensor rng_states;
+    if (dist_.distributed()) {
+      at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+      torch::Tensor mine;
+      {
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        mine = gen.get_state();
+      }
+      rng_states = dist_.all_gather_cat(mine.reshape({1, -1}));
+    }
+    dist_.run_on_main([&] { write_checkpoint(path, rng_states); });
+  }
+
+ private:
+  // The checkpoint file (rank 0): the payload of `save_checkpoint`.
+  void write_checkpoint(const std::string& path, const torch::Tensor& rng_states) {
     torch::serialize::OutputArchive root;
     root.write("config", c10::IValue(run_config(o_).dump()));
     torch::serialize::OutputArchive model;
@@ -312,9 +410,12 @@ class TrainerBase {
     if (competitor_) root.write("masks", mask_file_bytes(competitor_->twin().masks(), scratch_path("masks")));
     root.write("hardness", tracker_.values());
     root.write("log_bytes", c10::IValue(log_.bytes()));
+    root.write("world_size", c10::IValue(static_cast<int64_t>(dist_.world_size())));
+    if (rng_states.defined()) root.write("torch_rng_ranks", rng_states);
     save_checked(root, path);
   }
 
+ public:
   /// Returns the model.
   Net& net() { return net_; }
   /// Returns the self-competitor (null without OHEM).
@@ -333,6 +434,8 @@ class TrainerBase {
   int64_t global_step() const { return schedule_.position().global_step; }
   /// Returns the default checkpoint path (<out>/checkpoint.pt).
   std::string checkpoint_path() const { return (std::filesystem::path(o_.out) / "checkpoint.pt").string(); }
+  /// Returns the process group (a single process without launcher variables).
+  const ohem::DistributedContext& distributed() const { return dist_; }
 
  protected:
   Derived& self() { return static_cast<Derived&>(*this); }
@@ -353,41 +456,61 @@ class TrainerBase {
   /// Returns the backbone (for pretrained weights); the derived class's net must expose `backbone`.
   ResNet& backbone() { return net_->backbone; }
 
-  /// Prints a line unless quiet.
+  /// Prints a line unless quiet (rank 0 only).
   void say(const std::string& s) const {
-    if (!o_.quiet) std::cout << s << std::endl;
+    if (!o_.quiet && dist_.is_main()) std::cout << s << std::endl;
+  }
+
+  /// Records per-sample hardness of the step's items (`indices[k]` belongs to the k-th item given to
+  /// `train_step`). Distributed: a collective that gathers every rank's values into rank 0's tracker,
+  /// without the repeats that even out the ranks' shares.
+  void record_hardness(const torch::Tensor& indices, const torch::Tensor& hardness) {
+    if (!dist_.distributed()) {
+      tracker_.update(indices, hardness);
+      return;
+    }
+    torch::Tensor marked = indices.to(torch::kLong).clone();
+    for (size_t k = 0; k < padding_.size() && static_cast<int64_t>(k) < marked.numel(); ++k)
+      if (padding_[k]) marked[static_cast<int64_t>(k)] = -1;
+    ohem::gather_hardness(dist_, tracker_, marked, hardness);
   }
 
   TrainOptions o_;
+  ohem::DistributedContext dist_;  // the process group (one process without launcher variables)
   Dataset data_;
   Split split_;
   std::string split_kind_;
   Net net_{nullptr};
   std::optional<Competitor> competitor_;
   ohem::HardnessTracker tracker_;
+  std::unique_ptr<ohem::DistributedDataParallel> ddp_;  // distributed runs only
 
  private:
   // Locks --out; refuses a directory that holds another run (unless --overwrite); removes temporaries a
   // killed run of ours left; reads and checks the checkpoint to resume. Before any data is read.
+  // Distributed: rank 0 alone locks and cleans --out (a failure there fails every rank); every rank
+  // reads and checks the checkpoint.
   void prepare_output() {
     namespace fs = std::filesystem;
     if (!o_.resume.empty()) {
       TORCH_CHECK(fs::is_regular_file(o_.resume), "checkpoint \"", o_.resume, "\" does not exist");
     }
-    lock_ = OutputLock(o_.out);
     std::error_code ec;
     const fs::path from = fs::path(o_.resume).parent_path();
     resume_in_place_ = !o_.resume.empty() && fs::equivalent(from.empty() ? "." : from, o_.out, ec);
-    const std::vector<std::string> held = existing_run_files(o_.out);
-    if (!resume_in_place_ && !held.empty()) {
-      std::string list;
-      for (const auto& f : held) list += (list.empty() ? "" : ", ") + f;
-      TORCH_CHECK(o_.overwrite, "output directory \"", o_.out, "\" already holds a run (", list,
-                  "); pass --resume ", (fs::path(o_.out) / "checkpoint.pt").string(),
-                  " to continue it, --overwrite to replace it, or another --out");
-      for (const auto& f : held) fs::remove(fs::path(o_.out) / f);
-    }
-    remove_stale_run_temporaries(o_.out);
+    dist_.run_on_main([&] {
+      lock_ = OutputLock(o_.out);
+      const std::vector<std::string> held = existing_run_files(o_.out);
+      if (!resume_in_place_ && !held.empty()) {
+        std::string list;
+        for (const auto& f : held) list += (list.empty() ? "" : ", ") + f;
+        TORCH_CHECK(o_.overwrite, "output directory \"", o_.out, "\" already holds a run (", list,
+                    "); pass --resume ", (fs::path(o_.out) / "checkpoint.pt").string(),
+                    " to continue it, --overwrite to replace it, or another --out");
+        for (const auto& f : held) fs::remove(fs::path(o_.out) / f);
+      }
+      remove_stale_run_temporaries(o_.out);
+    });
     if (o_.resume.empty()) return;
     resume_ = std::make_unique<torch::serialize::InputArchive>();
     load_checked(*resume_, o_.resume);
@@ -407,6 +530,14 @@ class TrainerBase {
       TORCH_CHECK(false, "cannot resume \"", o_.resume, "\" with different options (a resumed run must be ",
                   "the run it continues; see docs/examples.md):", lines);
     }
+    // The world size is part of the run: the per-rank batch, each rank's share of an epoch and the
+    // position within it depend on it (checkpoints without the field come from one process).
+    c10::IValue w;
+    const int64_t saved_world = resume_->try_read("world_size", w) && w.isInt() ? w.toInt() : 1;
+    TORCH_CHECK(saved_world == dist_.world_size(), "cannot resume \"", o_.resume,
+                "\" with another number of processes: the checkpoint was written by a run of world size ",
+                saved_world, ", this run has world size ", dist_.world_size(),
+                " (WORLD_SIZE); launch it with ", saved_world, " process", saved_world == 1 ? "" : "es");
     saved_epochs_.clear();
     for (const char* k : {"--epochs1", "--epochs2"})
       if (saved.at(k).get<int64_t>() > 0) saved_epochs_.push_back(saved.at(k).get<int64_t>());
@@ -447,6 +578,10 @@ class TrainerBase {
     set_lr();
     torch::Tensor rng;
     resume_->read("torch_rng", rng);
+    torch::Tensor ranks_rng;
+    if (dist_.distributed() && resume_->try_read("torch_rng_ranks", ranks_rng) &&
+        ranks_rng.size(0) == dist_.world_size())
+      rng = ranks_rng[dist_.rank()].contiguous();  // each rank's own state
     {
       at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -475,14 +610,36 @@ class TrainerBase {
   }
 
   // A unique scratch file in --out whose name the stale-temporary cleanup recognises.
+  // (Ranks other than 0 use the system's temporary directory: --out may be rank 0's alone.)
   std::string scratch_path(const std::string& what) const {
+    if (!dist_.is_main()) {
+      return (std::filesystem::temp_directory_path() /
+              fmt::format("ohem-{}-rank{}-{}", what, dist_.rank(), ::getpid()))
+          .string();
+    }
     return (std::filesystem::path(o_.out) /
             fmt::format("{}{}-{}", atomic_temp_prefix("checkpoint.pt"), what, ::getpid()))
         .string();
   }
 
-  int64_t steps_per_epoch(const Stage& st) {
-    return std::max<int64_t>(1, self().items_per_epoch() / st.batch);
+  // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.
+  int64_t steps_per_epoch(const Stage& st) { return std::max<int64_t>(1, sampler().per_rank() / st.batch); }
+
+  // The sampler of this rank's share: positions rank, rank + N, ... of the epoch's order (no shuffling
+  // of its own: the trainers' epoch orders are already reshuffled per epoch from --seed on every rank).
+  const ohem::DistributedSampler& sampler() {
+    const int64_t n = self().items_per_epoch();
+    if (!sampler_ || sampler_->size() != n)
+      sampler_.emplace(n, dist_, ohem::DistributedSamplerOptions().shuffle(false));
+    return *sampler_;
+  }
+  const std::vector<int64_t>& epoch_share() {
+    const ohem::DistributedSampler& s = sampler();
+    if (share_n_ != s.size()) {
+      share_ = s.indices(0);
+      share_n_ = s.size();
+    }
+    return share_;
   }
 
   void set_lr() {
@@ -512,12 +669,19 @@ class TrainerBase {
     optimizer_.emplace(params, torch::optim::AdamOptions(o_.lr).weight_decay(o_.weight_decay));
     set_lr();
     // OHEM: the recipe computes the masks once per stage, from the current weights.
-    if (refresh_masks && competitor_) competitor_->refresh();
-    progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet);
+    if (refresh_masks && competitor_) {
+      competitor_->refresh();
+      ohem::sync_masks(dist_, *competitor_);  // distributed: rank 0's masks on every rank
+    }
+    progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
     if (fresh && competitor_) {
       const ohem::MaskSet& m = competitor_->twin().masks();
+      const std::string batch = dist_.distributed()
+                                    ? fmt::format("{} per rank ({} global over {} ranks)", st.batch,
+                                                  st.batch * dist_.world_size(), dist_.world_size())
+                                    : std::to_string(st.batch);
       say(fmt::format("stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned)",
-                      st.number, st.epochs, st.batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
+                      st.number, st.epochs, batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
       log_.write(nlohmann::ordered_json{
           {"event", "masks"}, {"stage", st.number}, {"kept", m.kept()}, {"total", m.numel()}});
     }
@@ -552,14 +716,17 @@ class TrainerBase {
     log_.write(j);
     say(line);
     if (o_.hardest > 0) {
-      tracker_.save_csv((std::filesystem::path(o_.out) / "hardest.csv").string(), data_.names(), data_.mos());
+      dist_.run_on_main([&] {
+        tracker_.save_csv((std::filesystem::path(o_.out) / "hardest.csv").string(), data_.names(),
+                          data_.mos());
+      });
     }
     tracker_.reset();
     if (schedule_.end_epoch()) {
       begin_stage(/*fresh=*/true, /*refresh_masks=*/true);
     } else {
       set_lr();
-      progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet);
+      progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
     }
     save_checkpoint(checkpoint_path());
   }
@@ -574,21 +741,22 @@ class TrainerBase {
     nlohmann::ordered_json types = nlohmann::ordered_json::object();
     for (const auto& [k, c] : r.by_type)
       types[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.count}};
-    const nlohmann::ordered_json j{{"dataset", data_.name},
-                                   {"csv", o_.csv},
-                                   {"ohem", o_.ohem},
-                                   {"ratio", o_.ratio},
-                                   {"seed", o_.seed},
-                                   {"split_seed", o_.split_seed},
-                                   {"steps", global_step()},
-                                   {"elapsed_s", elapsed()},
-                                   {"threads", torch::get_num_threads()},
-                                   {"srcc", r.overall.srcc},
-                                   {"krcc", r.overall.krcc},
-                                   {"plcc", r.overall.plcc},
-                                   {"test_images", r.overall.count},
-                                   {"by_type", types},
-                                   {"config", run_config(o_)}};
+    nlohmann::ordered_json j{{"dataset", data_.name},
+                             {"csv", o_.csv},
+                             {"ohem", o_.ohem},
+                             {"ratio", o_.ratio},
+                             {"seed", o_.seed},
+                             {"split_seed", o_.split_seed},
+                             {"steps", global_step()},
+                             {"elapsed_s", elapsed()},
+                             {"threads", torch::get_num_threads()},
+                             {"srcc", r.overall.srcc},
+                             {"krcc", r.overall.krcc},
+                             {"plcc", r.overall.plcc},
+                             {"test_images", r.overall.count},
+                             {"by_type", types},
+                             {"config", run_config(o_)}};
+    if (dist_.distributed()) j["world_size"] = dist_.world_size();
     atomic_write_text((std::filesystem::path(o_.out) / "results.json").string(),
                       j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
     log_.write(nlohmann::ordered_json{
@@ -602,6 +770,10 @@ class TrainerBase {
   std::optional<ImageStore> train_store_, test_store_;
   Schedule schedule_;
   std::optional<torch::optim::Adam> optimizer_;
+  std::optional<ohem::DistributedSampler> sampler_;
+  std::vector<int64_t> share_;  // this rank's positions of the epoch (sampler_)
+  int64_t share_n_ = -1;        // the epoch size share_ was made for
+  std::vector<bool> padding_;   // per item of the current step: a repeat that evens out the shares
   std::optional<Progress> progress_;
   std::vector<StepStats> running_;
   JsonLog log_;

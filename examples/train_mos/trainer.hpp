@@ -96,7 +96,7 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
       // OHEM: full model and pruned twin on the batch; L1 on both + MSE consistency; hardness |full − twin|.
       ohem::OhemLossResult r = (*competitor_)(x, target);
       r.backward();
-      tracker_.update(indices, r.hardness);
+      record_hardness(indices, r.hardness);
       s.loss = r.total.item<double>();
       s.task_full = r.task_full.item<double>();
       s.task_twin = r.task_twin.item<double>();
@@ -105,7 +105,7 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
       const torch::Tensor pred = net_->forward(x);
       const torch::Tensor loss = ohem::MosL1Loss{}(pred, target);
       loss.backward();
-      tracker_.update(indices, (pred.detach() - target).abs());  // without a twin: per-image error
+      record_hardness(indices, (pred.detach() - target).abs());  // without a twin: per-image error
       s.loss = s.task_full = loss.item<double>();
     }
     return s;

@@ -78,8 +78,8 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
       // consistency; one backward; per-image hardness = |full − twin|.
       ohem::OhemLossResult r = (*competitor_)(std::make_pair(x1, x2), label);
       r.backward();
-      tracker_.update(idx1, r.member_hardness[0]);
-      tracker_.update(idx2, r.member_hardness[1]);
+      record_hardness(idx1, r.member_hardness[0]);
+      record_hardness(idx2, r.member_hardness[1]);
       s.loss = r.total.item<double>();
       s.task_full = r.task_full.item<double>();
       s.task_twin = r.task_twin.item<double>();
@@ -93,8 +93,8 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
         torch::NoGradGuard no_grad;
         const torch::Tensor per_pair =
             ohem::fidelity_loss(ohem::pair_probability(mu1, mu2), label, ohem::Reduction::None);
-        tracker_.update(idx1, per_pair);
-        tracker_.update(idx2, per_pair);
+        record_hardness(idx1, per_pair);
+        record_hardness(idx2, per_pair);
       }
       s.loss = s.task_full = loss.item<double>();
     }
