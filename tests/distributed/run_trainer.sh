@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A 2-process train_pairwise run on tiny data (issue 12, section 3), launched by scripts/launch.sh or by
-# torchrun --no-python (exit 77, CTest's skip, where Debian's python3-torch is not installed):
+# A 2-process trainer run (train_pairwise or train_mos) on tiny data (issue 12, section 3), launched by
+# scripts/launch.sh or by torchrun --no-python (exit 77, CTest's skip, where Debian's python3-torch is
+# not installed):
 #   1. a run of 1 epoch completes, writes one checkpoint (and no temporaries), and its two ranks end
 #      bitwise identical (each prints a checksum of its parameters and buffers: OHEM_TRAINER_CHECKSUM);
 #   2. it resumes from that checkpoint for a second epoch, and the result is bitwise the model of an
 #      uninterrupted 2-epoch run (exact resume at a fixed world size);
 #   3. a resume with another world size (1 process) is refused, naming both sizes.
-# Usage: run_trainer.sh launch|torchrun <train_pairwise> <launch.sh> <work dir>
+# Usage: run_trainer.sh launch|torchrun <train_pairwise or train_mos> <launch.sh> <work dir>
 set -euo pipefail
 mode=$1 exe=$2 launch=$3 work=$4
 if [[ $mode == torchrun ]]; then
@@ -53,7 +54,7 @@ checksums() {
   echo "$r0"
 }
 
-# 1. One epoch: 12 training images, 12 pairs, 6 per rank, batch 2 per rank: 3 steps.
+# 1. One epoch: 12 training images (or 12 pairs), 6 per rank, batch 2 per rank: 3 steps.
 run "$work/first.log" --epochs2 1 --out "$work/run"
 grep -q "batch 2 per rank (4 global over 2 ranks)" "$work/first.log" || { cat "$work/first.log"; fail "no batch line"; }
 [[ $(grep -c '"event":"step"' "$work/run/log.jsonl") == 3 ]] || fail "expected 3 steps in log.jsonl"
