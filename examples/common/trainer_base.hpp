@@ -195,7 +195,11 @@ class TrainerBase {
       restore();
     } else {
       nlohmann::ordered_json start{{"event", "start"}, {"config", run_config(o_)}};
-      if (dist_.distributed()) start["world_size"] = dist_.world_size();
+      if (dist_.distributed()) {  // --batch1/--batch2 (in the config) are per rank
+        start["world_size"] = dist_.world_size();
+        start["global_batch1"] = o_.batch1 * dist_.world_size();
+        start["global_batch2"] = o_.batch2 * dist_.world_size();
+      }
       log_.write(start);
       begin_stage(/*fresh=*/true, /*refresh_masks=*/false);
     }

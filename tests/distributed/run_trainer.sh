@@ -59,6 +59,8 @@ run "$work/first.log" --epochs2 1 --out "$work/run"
 grep -q "batch 2 per rank (4 global over 2 ranks)" "$work/first.log" || { cat "$work/first.log"; fail "no batch line"; }
 [[ $(grep -c '"event":"step"' "$work/run/log.jsonl") == 3 ]] || fail "expected 3 steps in log.jsonl"
 [[ $(grep -c '"event":"start"' "$work/run/log.jsonl") == 1 ]] || fail "expected one start event (rank 0 writes)"
+grep -q '"--batch2":2,.*"world_size":2,"global_batch1":[0-9]*,"global_batch2":4' "$work/run/log.jsonl" ||
+  fail "the start event lacks the per-rank and global batches"
 for f in checkpoint.pt results.json hardest.csv log.jsonl; do [[ -f $work/run/$f ]] || fail "no $f"; done
 [[ $(ls "$work/run" | grep -c 'checkpoint') == 1 ]] || { ls -a "$work/run"; fail "expected one checkpoint file"; }
 grep -q '"world_size": 2' "$work/run/results.json" || fail "results.json lacks world_size 2"
