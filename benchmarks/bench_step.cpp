@@ -4,7 +4,7 @@
 // tensor memory of a step above what was live before it (exact, from a counting CPU allocator), after
 // one warm-up step that allocates what persists (gradients, Adam state, the twin's mask multipliers).
 #include "memory.hpp"
-#include "train_pairwise/trainer.hpp"
+#include <train_pairwise/trainer.hpp>
 
 #include <ohem/losses.hpp>
 #include <ohem/self_competitor.hpp>

@@ -1,145 +1,54 @@
 #pragma once
 /// @file
-/// Small I/O helpers of the trainers: a JSON value writer, a JSON-lines log, a progress bar with ETA
-/// and atomic file replacement (write a temporary file in the same directory, then rename).
+/// Small I/O helpers of the trainers: a JSON-lines log (nlohmann/json) and a progress bar with ETA.
+/// (Atomic file replacement: files.hpp.)
 
 #include <torch/torch.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ohem_examples {
 
-/// Builds one JSON object, field by field, in insertion order. Non-finite numbers become null.
-///
-/// Example: `Json().add("epoch", 3).add("srcc", 0.91).str()` → `{"epoch":3,"srcc":0.91}`
-class Json {
- public:
-  /// Adds a string field.
-  Json& add(const std::string& key, const std::string& v) { return raw(key, quote(v)); }
-  Json& add(const std::string& key, const char* v) { return raw(key, quote(v)); }
-  /// Adds a boolean field.
-  Json& add(const std::string& key, bool v) { return raw(key, v ? "true" : "false"); }
-  /// Adds a number field.
-  Json& add(const std::string& key, double v) { return raw(key, number(v)); }
-  Json& add(const std::string& key, int64_t v) { return raw(key, std::to_string(v)); }
-  Json& add(const std::string& key, int v) { return raw(key, std::to_string(v)); }
-  /// Adds a nested object.
-  Json& add(const std::string& key, const Json& v) { return raw(key, v.str()); }
-  /// Adds an array of numbers.
-  Json& add(const std::string& key, const std::vector<double>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + number(v[i]);
-    return raw(key, s + "]");
-  }
-  /// Adds an already serialised JSON value.
-  Json& raw(const std::string& key, const std::string& json) {
-    body_ += (body_.empty() ? "" : ",") + quote(key) + ":" + json;
-    return *this;
-  }
-  /// Returns the object as compact JSON.
-  std::string str() const { return "{" + body_ + "}"; }
-
-  /// Returns `s` as a JSON string literal.
-  static std::string quote(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20) {
-            out += fmt::format("\\u{:04x}", c);
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-    }
-    return out + "\"";
-  }
-  /// Returns a number as JSON (shortest round-trip form; null if not finite).
-  static std::string number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
-
- private:
-  std::string body_;
-};
-
-/// Replaces `path` atomically: `write(tmp)` writes a temporary file next to it, which is then renamed
-/// over `path`, so a crash never leaves a half-written file. Throws naming the path on failure.
-inline void atomic_write(const std::string& path, const std::function<void(const std::string&)>& write) {
-  const std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    write(tmp);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    TORCH_CHECK(false, "cannot rename \"", tmp, "\" to \"", path, "\": ", ec.message());
-  }
-}
-
-/// Writes a text file atomically.
-inline void write_text_file(const std::string& path, const std::string& text) {
-  atomic_write(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    TORCH_CHECK(out.good(), "cannot open \"", tmp, "\" for writing");
-    out << text;
-    out.flush();
-    TORCH_CHECK(out.good(), "writing \"", tmp, "\" failed");
-  });
-}
-
 /// Appends JSON objects, one per line, to a file (flushed after each line). A default-constructed log
-/// writes nothing.
+/// writes nothing. Non-finite numbers are written as null, invalid UTF-8 is replaced.
 class JsonLog {
  public:
   JsonLog() = default;
   /// Opens `path` for appending (or truncates it when `append` is false); throws if it cannot.
-  explicit JsonLog(const std::string& path, bool append = true) {
+  explicit JsonLog(const std::string& path, bool append = true) : path_(path) {
     const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    out_ = std::make_shared<std::ofstream>(path, append ? std::ios::app : std::ios::trunc);
+    out_ =
+        std::make_shared<std::ofstream>(path, std::ios::binary | (append ? std::ios::app : std::ios::trunc));
     TORCH_CHECK(out_->good(), "cannot open log file \"", path, "\"");
   }
   /// Writes one line.
-  void write(const Json& j) {
+  void write(const nlohmann::ordered_json& j) {
     if (!out_) return;
-    *out_ << j.str() << '\n';
+    *out_ << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     out_->flush();
+    TORCH_CHECK(out_->good(), "writing the log failed");
+  }
+  /// Returns the size of the file in bytes (0 without a file).
+  int64_t bytes() const {
+    std::error_code ec;
+    const auto n = out_ ? std::filesystem::file_size(path_, ec) : 0;
+    return ec ? 0 : static_cast<int64_t>(n);
   }
 
  private:
+  std::string path_;
   std::shared_ptr<std::ofstream> out_;
 };
 

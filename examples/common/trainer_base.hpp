@@ -1,32 +1,50 @@
 #pragma once
 /// @file
-/// What both example trainers share: options and their command line, data (readers, split, image
-/// cache, seeded augmentation), the two-stage schedule with the recipe's optimiser, evaluation,
-/// logging, hardness export and atomic checkpoints with exact resume. Each trainer (train_pairwise,
-/// train_mos) derives from `TrainerBase` and supplies its model and its training step, where the few
-/// OHEM lines live.
+/// The machinery both example trainers share: data (readers, split, image cache, seeded augmentation),
+/// the two-stage schedule with the recipe's optimiser, evaluation, logging, hardness export, and
+/// checkpoints with exact, checked resume. Each trainer (train_pairwise, train_mos) derives from
+/// `TrainerBase` and supplies its model and its training step, where the few OHEM lines live. The
+/// parts live in their own headers: options and command line (command_line.hpp), schedule
+/// (schedule.hpp), checkpoint files (checkpoint.hpp), the output directory's lock (output_dir.hpp).
+///
+/// Distributed data-parallel training (docs/distributed.md): when the launcher's variables are set
+/// (torchrun, scripts/launch.sh; WORLD_SIZE > 1) the trainer joins the process group, broadcasts the
+/// model from rank 0, averages gradients over ranks during backward, keeps the masks identical, deals
+/// each rank a disjoint share of every epoch, gathers hardness and test predictions to rank 0, and only
+/// rank 0 prints and writes files. --batch1/--batch2 are per-rank batches. Without the variables it is
+/// the single-process trainer it always was.
 
 #include "backbones.hpp"
+#include "checkpoint.hpp"
+#include "command_line.hpp"
 #include "datasets.hpp"
 #include "evaluate.hpp"
+#include "files.hpp"
 #include "image.hpp"
 #include "io.hpp"
+#include "output_dir.hpp"
+#include "schedule.hpp"
 #include "transforms.hpp"
 
+#include <ohem/distributed.hpp>
 #include <ohem/hardness.hpp>
 #include <ohem/self_competitor.hpp>
 
 #include <torch/torch.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -35,269 +53,6 @@
 #include <vector>
 
 namespace ohem_examples {
-
-/// Options of the example trainers (command-line flags in brackets; `--help` lists them).
-/// Defaults are the paper's public recipe where it has one.
-struct TrainOptions {
-  // Data
-  std::string format = "generic";  ///< [--format] koniq10k | kadid10k | live_challenge | spaq | generic
-  std::string csv;                 ///< [--csv] metadata file
-  std::string images;              ///< [--images] image directory (generic: defaults to the CSV's directory)
-  std::string test_csv;            ///< [--test-csv] a separate test set (then all of --csv trains)
-  std::string test_format;         ///< [--test-format] its format (default: --format)
-  std::string test_images;         ///< [--test-images] its image directory
-  std::string split = "auto";      ///< [--split] image | group | auto (group when images share a reference)
-  double train_fraction = 0.8;     ///< [--train-fraction] share of images (or groups) used for training
-  uint64_t split_seed = 0;         ///< [--split-seed] seed of the split (the paper: 10 random splits)
-  bool skip_bad_rows = false;      ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
-  bool cache = false;              ///< [--cache] keep decoded, resized images in memory
-  std::string label = "binary";    ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
-  // Model
-  std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50
-  int64_t width = 64;             ///< [--width] backbone base width (64 = torchvision)
-  std::string pretrained;         ///< [--pretrained] TorchScript file with torchvision weights
-  // Transforms
-  int64_t resize = 512;       ///< [--resize] training short side
-  int64_t crop = 384;         ///< [--crop] training crop
-  int64_t test_resize = 768;  ///< [--test-resize] test short side
-  int64_t test_crop = 0;      ///< [--test-crop] test centre crop (0: whole image)
-  bool flip = true;           ///< [--flip on|off]
-  // OHEM
-  bool ohem = true;                                                 ///< [--ohem on|off]
-  double ratio = 0.65;                                              ///< [--ratio] pruning ratio
-  ohem::BatchNormPolicy batchnorm = ohem::BatchNormPolicy::Shared;  ///< [--batchnorm shared|frozen|separate]
-  ohem::SelfCompetitorMode mode = ohem::SelfCompetitorMode::Joint;  ///< [--mode joint|sequential]
-  double alpha = 1.0;   ///< [--alpha] weight of the twin's task loss
-  double lambda = 1.0;  ///< [--lambda] weight of the consistency
-  // Schedule (recipe: stage 1 head only 3 epochs batch 128, stage 2 all 12 epochs batch 32)
-  int64_t epochs1 = 3, epochs2 = 12;  ///< [--epochs1] [--epochs2]
-  int64_t batch1 = 128, batch2 = 32;  ///< [--batch1] [--batch2]
-  double lr = 1e-4;                   ///< [--lr] Adam learning rate
-  double weight_decay = 5e-4;         ///< [--weight-decay]
-  int64_t lr_step = 3;                ///< [--lr-step] StepLR step in epochs
-  double gamma = 0.2;                 ///< [--gamma] StepLR factor
-  int64_t max_steps = 0;              ///< [--max-steps] stop after this many steps in all (0: no limit)
-  // Runtime
-  int threads = 1;    ///< [--threads] torch intra-op threads
-  uint64_t seed = 0;  ///< [--seed] initialisation, pairs and augmentation
-  std::string out =
-      "runs/train";    ///< [--out] output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)
-  std::string resume;  ///< [--resume] checkpoint to resume from
-  int64_t checkpoint_every =
-      0;                    ///< [--checkpoint-every] also checkpoint every N steps (0: at epoch ends only)
-  int64_t eval_batch = 16;  ///< [--eval-batch]
-  bool eval_every_epoch = true;  ///< [--eval-every-epoch on|off]
-  int64_t hardest = 100;         ///< [--hardest] rows of hardest.csv
-  bool progress = true;          ///< [--progress on|off]
-  bool quiet = false;            ///< [--quiet] no console output except errors
-};
-
-namespace detail {
-
-inline bool parse_on_off(const std::string& flag, const std::string& v) {
-  if (v == "on" || v == "true" || v == "1") return true;
-  if (v == "off" || v == "false" || v == "0") return false;
-  TORCH_CHECK(false, "option ", flag, " expects on or off, got \"", v, "\"");
-}
-
-template <typename T>
-T parse_num(const std::string& flag, const std::string& v) {
-  size_t used = 0;
-  T out{};
-  try {
-    if constexpr (std::is_floating_point_v<T>) {
-      out = static_cast<T>(std::stod(v, &used));
-    } else if constexpr (std::is_unsigned_v<T>) {
-      TORCH_CHECK(v.empty() || v[0] != '-', "option ", flag, " expects a non-negative integer, got \"", v,
-                  "\"");
-      out = static_cast<T>(std::stoull(v, &used));
-    } else {
-      out = static_cast<T>(std::stoll(v, &used));
-    }
-  } catch (const std::logic_error&) {
-    used = 0;
-  }
-  TORCH_CHECK(!v.empty() && used == v.size(), "option ", flag, " expects a number, got \"", v, "\"");
-  return out;
-}
-
-}  // namespace detail
-
-/// Returns the usage text of the shared options.
-inline std::string train_usage(const std::string& program) {
-  return fmt::format(R"(usage: {} --csv FILE [options]
-data:     --format koniq10k|kadid10k|live_challenge|spaq|generic (generic)  --csv FILE  --images DIR
-          --test-csv FILE  --test-format F  --test-images DIR  (a separate test set; else a split of --csv)
-          --split image|group|auto (auto)  --train-fraction F (0.8)  --split-seed N (0)
-          --skip-bad-rows  --cache  --label binary|thurstone (binary)
-model:    --arch resnet18|resnet50 (resnet18)  --width N (64)  --pretrained SCRIPT.pt
-images:   --resize N (512)  --crop N (384)  --test-resize N (768)  --test-crop N (0)  --flip on|off (on)
-OHEM:     --ohem on|off (on)  --ratio R (0.65)  --batchnorm shared|frozen|separate (shared)
-          --mode joint|sequential (joint)  --alpha A (1)  --lambda L (1)
-schedule: --epochs1 N (3)  --epochs2 N (12)  --batch1 N (128)  --batch2 N (32)  --lr X (1e-4)
-          --weight-decay X (5e-4)  --lr-step N (3)  --gamma X (0.2)  --max-steps N (0: none)
-runtime:  --threads N (1)  --seed N (0)  --out DIR (runs/train)  --resume CHECKPOINT
-          --checkpoint-every N (0: epoch ends)  --eval-batch N (16)  --eval-every-epoch on|off (on)
-          --hardest N (100)  --progress on|off (on)  --quiet
-)",
-                     program);
-}
-
-/// Parses command-line arguments into options (starting from `defaults`). Throws naming the flag on an
-/// unknown flag, a missing value or a bad value; `--help` sets `*help`.
-inline TrainOptions parse_train_args(const std::vector<std::string>& args, TrainOptions o = {},
-                                     bool* help = nullptr) {
-  using detail::parse_num;
-  using detail::parse_on_off;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& k = args[i];
-    if (k == "--help" || k == "-h") {
-      if (help) *help = true;
-      continue;
-    }
-    if (k == "--skip-bad-rows") {
-      o.skip_bad_rows = true;
-      continue;
-    }
-    if (k == "--cache") {
-      o.cache = true;
-      continue;
-    }
-    if (k == "--quiet") {
-      o.quiet = true;
-      continue;
-    }
-    TORCH_CHECK(k.rfind("--", 0) == 0, "unexpected argument \"", k, "\" (options start with --; see --help)");
-    TORCH_CHECK(i + 1 < args.size(), "option ", k, " needs a value");
-    const std::string v = args[++i];
-    if (k == "--format")
-      o.format = v;
-    else if (k == "--csv")
-      o.csv = v;
-    else if (k == "--images")
-      o.images = v;
-    else if (k == "--test-csv")
-      o.test_csv = v;
-    else if (k == "--test-format")
-      o.test_format = v;
-    else if (k == "--test-images")
-      o.test_images = v;
-    else if (k == "--split") {
-      TORCH_CHECK(v == "image" || v == "group" || v == "auto",
-                  "option --split expects image, group or auto, got \"", v, "\"");
-      o.split = v;
-    } else if (k == "--train-fraction")
-      o.train_fraction = parse_num<double>(k, v);
-    else if (k == "--split-seed")
-      o.split_seed = parse_num<uint64_t>(k, v);
-    else if (k == "--label") {
-      TORCH_CHECK(v == "binary" || v == "thurstone", "option --label expects binary or thurstone, got \"", v,
-                  "\"");
-      o.label = v;
-    } else if (k == "--arch")
-      o.arch = v;
-    else if (k == "--width")
-      o.width = parse_num<int64_t>(k, v);
-    else if (k == "--pretrained")
-      o.pretrained = v;
-    else if (k == "--resize")
-      o.resize = parse_num<int64_t>(k, v);
-    else if (k == "--crop")
-      o.crop = parse_num<int64_t>(k, v);
-    else if (k == "--test-resize")
-      o.test_resize = parse_num<int64_t>(k, v);
-    else if (k == "--test-crop")
-      o.test_crop = parse_num<int64_t>(k, v);
-    else if (k == "--flip")
-      o.flip = parse_on_off(k, v);
-    else if (k == "--ohem")
-      o.ohem = parse_on_off(k, v);
-    else if (k == "--ratio")
-      o.ratio = parse_num<double>(k, v);
-    else if (k == "--batchnorm") {
-      if (v == "shared")
-        o.batchnorm = ohem::BatchNormPolicy::Shared;
-      else if (v == "frozen")
-        o.batchnorm = ohem::BatchNormPolicy::Frozen;
-      else if (v == "separate")
-        o.batchnorm = ohem::BatchNormPolicy::Separate;
-      else
-        TORCH_CHECK(false, "option --batchnorm expects shared, frozen or separate, got \"", v, "\"");
-    } else if (k == "--mode") {
-      if (v == "joint")
-        o.mode = ohem::SelfCompetitorMode::Joint;
-      else if (v == "sequential")
-        o.mode = ohem::SelfCompetitorMode::Sequential;
-      else
-        TORCH_CHECK(false, "option --mode expects joint or sequential, got \"", v, "\"");
-    } else if (k == "--alpha")
-      o.alpha = parse_num<double>(k, v);
-    else if (k == "--lambda")
-      o.lambda = parse_num<double>(k, v);
-    else if (k == "--epochs1")
-      o.epochs1 = parse_num<int64_t>(k, v);
-    else if (k == "--epochs2")
-      o.epochs2 = parse_num<int64_t>(k, v);
-    else if (k == "--batch1")
-      o.batch1 = parse_num<int64_t>(k, v);
-    else if (k == "--batch2")
-      o.batch2 = parse_num<int64_t>(k, v);
-    else if (k == "--lr")
-      o.lr = parse_num<double>(k, v);
-    else if (k == "--weight-decay")
-      o.weight_decay = parse_num<double>(k, v);
-    else if (k == "--lr-step")
-      o.lr_step = parse_num<int64_t>(k, v);
-    else if (k == "--gamma")
-      o.gamma = parse_num<double>(k, v);
-    else if (k == "--max-steps")
-      o.max_steps = parse_num<int64_t>(k, v);
-    else if (k == "--threads")
-      o.threads = parse_num<int>(k, v);
-    else if (k == "--seed")
-      o.seed = parse_num<uint64_t>(k, v);
-    else if (k == "--out")
-      o.out = v;
-    else if (k == "--resume")
-      o.resume = v;
-    else if (k == "--checkpoint-every")
-      o.checkpoint_every = parse_num<int64_t>(k, v);
-    else if (k == "--eval-batch")
-      o.eval_batch = parse_num<int64_t>(k, v);
-    else if (k == "--eval-every-epoch")
-      o.eval_every_epoch = parse_on_off(k, v);
-    else if (k == "--hardest")
-      o.hardest = parse_num<int64_t>(k, v);
-    else if (k == "--progress")
-      o.progress = parse_on_off(k, v);
-    else
-      TORCH_CHECK(false, "unknown option ", k, " (see --help)");
-  }
-  return o;
-}
-
-/// Checks option values; throws naming the first bad one.
-inline void validate(const TrainOptions& o) {
-  TORCH_CHECK(!o.csv.empty(), "no metadata file given (--csv)");
-  TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
-              o.train_fraction);
-  TORCH_CHECK(o.ratio >= 0 && o.ratio < 1, "--ratio must be in [0, 1), got ", o.ratio);
-  TORCH_CHECK(o.epochs1 >= 0 && o.epochs2 >= 0 && o.epochs1 + o.epochs2 > 0,
-              "--epochs1 and --epochs2 must be >= 0 and not both 0, got ", o.epochs1, " and ", o.epochs2);
-  TORCH_CHECK(o.batch1 >= 2 && o.batch2 >= 2, "--batch1 and --batch2 must be >= 2 (BatchNorm), got ",
-              o.batch1, " and ", o.batch2);
-  TORCH_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive, got ", o.lr);
-  TORCH_CHECK(o.weight_decay >= 0, "--weight-decay must be >= 0, got ", o.weight_decay);
-  TORCH_CHECK(o.lr_step > 0, "--lr-step must be positive, got ", o.lr_step);
-  TORCH_CHECK(o.gamma > 0, "--gamma must be positive, got ", o.gamma);
-  TORCH_CHECK(o.threads > 0, "--threads must be positive, got ", o.threads);
-  TORCH_CHECK(o.resize >= 0 && o.crop >= 0 && o.test_resize >= 0 && o.test_crop >= 0,
-              "image sizes must be >= 0");
-  TORCH_CHECK(o.crop == 0 || o.resize == 0 || o.crop <= o.resize, "--crop (", o.crop,
-              ") must not exceed --resize (", o.resize, ")");
-  TORCH_CHECK(o.eval_batch > 0 && o.max_steps >= 0 && o.checkpoint_every >= 0 && o.hardest >= 0,
-              "--eval-batch must be positive; --max-steps, --checkpoint-every and --hardest >= 0");
-}
 
 /// Loads images of a dataset as float [3, H, W] resized to a short side, optionally caching the
 /// resized uint8 image. Errors name the image file and its metadata line.
@@ -347,13 +102,6 @@ struct EvalResult {
   std::vector<double> predictions;  ///< full-model scores, aligned with `indices`
 };
 
-/// A stage of the schedule.
-struct Stage {
-  int64_t number = 1;  ///< 1: backbone frozen (head only); 2: everything
-  int64_t epochs = 0;
-  int64_t batch = 0;
-};
-
 /// The shared trainer machinery (CRTP). `Derived` provides:
 /// - `Net make_net()` — the model (a module holder with a `ResNet backbone` member);
 /// - `TaskLoss task_loss()` — the task loss the OHEM loss wraps;
@@ -367,9 +115,17 @@ class TrainerBase {
  public:
   using Competitor = ohem::SelfCompetitor<Net, TaskLoss>;
 
-  /// Reads the data and splits it; call `init()` (from the derived constructor) to build the model.
+  /// Checks the options and the output directory (locks it; a fresh run refuses a directory holding a
+  /// run unless `overwrite`), reads the checkpoint to resume and checks its configuration against the
+  /// options, then reads the data and splits it; call `init()` (from the derived constructor) to build
+  /// the model. Everything that can be refused is refused before the data is read.
+  ///
+  /// Under a launcher (WORLD_SIZE > 1) it first joins the process group; only rank 0 locks and checks
+  /// the output directory (a failure there fails every rank).
   explicit TrainerBase(TrainOptions options) : o_(std::move(options)) {
     validate(o_);
+    dist_ = ohem::DistributedContext::from_env();
+    prepare_output();
     torch::set_num_threads(o_.threads);
     const ReadOptions read = ReadOptions().skip_bad_rows(o_.skip_bad_rows);
     data_ = read_dataset(o_.format, o_.csv, o_.images, read);
@@ -401,13 +157,12 @@ class TrainerBase {
     train_store_.emplace(&data_, o_.resize, o_.cache);
     test_store_.emplace(&data_, o_.test_resize, o_.cache);
     tracker_ = ohem::HardnessTracker(data_.size());
-    if (o_.epochs1 > 0) stages_.push_back(Stage{1, o_.epochs1, o_.batch1});
-    if (o_.epochs2 > 0) stages_.push_back(Stage{2, o_.epochs2, o_.batch2});
+    schedule_ = Schedule(o_);
     start_ = std::chrono::steady_clock::now();
   }
   virtual ~TrainerBase() = default;
 
-  /// Builds the model (seeded), the twin and the first stage's optimiser, or restores a checkpoint.
+  /// Builds the model (seeded), the twin and the first stage's optimiser, or restores the checkpoint.
   void init() {
     torch::manual_seed(o_.seed);
     net_ = self().make_net();
@@ -415,11 +170,19 @@ class TrainerBase {
       const int64_t n = load_script_weights(*backbone(), o_.pretrained);
       say(fmt::format("loaded {} backbone tensors from {}", n, o_.pretrained));
     }
-    if (!o_.out.empty()) {
-      std::filesystem::create_directories(o_.out);
-      log_ = JsonLog((std::filesystem::path(o_.out) / "log.jsonl").string(), !o_.resume.empty());
+    const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
+    if (resume_ && dist_.is_main()) {
+      // The log reads as one run: what was written after the checkpoint is cut off.
+      c10::IValue v;
+      resume_->read("log_bytes", v);
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(log_path, ec);
+      if (resume_in_place_ && !ec && static_cast<int64_t>(size) > v.toInt())
+        std::filesystem::resize_file(log_path, static_cast<uintmax_t>(v.toInt()));
     }
-    // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss).
+    if (dist_.is_main()) log_ = JsonLog(log_path, /*append=*/resume_in_place_);  // rank 0 alone writes
+    // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss); its masks are
+    // computed here, from the initial weights: the first stage's masks.
     if (o_.ohem) {
       competitor_.emplace(
           net_, self().task_loss(),
@@ -428,10 +191,31 @@ class TrainerBase {
               .twin(ohem::TwinOptions().masks(ohem::MaskOptions().ratio(o_.ratio)).batchnorm(o_.batchnorm))
               .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
     }
-    if (!o_.resume.empty()) {
-      load_checkpoint(o_.resume);
+    if (resume_) {
+      restore();
     } else {
-      begin_stage();
+      nlohmann::ordered_json start{{"event", "start"}, {"config", run_config(o_)}};
+      if (dist_.distributed()) {  // --batch1/--batch2 (in the config) are per rank
+        start["world_size"] = dist_.world_size();
+        start["global_batch1"] = o_.batch1 * dist_.world_size();
+        start["global_batch2"] = o_.batch2 * dist_.world_size();
+      }
+      log_.write(start);
+      begin_stage(/*fresh=*/true, /*refresh_masks=*/false);
+    }
+    if (dist_.distributed()) {
+      // Data parallel: rank 0's weights and buffers everywhere (the twin's own BatchNorm statistics
+      // included), gradients averaged during backward, rank 0's masks everywhere.
+      if (competitor_) {
+        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, *competitor_);
+        ohem::sync_masks(dist_, *competitor_);
+      } else {
+        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, net_);
+      }
+      say(fmt::format("distributed: {} processes ({}), this is rank {}; batch per rank {}, global {}",
+                      dist_.world_size(), dist_.backend_name(), dist_.rank(),
+                      schedule_.finished() ? 0 : schedule_.stage().batch,
+                      schedule_.finished() ? 0 : schedule_.stage().batch * dist_.world_size()));
     }
     say(fmt::format("{}: {} images ({} train / {} test, split by {}), threads: {}, OHEM: {}{}", data_.name,
                     data_.size(), split_.train.size(), split_.test.size(), split_kind_,
@@ -442,72 +226,116 @@ class TrainerBase {
   }
 
   /// True when every stage is done or the step limit is reached.
-  bool done() const {
-    return stage_index_ >= stages_.size() || (o_.max_steps > 0 && global_step_ >= o_.max_steps);
-  }
+  bool done() const { return schedule_.finished() || (o_.max_steps > 0 && global_step() >= o_.max_steps); }
 
   /// Runs one optimiser step of the current stage, then advances epoch and stage (evaluating and
   /// checkpointing at epoch ends). Throws if training is done.
   StepStats step() {
     TORCH_CHECK(!done(), "the trainer is done");
-    const Stage& st = stages_[stage_index_];
+    const Stage st = schedule_.stage();
     const int64_t steps = steps_per_epoch(st);
+    const SchedulePosition at = schedule_.position();
+    // This rank's share of the epoch (all of it for one process): positions r, r + N, ... of the epoch's
+    // order, which every rank computes identically from --seed.
+    const std::vector<int64_t>& mine = epoch_share();
+    const int64_t share = static_cast<int64_t>(mine.size()), counted = sampler().counted();
     std::vector<int64_t> items;
-    for (int64_t k = 0; k < st.batch; ++k) items.push_back(step_in_epoch_ * st.batch + k);
-    std::mt19937_64 rng(mix_seed(o_.seed, static_cast<uint64_t>(st.number), static_cast<uint64_t>(epoch_),
-                                 static_cast<uint64_t>(step_in_epoch_)));
+    padding_.assign(static_cast<size_t>(st.batch), false);
+    for (int64_t k = 0; k < st.batch; ++k) {
+      const int64_t j = (at.step_in_epoch * st.batch + k) % std::max<int64_t>(1, share);
+      items.push_back(share > 0 ? mine[static_cast<size_t>(j)] : at.step_in_epoch * st.batch + k);
+      padding_[static_cast<size_t>(k)] = j >= counted;  // a repeat that evens out the shares
+    }
+    // Augmentation draws from (seed, position) — and the rank, so that ranks do not share draws.
+    std::mt19937_64 rng(schedule_.step_seed(o_.seed) ^
+                        (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(dist_.rank())));
     net_->train();
     StepStats s = self().train_step(items, rng);
     TORCH_CHECK(std::isfinite(s.loss), "the training loss is not finite (", s.loss, ") at stage ", st.number,
-                ", epoch ", epoch_, ", step ", step_in_epoch_);
+                ", epoch ", at.epoch, ", step ", at.step_in_epoch);
+    // Data parallel: wait for the gradient all-reduce (launched during backward) and broadcast the
+    // BatchNorm statistics from rank 0; the reported losses become the means over ranks.
+    if (ddp_) {
+      ddp_->sync_gradients();
+      const torch::Tensor mean =
+          dist_.all_reduce(torch::tensor({s.loss, s.task_full, s.task_twin, s.consistency}, torch::kDouble)) /
+          dist_.world_size();
+      s.loss = mean[0].item<double>();
+      s.task_full = mean[1].item<double>();
+      s.task_twin = mean[2].item<double>();
+      s.consistency = mean[3].item<double>();
+    }
     optimizer_->step();
-    // OHEM: count the step (recomputes the masks only when TwinOptions::refresh_every > 0).
-    if (competitor_) competitor_->step();
+    // OHEM: count the step (recomputes the masks only when TwinOptions::refresh_every > 0); rank 0's
+    // masks on every rank after a refresh.
+    if (competitor_ && competitor_->step()) ohem::sync_masks(dist_, *competitor_);
     s.stage = st.number;
-    s.epoch = epoch_;
-    s.step = step_in_epoch_;
-    ++step_in_epoch_;
-    ++global_step_;
+    s.epoch = at.epoch;
+    s.step = at.step_in_epoch;
+    schedule_.advance_step();
     running_.push_back(s);
     if (progress_) {
-      progress_->update(step_in_epoch_, fmt::format("loss {:.4f} task {:.4f}{}", s.loss, s.task_full,
-                                                    o_.ohem ? fmt::format(" twin {:.4f} cons {:.5f}",
-                                                                          s.task_twin, s.consistency)
-                                                            : std::string()));
+      progress_->update(
+          schedule_.position().step_in_epoch,
+          fmt::format(
+              "loss {:.4f} task {:.4f}{}", s.loss, s.task_full,
+              o_.ohem ? fmt::format(" twin {:.4f} cons {:.5f}", s.task_twin, s.consistency) : std::string()));
     }
-    log_.write(Json()
-                   .add("event", "step")
-                   .add("stage", st.number)
-                   .add("epoch", epoch_)
-                   .add("step", s.step)
-                   .add("global_step", global_step_)
-                   .add("lr", current_lr())
-                   .add("loss", s.loss)
-                   .add("task_full", s.task_full)
-                   .add("task_twin", s.task_twin)
-                   .add("consistency", s.consistency));
-    const bool epoch_end = step_in_epoch_ >= steps;
+    log_.write(nlohmann::ordered_json{{"event", "step"},
+                                      {"stage", st.number},
+                                      {"epoch", at.epoch},
+                                      {"step", s.step},
+                                      {"global_step", global_step()},
+                                      {"lr", schedule_.lr()},
+                                      {"loss", s.loss},
+                                      {"task_full", s.task_full},
+                                      {"task_twin", s.task_twin},
+                                      {"consistency", s.consistency}});
+    const bool epoch_end = schedule_.position().step_in_epoch >= steps;
     if (epoch_end) end_epoch();
-    if (!epoch_end && o_.checkpoint_every > 0 && global_step_ % o_.checkpoint_every == 0)
+    if (!epoch_end && o_.checkpoint_every > 0 && global_step() % o_.checkpoint_every == 0)
       save_checkpoint(checkpoint_path());
     return s;
   }
 
   /// Trains until done, evaluates and writes results.json and hardest.csv; returns the final evaluation.
+  /// Under a launcher every rank trains and evaluates; rank 0 writes. With the environment variable
+  /// OHEM_TRAINER_CHECKSUM set, every rank prints a checksum of its final parameters and buffers to
+  /// stderr (tests compare the ranks'); see `parameter_checksum`.
   EvalResult train() {
     while (!done()) step();
     if (progress_) progress_->finish();
     EvalResult r = evaluate();
-    write_results(r);
+    dist_.run_on_main([&] { write_results(r); });
+    if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
+      std::cerr << fmt::format("parameter checksum of rank {} of {}: {:016x}\n", dist_.rank(),
+                               dist_.world_size(), parameter_checksum());
+    }
     return r;
   }
 
-  /// Evaluates the full model on the test split (eval mode, no gradient).
+  /// Returns the FNV-1a hash of the bytes of every parameter and buffer of the model, in order: equal
+  /// on every rank of a data-parallel run (they hold bitwise identical models).
+  uint64_t parameter_checksum() {
+    std::string bytes;
+    auto add = [&](const torch::Tensor& t) {
+      const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+      bytes.append(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes()));
+    };
+    for (const auto& p : net_->parameters()) add(p);
+    for (const auto& b : net_->buffers()) add(b);
+    return fnv1a64(bytes.data(), bytes.size());
+  }
+
+  /// Evaluates the full model on the test split (eval mode, no gradient). Distributed: each rank
+  /// predicts a contiguous share of the test split, the predictions are gathered in split order, and
+  /// rank 0 computes the correlations (the other ranks return the predictions with zero correlations).
   EvalResult evaluate() {
     torch::NoGradGuard no_grad;
     net_->eval();
     EvalResult r;
     r.indices = split_.test;
+    const auto [first, last] = dist_.shard(static_cast<int64_t>(split_.test.size()));
     std::vector<torch::Tensor> batch;
     auto flush = [&] {
       if (batch.empty()) return;
@@ -515,7 +343,8 @@ class TrainerBase {
       for (int64_t k = 0; k < p.size(0); ++k) r.predictions.push_back(p[k].item<double>());
       batch.clear();
     };
-    for (int64_t i : split_.test) {
+    for (int64_t at = first; at < last; ++at) {
+      const int64_t i = split_.test[static_cast<size_t>(at)];
       torch::Tensor x = normalize_imagenet(o_.test_crop > 0 ? center_crop(test_store_->get(i), o_.test_crop)
                                                             : test_store_->get(i));
       if (!batch.empty() &&
@@ -525,6 +354,11 @@ class TrainerBase {
     }
     flush();
     net_->train();
+    if (dist_.distributed()) {
+      const torch::Tensor all = dist_.all_gather_cat(torch::tensor(r.predictions, torch::kDouble));
+      r.predictions.assign(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
+      if (!dist_.is_main()) return r;
+    }
     std::vector<double> mos;
     std::vector<std::string> types;
     bool typed = false;
@@ -539,108 +373,53 @@ class TrainerBase {
     return r;
   }
 
-  /// Writes a checkpoint atomically: model, optimiser, schedule position, masks, RNG state.
+  /// Writes a checkpoint atomically, with a checksum: the run's configuration, model, optimiser, schedule
+  /// position, the twin's masks (in `ohem::MaskSet`'s file format), RNG state, hardness and the log's
+  /// length. Distributed: a collective (every rank's RNG state is gathered); rank 0 writes the file.
   void save_checkpoint(const std::string& path) {
-    atomic_write(path, [&](const std::string& tmp) {
-      torch::serialize::OutputArchive root;
-      torch::serialize::OutputArchive model;
-      net_->save(model);
-      root.write("model", model);
-      torch::serialize::OutputArchive opt;
-      optimizer_->save(opt);
-      root.write("optimizer", opt);
-      root.write("stage_index", c10::IValue(static_cast<int64_t>(stage_index_)));
-      root.write("epoch", c10::IValue(epoch_));
-      root.write("step_in_epoch", c10::IValue(step_in_epoch_));
-      root.write("global_step", c10::IValue(global_step_));
-      root.write("ohem", c10::IValue(o_.ohem));
+    torch::Tensor rng_states;
+    if (dist_.distributed()) {
+      at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+      torch::Tensor mine;
       {
-        at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
         std::lock_guard<std::mutex> lock(gen.mutex());
-        root.write("torch_rng", gen.get_state());
+        mine = gen.get_state();
       }
-      if (competitor_) {
-        const ohem::MaskSet& m = competitor_->twin().masks();
-        for (size_t k = 0; k < m.size(); ++k) {
-          root.write(fmt::format("mask_name_{}", k), c10::IValue(m.name(k)));
-          root.write(fmt::format("mask_{}", k), m.mask(k));
-        }
-        root.write("mask_count", c10::IValue(static_cast<int64_t>(m.size())));
-      }
-      torch::Tensor hv = tracker_.values();
-      root.write("hardness", hv);
-      root.save_to(tmp);
-    });
+      rng_states = dist_.all_gather_cat(mine.reshape({1, -1}));
+    }
+    dist_.run_on_main([&] { write_checkpoint(path, rng_states); });
   }
 
-  /// Restores a checkpoint written by `save_checkpoint` (same options): the next step computes exactly
-  /// what it would have computed without the interruption. Throws naming the file if it does not match.
-  void load_checkpoint(const std::string& path) {
-    TORCH_CHECK(std::filesystem::is_regular_file(path), "checkpoint \"", path, "\" does not exist");
-    torch::serialize::InputArchive root;
-    try {
-      root.load_from(path);
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "cannot read checkpoint \"", path, "\": ", e.what_without_backtrace());
-    }
-    c10::IValue v;
-    root.read("ohem", v);
-    TORCH_CHECK(v.toBool() == o_.ohem, "checkpoint \"", path, "\" was written with --ohem ",
-                v.toBool() ? "on" : "off", "; resume it with the same setting");
-    torch::serialize::InputArchive model;
-    root.read("model", model);
-    try {
-      net_->load(model);
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "checkpoint \"", path,
-                  "\" does not match the model (--arch/--width?): ", e.what_without_backtrace());
-    }
-    root.read("stage_index", v);
-    stage_index_ = static_cast<size_t>(v.toInt());
-    root.read("epoch", v);
-    epoch_ = v.toInt();
-    root.read("step_in_epoch", v);
-    step_in_epoch_ = v.toInt();
-    root.read("global_step", v);
-    global_step_ = v.toInt();
-    TORCH_CHECK(stage_index_ <= stages_.size(), "checkpoint \"", path, "\" is at stage index ", stage_index_,
-                " but the options define ", stages_.size(), " stages");
-    begin_stage(/*fresh=*/false);
-    torch::serialize::InputArchive opt;
-    root.read("optimizer", opt);
-    if (optimizer_) optimizer_->load(opt);
-    set_lr();
-    torch::Tensor rng;
-    root.read("torch_rng", rng);
+ private:
+  // The checkpoint file (rank 0): the payload of `save_checkpoint`.
+  void write_checkpoint(const std::string& path, const torch::Tensor& rng_states) {
+    torch::serialize::OutputArchive root;
+    root.write("config", c10::IValue(run_config(o_).dump()));
+    torch::serialize::OutputArchive model;
+    net_->save(model);
+    root.write("model", model);
+    torch::serialize::OutputArchive opt;
+    optimizer_->save(opt);
+    root.write("optimizer", opt);
+    const SchedulePosition& p = schedule_.position();
+    root.write("stage_index", c10::IValue(static_cast<int64_t>(p.stage_index)));
+    root.write("epoch", c10::IValue(p.epoch));
+    root.write("step_in_epoch", c10::IValue(p.step_in_epoch));
+    root.write("global_step", c10::IValue(p.global_step));
     {
       at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
       std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng);
+      root.write("torch_rng", gen.get_state());
     }
-    if (competitor_) {
-      root.read("mask_count", v);
-      ohem::MaskSet m;
-      for (int64_t k = 0; k < v.toInt(); ++k) {
-        c10::IValue name;
-        torch::Tensor mask;
-        root.read(fmt::format("mask_name_{}", k), name);
-        root.read(fmt::format("mask_{}", k), mask);
-        m.add(name.toStringRef(), mask);
-      }
-      for (size_t t = 0; t < competitor_->num_twins(); ++t) competitor_->twin(t).set_masks(m);
-    }
-    torch::Tensor hv;
-    root.read("hardness", hv);
-    tracker_.reset();
-    for (int64_t i = 0; i < hv.size(0); ++i) {
-      const double h = hv[i].item<double>();
-      if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
-    }
-    say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
-                    stage_index_ < stages_.size() ? stages_[stage_index_].number : 0, epoch_,
-                    step_in_epoch_));
+    if (competitor_) root.write("masks", mask_file_bytes(competitor_->twin().masks(), scratch_path("masks")));
+    root.write("hardness", tracker_.values());
+    root.write("log_bytes", c10::IValue(log_.bytes()));
+    root.write("world_size", c10::IValue(static_cast<int64_t>(dist_.world_size())));
+    if (rng_states.defined()) root.write("torch_rng_ranks", rng_states);
+    save_checked(root, path);
   }
 
+ public:
   /// Returns the model.
   Net& net() { return net_; }
   /// Returns the self-competitor (null without OHEM).
@@ -653,18 +432,22 @@ class TrainerBase {
   const TrainOptions& options() const { return o_; }
   /// Returns the hardness tracker (per-sample twin disagreement with OHEM, per-sample loss without).
   ohem::HardnessTracker& tracker() { return tracker_; }
+  /// Returns the schedule and its position.
+  const Schedule& schedule() const { return schedule_; }
   /// Returns the number of steps done.
-  int64_t global_step() const { return global_step_; }
+  int64_t global_step() const { return schedule_.position().global_step; }
   /// Returns the default checkpoint path (<out>/checkpoint.pt).
   std::string checkpoint_path() const { return (std::filesystem::path(o_.out) / "checkpoint.pt").string(); }
+  /// Returns the process group (a single process without launcher variables).
+  const ohem::DistributedContext& distributed() const { return dist_; }
 
  protected:
   Derived& self() { return static_cast<Derived&>(*this); }
 
   /// Returns the current stage.
-  const Stage& stage() const { return stages_.at(stage_index_); }
+  const Stage& stage() const { return schedule_.stage(); }
   /// Returns the epoch within the stage.
-  int64_t epoch() const { return epoch_; }
+  int64_t epoch() const { return schedule_.position().epoch; }
 
   /// Loads, augments (seeded by `rng`) and stacks training images into [B, 3, crop, crop].
   torch::Tensor load_train(const std::vector<int64_t>& indices, std::mt19937_64& rng) {
@@ -677,48 +460,207 @@ class TrainerBase {
   /// Returns the backbone (for pretrained weights); the derived class's net must expose `backbone`.
   ResNet& backbone() { return net_->backbone; }
 
-  /// Prints a line unless quiet.
+  /// Prints a line unless quiet (rank 0 only).
   void say(const std::string& s) const {
-    if (!o_.quiet) std::cout << s << std::endl;
+    if (!o_.quiet && dist_.is_main()) std::cout << s << std::endl;
+  }
+
+  /// Records per-sample hardness of the step's items (`indices[k]` belongs to the k-th item given to
+  /// `train_step`). Distributed: a collective that gathers every rank's values into rank 0's tracker,
+  /// without the repeats that even out the ranks' shares.
+  void record_hardness(const torch::Tensor& indices, const torch::Tensor& hardness) {
+    if (!dist_.distributed()) {
+      tracker_.update(indices, hardness);
+      return;
+    }
+    torch::Tensor marked = indices.to(torch::kLong).clone();
+    for (size_t k = 0; k < padding_.size() && static_cast<int64_t>(k) < marked.numel(); ++k)
+      if (padding_[k]) marked[static_cast<int64_t>(k)] = -1;
+    ohem::gather_hardness(dist_, tracker_, marked, hardness);
   }
 
   TrainOptions o_;
+  ohem::DistributedContext dist_;  // the process group (one process without launcher variables)
   Dataset data_;
   Split split_;
   std::string split_kind_;
   Net net_{nullptr};
   std::optional<Competitor> competitor_;
   ohem::HardnessTracker tracker_;
+  std::unique_ptr<ohem::DistributedDataParallel> ddp_;  // distributed runs only
 
  private:
-  static uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
-    uint64_t h = a * 0x9E3779B97F4A7C15ULL;
-    for (uint64_t x : {b, c, d}) {
-      h ^= x + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
-      h *= 0xBF58476D1CE4E5B9ULL;
+  // Locks --out; refuses a directory that holds another run (unless --overwrite); removes temporaries a
+  // killed run of ours left; reads and checks the checkpoint to resume. Before any data is read.
+  // Distributed: rank 0 alone locks and cleans --out (a failure there fails every rank); every rank
+  // reads and checks the checkpoint.
+  void prepare_output() {
+    namespace fs = std::filesystem;
+    if (!o_.resume.empty()) {
+      TORCH_CHECK(fs::is_regular_file(o_.resume), "checkpoint \"", o_.resume, "\" does not exist");
     }
-    return h;
+    std::error_code ec;
+    const fs::path from = fs::path(o_.resume).parent_path();
+    resume_in_place_ = !o_.resume.empty() && fs::equivalent(from.empty() ? "." : from, o_.out, ec);
+    dist_.run_on_main([&] {
+      lock_ = OutputLock(o_.out);
+      const std::vector<std::string> held = existing_run_files(o_.out);
+      if (!resume_in_place_ && !held.empty()) {
+        std::string list;
+        for (const auto& f : held) list += (list.empty() ? "" : ", ") + f;
+        TORCH_CHECK(o_.overwrite, "output directory \"", o_.out, "\" already holds a run (", list,
+                    "); pass --resume ", (fs::path(o_.out) / "checkpoint.pt").string(),
+                    " to continue it, --overwrite to replace it, or another --out");
+        for (const auto& f : held) fs::remove(fs::path(o_.out) / f);
+      }
+      remove_stale_run_temporaries(o_.out);
+    });
+    if (o_.resume.empty()) return;
+    resume_ = std::make_unique<torch::serialize::InputArchive>();
+    load_checked(*resume_, o_.resume);
+    c10::IValue v;
+    TORCH_CHECK(resume_->try_read("config", v) && v.isString(), "checkpoint \"", o_.resume,
+                "\" holds no configuration");
+    nlohmann::json saved;
+    try {
+      saved = nlohmann::json::parse(v.toStringRef());
+    } catch (const nlohmann::json::exception& e) {
+      TORCH_CHECK(false, "checkpoint \"", o_.resume, "\": bad configuration: ", e.what());
+    }
+    const std::vector<std::string> diff = resume_differences(saved, o_);
+    if (!diff.empty()) {
+      std::string lines;
+      for (const auto& d : diff) lines += "\n  " + d;
+      TORCH_CHECK(false, "cannot resume \"", o_.resume, "\" with different options (a resumed run must be ",
+                  "the run it continues; see docs/examples.md):", lines);
+    }
+    // The world size is part of the run: the per-rank batch, each rank's share of an epoch and the
+    // position within it depend on it (checkpoints without the field come from one process).
+    c10::IValue w;
+    const int64_t saved_world = resume_->try_read("world_size", w) && w.isInt() ? w.toInt() : 1;
+    TORCH_CHECK(saved_world == dist_.world_size(), "cannot resume \"", o_.resume,
+                "\" with another number of processes: the checkpoint was written by a run of world size ",
+                saved_world, ", this run has world size ", dist_.world_size(),
+                " (WORLD_SIZE); launch it with ", saved_world, " process", saved_world == 1 ? "" : "es");
+    saved_epochs_.clear();
+    for (const char* k : {"--epochs1", "--epochs2"})
+      if (saved.at(k).get<int64_t>() > 0) saved_epochs_.push_back(saved.at(k).get<int64_t>());
   }
 
-  int64_t steps_per_epoch(const Stage& st) {
-    return std::max<int64_t>(1, self().items_per_epoch() / st.batch);
+  // Restores the checkpoint read by prepare_output(): the next step computes exactly what it would have
+  // computed without the interruption.
+  void restore() {
+    const std::string& path = o_.resume;
+    torch::serialize::InputArchive model;
+    resume_->read("model", model);
+    const std::vector<std::string> shapes = shape_differences(*net_, model);
+    if (!shapes.empty()) {
+      std::string lines;
+      for (const auto& d : shapes) lines += "\n  " + d;
+      TORCH_CHECK(false, "checkpoint \"", path, "\" does not match the model:", lines);
+    }
+    net_->load(model);
+    SchedulePosition p;
+    c10::IValue v;
+    resume_->read("stage_index", v);
+    p.stage_index = static_cast<size_t>(v.toInt());
+    resume_->read("epoch", v);
+    p.epoch = v.toInt();
+    resume_->read("step_in_epoch", v);
+    p.step_in_epoch = v.toInt();
+    resume_->read("global_step", v);
+    p.global_step = v.toInt();
+    try {
+      schedule_.restore(p, saved_epochs_);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "checkpoint \"", path, "\": ", e.what_without_backtrace());
+    }
+    begin_stage(/*fresh=*/false, /*refresh_masks=*/false);
+    torch::serialize::InputArchive opt;
+    resume_->read("optimizer", opt);
+    if (optimizer_) optimizer_->load(opt);
+    set_lr();
+    torch::Tensor rng;
+    resume_->read("torch_rng", rng);
+    torch::Tensor ranks_rng;
+    if (dist_.distributed() && resume_->try_read("torch_rng_ranks", ranks_rng) &&
+        ranks_rng.size(0) == dist_.world_size())
+      rng = ranks_rng[dist_.rank()].contiguous();  // each rank's own state
+    {
+      at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng);
+    }
+    if (competitor_) {
+      torch::Tensor bytes;
+      resume_->read("masks", bytes);
+      const ohem::MaskSet m = mask_set_from_bytes(bytes, scratch_path("masks"));
+      for (size_t t = 0; t < competitor_->num_twins(); ++t) competitor_->twin(t).set_masks(m);
+    }
+    torch::Tensor hv;
+    resume_->read("hardness", hv);
+    TORCH_CHECK(hv.dim() == 1 && hv.size(0) == data_.size(), "checkpoint \"", path, "\" holds hardness for ",
+                hv.numel(), " images, the data has ", data_.size());
+    tracker_.reset();
+    for (int64_t i = 0; i < hv.size(0); ++i) {
+      const double h = hv[i].item<double>();
+      if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
+    }
+    resume_.reset();
+    log_.write(
+        nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
+    say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
+                    schedule_.finished() ? 0 : schedule_.stage().number, epoch(), p.step_in_epoch));
   }
 
-  double current_lr() const {
-    if (stage_index_ >= stages_.size()) return 0.0;
-    return o_.lr * std::pow(o_.gamma, static_cast<double>(epoch_ / o_.lr_step));
+  // A unique scratch file in --out whose name the stale-temporary cleanup recognises.
+  // (Ranks other than 0 use the system's temporary directory: --out may be rank 0's alone.)
+  std::string scratch_path(const std::string& what) const {
+    if (!dist_.is_main()) {
+      return (std::filesystem::temp_directory_path() /
+              fmt::format("ohem-{}-rank{}-{}", what, dist_.rank(), ::getpid()))
+          .string();
+    }
+    return (std::filesystem::path(o_.out) /
+            fmt::format("{}{}-{}", atomic_temp_prefix("checkpoint.pt"), what, ::getpid()))
+        .string();
+  }
+
+  // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.
+  int64_t steps_per_epoch(const Stage& st) { return std::max<int64_t>(1, sampler().per_rank() / st.batch); }
+
+  // The sampler of this rank's share: positions rank, rank + N, ... of the epoch's order (no shuffling
+  // of its own: the trainers' epoch orders are already reshuffled per epoch from --seed on every rank).
+  const ohem::DistributedSampler& sampler() {
+    const int64_t n = self().items_per_epoch();
+    if (!sampler_ || sampler_->size() != n)
+      sampler_.emplace(n, dist_, ohem::DistributedSamplerOptions().shuffle(false));
+    return *sampler_;
+  }
+  const std::vector<int64_t>& epoch_share() {
+    const ohem::DistributedSampler& s = sampler();
+    if (share_n_ != s.size()) {
+      share_ = s.indices(0);
+      share_n_ = s.size();
+    }
+    return share_;
   }
 
   void set_lr() {
     if (!optimizer_) return;
     for (auto& g : optimizer_->param_groups())
-      static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
+      static_cast<torch::optim::AdamOptions&>(g.options()).lr(schedule_.lr());
   }
 
-  // Starts the current stage: which parameters train, a fresh Adam, and (fresh start) new masks.
-  void begin_stage(bool fresh = true) {
-    if (stage_index_ >= stages_.size()) return;
-    const Stage& st = stages_[stage_index_];
+  std::string progress_label() const {
+    const Stage& st = schedule_.stage();
+    return fmt::format("stage {} epoch {}/{}", st.number, epoch() + 1, st.epochs);
+  }
+
+  // Starts the current stage: which parameters train, a fresh Adam, and (a new stage) new masks.
+  void begin_stage(bool fresh, bool refresh_masks) {
+    if (schedule_.finished()) return;
+    const Stage& st = schedule_.stage();
     std::vector<torch::Tensor> params;
     if (st.number == 1) {
       for (auto& p : net_->parameters()) p.set_requires_grad(false);
@@ -731,24 +673,26 @@ class TrainerBase {
     optimizer_.emplace(params, torch::optim::AdamOptions(o_.lr).weight_decay(o_.weight_decay));
     set_lr();
     // OHEM: the recipe computes the masks once per stage, from the current weights.
-    if (fresh && competitor_) competitor_->refresh();
-    if (fresh) {
-      epoch_ = 0;
-      step_in_epoch_ = 0;
+    if (refresh_masks && competitor_) {
+      competitor_->refresh();
+      ohem::sync_masks(dist_, *competitor_);  // distributed: rank 0's masks on every rank
     }
-    progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs),
-                      steps_per_epoch(st), o_.progress && !o_.quiet);
+    progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
     if (fresh && competitor_) {
       const ohem::MaskSet& m = competitor_->twin().masks();
+      const std::string batch = dist_.distributed()
+                                    ? fmt::format("{} per rank ({} global over {} ranks)", st.batch,
+                                                  st.batch * dist_.world_size(), dist_.world_size())
+                                    : std::to_string(st.batch);
       say(fmt::format("stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned)",
-                      st.number, st.epochs, st.batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
-      log_.write(
-          Json().add("event", "masks").add("stage", st.number).add("kept", m.kept()).add("total", m.numel()));
+                      st.number, st.epochs, batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
+      log_.write(nlohmann::ordered_json{
+          {"event", "masks"}, {"stage", st.number}, {"kept", m.kept()}, {"total", m.numel()}});
     }
   }
 
   void end_epoch() {
-    const Stage st = stages_[stage_index_];
+    const Stage st = schedule_.stage();
     if (progress_) progress_->finish();
     double loss = 0, tf = 0, tt = 0, c = 0;
     for (const auto& s : running_) {
@@ -759,42 +703,36 @@ class TrainerBase {
     }
     const double n = static_cast<double>(std::max<size_t>(1, running_.size()));
     running_.clear();
-    Json j;
-    j.add("event", "epoch")
-        .add("stage", st.number)
-        .add("epoch", epoch_)
-        .add("global_step", global_step_)
-        .add("loss", loss / n)
-        .add("task_full", tf / n)
-        .add("task_twin", tt / n)
-        .add("consistency", c / n)
-        .add("elapsed_s", elapsed());
+    nlohmann::ordered_json j{
+        {"event", "epoch"},      {"stage", st.number},  {"epoch", epoch()},    {"global_step", global_step()},
+        {"loss", loss / n},      {"task_full", tf / n}, {"task_twin", tt / n}, {"consistency", c / n},
+        {"elapsed_s", elapsed()}};
     std::string line =
-        fmt::format("stage {} epoch {}/{}: loss {:.4f}", st.number, epoch_ + 1, st.epochs, loss / n);
-    const bool last = epoch_ + 1 >= st.epochs && stage_index_ + 1 >= stages_.size();
-    if (o_.eval_every_epoch && !last) {
+        fmt::format("stage {} epoch {}/{}: loss {:.4f}", st.number, epoch() + 1, st.epochs, loss / n);
+    if (o_.eval_every_epoch && !schedule_.last_epoch()) {
       EvalResult r = evaluate();
-      j.add("srcc", r.overall.srcc).add("krcc", r.overall.krcc).add("plcc", r.overall.plcc);
+      j["srcc"] = r.overall.srcc;
+      j["krcc"] = r.overall.krcc;
+      j["plcc"] = r.overall.plcc;
       line += fmt::format("  test SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.srcc, r.overall.krcc,
                           r.overall.plcc);
     }
     log_.write(j);
     say(line);
-    if (!o_.out.empty() && o_.hardest > 0) {
-      tracker_.save_csv((std::filesystem::path(o_.out) / "hardest.csv").string(), data_.names(), data_.mos());
+    if (o_.hardest > 0) {
+      dist_.run_on_main([&] {
+        tracker_.save_csv((std::filesystem::path(o_.out) / "hardest.csv").string(), data_.names(),
+                          data_.mos());
+      });
     }
     tracker_.reset();
-    ++epoch_;
-    step_in_epoch_ = 0;
-    if (epoch_ >= st.epochs) {
-      ++stage_index_;
-      begin_stage();
+    if (schedule_.end_epoch()) {
+      begin_stage(/*fresh=*/true, /*refresh_masks=*/true);
     } else {
       set_lr();
-      progress_.emplace(fmt::format("stage {} epoch {}/{}", st.number, epoch_ + 1, st.epochs),
-                        steps_per_epoch(st), o_.progress && !o_.quiet);
+      progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
     }
-    if (!o_.out.empty()) save_checkpoint(checkpoint_path());
+    save_checkpoint(checkpoint_path());
   }
 
   double elapsed() const {
@@ -804,39 +742,42 @@ class TrainerBase {
   void write_results(const EvalResult& r) {
     say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count,
                     r.overall.srcc, r.overall.krcc, r.overall.plcc));
-    if (o_.out.empty()) return;
-    Json types;
-    for (const auto& [k, c] : r.by_type) {
-      types.add(k, Json().add("srcc", c.srcc).add("krcc", c.krcc).add("plcc", c.plcc).add("count", c.count));
-    }
-    Json j;
-    j.add("dataset", data_.name)
-        .add("csv", o_.csv)
-        .add("ohem", o_.ohem)
-        .add("ratio", o_.ratio)
-        .add("seed", static_cast<int64_t>(o_.seed))
-        .add("split_seed", static_cast<int64_t>(o_.split_seed))
-        .add("steps", global_step_)
-        .add("elapsed_s", elapsed())
-        .add("threads", torch::get_num_threads())
-        .add("srcc", r.overall.srcc)
-        .add("krcc", r.overall.krcc)
-        .add("plcc", r.overall.plcc)
-        .add("test_images", r.overall.count)
-        .add("by_type", types);
-    write_text_file((std::filesystem::path(o_.out) / "results.json").string(), j.str() + "\n");
-    log_.write(Json()
-                   .add("event", "final")
-                   .add("srcc", r.overall.srcc)
-                   .add("krcc", r.overall.krcc)
-                   .add("plcc", r.overall.plcc));
+    nlohmann::ordered_json types = nlohmann::ordered_json::object();
+    for (const auto& [k, c] : r.by_type)
+      types[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.count}};
+    nlohmann::ordered_json j{{"dataset", data_.name},
+                             {"csv", o_.csv},
+                             {"ohem", o_.ohem},
+                             {"ratio", o_.ratio},
+                             {"seed", o_.seed},
+                             {"split_seed", o_.split_seed},
+                             {"steps", global_step()},
+                             {"elapsed_s", elapsed()},
+                             {"threads", torch::get_num_threads()},
+                             {"srcc", r.overall.srcc},
+                             {"krcc", r.overall.krcc},
+                             {"plcc", r.overall.plcc},
+                             {"test_images", r.overall.count},
+                             {"by_type", types},
+                             {"config", run_config(o_)}};
+    if (dist_.distributed()) j["world_size"] = dist_.world_size();
+    atomic_write_text((std::filesystem::path(o_.out) / "results.json").string(),
+                      j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    log_.write(nlohmann::ordered_json{
+        {"event", "final"}, {"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}});
   }
 
+  OutputLock lock_;  // taken before anything is written; released after the log below is closed
+  std::unique_ptr<torch::serialize::InputArchive> resume_;
+  bool resume_in_place_ = false;  // resuming into the checkpoint's own directory
+  std::vector<int64_t> saved_epochs_;
   std::optional<ImageStore> train_store_, test_store_;
-  std::vector<Stage> stages_;
-  size_t stage_index_ = 0;
-  int64_t epoch_ = 0, step_in_epoch_ = 0, global_step_ = 0;
+  Schedule schedule_;
   std::optional<torch::optim::Adam> optimizer_;
+  std::optional<ohem::DistributedSampler> sampler_;
+  std::vector<int64_t> share_;  // this rank's positions of the epoch (sampler_)
+  int64_t share_n_ = -1;        // the epoch size share_ was made for
+  std::vector<bool> padding_;   // per item of the current step: a repeat that evens out the shares
   std::optional<Progress> progress_;
   std::vector<StepStats> running_;
   JsonLog log_;

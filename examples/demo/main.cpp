@@ -4,8 +4,11 @@
 // and per distortion type, mean ± std over seeds. examples/demo/demo.sh fetches the photographs.
 //
 // Usage: demo --photos DIR [--work DIR] [--seeds N] [--threads T] [options, see --help]
-#include "../train_pairwise/trainer.hpp"
 #include "synthetic.hpp"
+
+#include <train_pairwise/trainer.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
 
@@ -24,80 +27,44 @@ using namespace ohem_examples;
 struct DemoOptions {
   std::string photos, work = "build/demo-cache/data";
   int64_t seeds = 2, threads = 2, patch = 64, crop = 56, width = 16, epochs1 = 1, epochs2 = 5, batch = 16;
-  double lr = 1e-3, ratio = 0.65, train_fraction = 0.7;
+  double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
   std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  // per type, in distortion_names() order
   bool progress = false;
 };
 
-const char* kUsage = R"(usage: demo --photos DIR [options]
-  --photos DIR          folder with the scikit-image sample photographs (demo.sh extracts them)
-  --work DIR            where the dataset and runs go (build/demo-cache/data)
-  --seeds N             seeds (content splits and initialisations) to average over (2)
-  --threads N           torch threads (2)
-  --patch N             patch side in pixels (64); --crop N training crop (56)
-  --width N             ResNet-18 base width (16; torchvision: 64)
-  --epochs1 N --epochs2 N --batch N --lr X   schedule (1, 5, 16 pairs, 1e-3)
-  --ratio R             pruning ratio of the twin (0.65)
-  --train-fraction F    share of photographs used for training (0.7)
-  --shares a,b,c,d,e,f  training share kept per distortion type (1,0.5,0.25,0.15,0.1,0.05)
-  --progress on|off     progress bars (off)
-)";
-
-DemoOptions parse(int argc, char** argv) {
-  DemoOptions o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "--help" || k == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    TORCH_CHECK(i + 1 < argc, "demo: option ", k, " needs a value");
-    const std::string v = argv[++i];
-    auto num = [&](auto& field) {
-      field = ohem_examples::detail::parse_num<std::decay_t<decltype(field)>>(k, v);
-    };
-    if (k == "--photos")
-      o.photos = v;
-    else if (k == "--work")
-      o.work = v;
-    else if (k == "--seeds")
-      num(o.seeds);
-    else if (k == "--threads")
-      num(o.threads);
-    else if (k == "--patch")
-      num(o.patch);
-    else if (k == "--crop")
-      num(o.crop);
-    else if (k == "--width")
-      num(o.width);
-    else if (k == "--epochs1")
-      num(o.epochs1);
-    else if (k == "--epochs2")
-      num(o.epochs2);
-    else if (k == "--batch")
-      num(o.batch);
-    else if (k == "--lr")
-      num(o.lr);
-    else if (k == "--ratio")
-      num(o.ratio);
-    else if (k == "--train-fraction")
-      num(o.train_fraction);
-    else if (k == "--progress")
-      o.progress = ohem_examples::detail::parse_on_off(k, v);
-    else if (k == "--shares") {
-      o.shares.clear();
-      for (const auto& f : split_csv_line(v, "--shares"))
-        o.shares.push_back(ohem_examples::detail::parse_num<double>(k, f));
-      TORCH_CHECK(o.shares.size() == demo::distortion_names().size(), "demo: --shares needs ",
-                  demo::distortion_names().size(), " values, got ", o.shares.size());
-      for (double s : o.shares) TORCH_CHECK(s > 0 && s <= 1, "demo: each share must be in (0, 1], got ", s);
-    } else
-      TORCH_CHECK(false, "demo: unknown option ", k, " (see --help)");
-  }
-  TORCH_CHECK(!o.photos.empty(), "demo: --photos DIR is required (examples/demo/demo.sh provides it)");
-  TORCH_CHECK(o.seeds >= 1 && o.threads >= 1 && o.crop <= o.patch,
-              "demo: need --seeds >= 1, --threads >= 1, --crop <= --patch");
-  return o;
+// The command line (CLI11); --help lists every option with its default.
+void add_demo_options(CLI::App& app, DemoOptions& o) {
+  app.add_option("--photos", o.photos,
+                 "folder with the scikit-image sample photographs (demo.sh extracts them)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--work", o.work, "where the dataset and runs go")->capture_default_str();
+  app.add_option("--seeds", o.seeds, "seeds (content splits and initialisations) to average over")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  app.add_option("--threads", o.threads, "torch threads")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--patch", o.patch, "patch side in pixels")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--width", o.width, "ResNet-18 base width (torchvision: 64)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--epochs1", o.epochs1, "epochs of stage 1 (backbone frozen)")->capture_default_str();
+  app.add_option("--epochs2", o.epochs2, "epochs of stage 2")->capture_default_str();
+  app.add_option("--batch", o.batch, "pairs per step")->capture_default_str();
+  app.add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
+  app.add_option("--ratio", o.ratio, "pruning ratio of the twin")->capture_default_str();
+  app.add_option("--train-fraction", o.train_fraction, "share of photographs used for training")
+      ->capture_default_str();
+  app.add_option("--shares", o.shares, "training share kept per distortion type, comma-separated")
+      ->delimiter(',')
+      ->expected(static_cast<int>(demo::distortion_names().size()))
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+  app.add_option("--progress", o.progress, "progress bars")->type_name("on|off")->default_str("off");
 }
 
 struct MeanStd {
@@ -128,12 +95,12 @@ std::string write_csv(const Dataset& all, const std::vector<int64_t>& indices, c
                         s.type);
   }
   const std::string path = (std::filesystem::path(dir) / name).string();
-  write_text_file(path, rows);
+  atomic_write_text(path, rows, AtomicWriteOptions().create_directories(true));
   return path;
 }
 
-int run(int argc, char** argv) {
-  const DemoOptions o = parse(argc, argv);
+int run(const DemoOptions& o) {
+  TORCH_CHECK(o.crop <= o.patch, "demo: --crop (", o.crop, ") must not exceed --patch (", o.patch, ")");
   const auto t0 = std::chrono::steady_clock::now();
   torch::set_num_threads(static_cast<int>(o.threads));
   std::cout << "ohem demo: synthetic distortions of " << demo::photo_names().size()
@@ -194,6 +161,7 @@ int run(int argc, char** argv) {
       t.eval_every_epoch = false;
       t.progress = o.progress;
       t.quiet = true;
+      t.overwrite = true;  // the demo replaces its own earlier runs
       t.out =
           (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
               .string();
@@ -241,15 +209,20 @@ int run(int argc, char** argv) {
       "training time: baseline {:.0f}s, OHEM {:.0f}s (all seeds); total {:.0f}s on {} thread(s)\n",
       seconds[0], seconds[1], total, torch::get_num_threads());
   std::cout << table;
-  write_text_file((std::filesystem::path(o.work) / "results.txt").string(), table);
+  atomic_write_text((std::filesystem::path(o.work) / "results.txt").string(), table,
+                    AtomicWriteOptions().create_directories(true));
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"Trains BaseCNN with and without OHEM on synthetic distortions of real photographs.", "demo"};
+  DemoOptions o;
+  add_demo_options(app, o);
+  CLI11_PARSE(app, argc, argv);
   try {
-    return run(argc, argv);
+    return run(o);
   } catch (const c10::Error& e) {
     std::cerr << "error: " << e.what_without_backtrace() << "\n";
   } catch (const std::exception& e) {

@@ -5,10 +5,11 @@
 /// types at five levels; the quality label is the SSIM of the distorted patch against its pristine patch
 /// (Wang et al. 2004: luminance, 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, on [0, 255]).
 
-#include "../common/datasets.hpp"
-#include "../common/image.hpp"
-#include "../common/io.hpp"
-#include "../common/transforms.hpp"
+#include <common/datasets.hpp>
+#include <common/files.hpp>
+#include <common/image.hpp>
+#include <common/io.hpp>
+#include <common/transforms.hpp>
 
 #include <torch/torch.h>
 
@@ -173,8 +174,8 @@ inline std::string build_synthetic(const std::string& photo_dir, const std::stri
     if (verbose) std::cout << "." << std::flush;
   }
   if (verbose) std::cout << " " << count << " images\n";
-  write_text_file(csv, rows);
-  write_text_file(stamp_path, stamp);
+  atomic_write_text(csv, rows, AtomicWriteOptions().create_directories(true));
+  atomic_write_text(stamp_path, stamp, AtomicWriteOptions().create_directories(true));
   return csv;
 }
 

@@ -5,7 +5,7 @@
 /// Linear → ReLU → Linear to one score) trained with the L1 loss on MOS, with the same OHEM flags as the
 /// pairwise trainer. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
 
-#include "../common/trainer_base.hpp"
+#include <common/trainer_base.hpp>
 
 #include <ohem/losses.hpp>
 
@@ -96,7 +96,7 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
       // OHEM: full model and pruned twin on the batch; L1 on both + MSE consistency; hardness |full − twin|.
       ohem::OhemLossResult r = (*competitor_)(x, target);
       r.backward();
-      tracker_.update(indices, r.hardness);
+      record_hardness(indices, r.hardness);
       s.loss = r.total.item<double>();
       s.task_full = r.task_full.item<double>();
       s.task_twin = r.task_twin.item<double>();
@@ -105,7 +105,7 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
       const torch::Tensor pred = net_->forward(x);
       const torch::Tensor loss = ohem::MosL1Loss{}(pred, target);
       loss.backward();
-      tracker_.update(indices, (pred.detach() - target).abs());  // without a twin: per-image error
+      record_hardness(indices, (pred.detach() - target).abs());  // without a twin: per-image error
       s.loss = s.task_full = loss.item<double>();
     }
     return s;
@@ -116,16 +116,14 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
   int64_t order_epoch_ = -1;
 };
 
-/// Parses the command line, trains and evaluates; returns the process exit code.
+/// Parses the command line (CLI11: --help, errors naming the option), trains and evaluates; returns
+/// the process exit code.
 inline int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  bool help = false;
-  TrainOptions o = parse_train_args(args, Trainer::default_options(), &help);
-  if (help) {
-    std::cout << train_usage("train_mos")
-              << "MOS regression (L1) with a multi-scale head. Defaults here: --epochs1 0 --epochs2 12.\n";
-    return 0;
-  }
+  CLI::App app{"MOS regression (L1) with a multi-scale head. Defaults here: --epochs1 0 --epochs2 12.",
+               "train_mos"};
+  TrainOptions o = Trainer::default_options();
+  add_train_options(app, o);
+  CLI11_PARSE(app, argc, argv);
   Trainer t(o);
   t.train();
   return 0;

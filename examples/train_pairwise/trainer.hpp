@@ -5,7 +5,7 @@
 /// then everything), with the recipe's Adam and StepLR, `--ohem on|off`, `--ratio`, BatchNorm policy and
 /// joint or sequential mode. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
 
-#include "../common/trainer_base.hpp"
+#include <common/trainer_base.hpp>
 
 #include <ohem/losses.hpp>
 
@@ -78,8 +78,8 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
       // consistency; one backward; per-image hardness = |full − twin|.
       ohem::OhemLossResult r = (*competitor_)(std::make_pair(x1, x2), label);
       r.backward();
-      tracker_.update(idx1, r.member_hardness[0]);
-      tracker_.update(idx2, r.member_hardness[1]);
+      record_hardness(idx1, r.member_hardness[0]);
+      record_hardness(idx2, r.member_hardness[1]);
       s.loss = r.total.item<double>();
       s.task_full = r.task_full.item<double>();
       s.task_twin = r.task_twin.item<double>();
@@ -93,8 +93,8 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
         torch::NoGradGuard no_grad;
         const torch::Tensor per_pair =
             ohem::fidelity_loss(ohem::pair_probability(mu1, mu2), label, torch::kNone);
-        tracker_.update(idx1, per_pair);
-        tracker_.update(idx2, per_pair);
+        record_hardness(idx1, per_pair);
+        record_hardness(idx2, per_pair);
       }
       s.loss = s.task_full = loss.item<double>();
     }
@@ -109,15 +109,13 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
   int64_t pairs_epoch_ = -1;
 };
 
-/// Parses the command line, trains and evaluates; returns the process exit code.
+/// Parses the command line (CLI11: --help, errors naming the option), trains and evaluates; returns
+/// the process exit code.
 inline int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  bool help = false;
-  TrainOptions o = parse_train_args(args, TrainOptions(), &help);
-  if (help) {
-    std::cout << train_usage("train_pairwise") << "The paper's BaseCNN on image pairs (fidelity loss).\n";
-    return 0;
-  }
+  CLI::App app{"The paper's BaseCNN on image pairs (fidelity loss).", "train_pairwise"};
+  TrainOptions o = TrainOptions();
+  add_train_options(app, o);
+  CLI11_PARSE(app, argc, argv);
   Trainer t(o);
   t.train();
   return 0;

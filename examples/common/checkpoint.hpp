@@ -1,0 +1,147 @@
+#pragma once
+/// @file
+/// Checkpoint files of the example trainers: a payload archive (what the trainer stores) wrapped with a
+/// 64-bit FNV-1a checksum of its bytes, written atomically and verified on load; the twin's masks in
+/// `ohem::MaskSet`'s own file format; and a check of a module's parameter shapes against an archive
+/// before loading it (LibTorch's `Module::load` resizes a parameter to whatever the file holds).
+
+#include "files.hpp"
+
+#include <ohem/masks.hpp>
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ohem_examples {
+
+/// Returns the 64-bit FNV-1a hash of `n` bytes.
+inline uint64_t fnv1a64(const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/// The version of the checkpoint layout (`save_checked`).
+inline constexpr int64_t kCheckpointFormat = 2;
+
+/// Writes `payload` to `path` atomically, wrapped as {format, payload bytes, FNV-1a of the bytes}.
+inline void save_checked(torch::serialize::OutputArchive& payload, const std::string& path) {
+  std::ostringstream bytes;
+  payload.save_to(bytes);
+  std::string b = bytes.str();
+  torch::serialize::OutputArchive outer;
+  outer.write("ohem_checkpoint_format", c10::IValue(kCheckpointFormat));
+  outer.write("payload", torch::from_blob(b.data(), {static_cast<int64_t>(b.size())}, torch::kUInt8));
+  const uint64_t h = fnv1a64(b.data(), b.size());
+  int64_t stored = 0;
+  std::memcpy(&stored, &h, sizeof h);
+  outer.write("payload_fnv1a64", c10::IValue(stored));
+  atomic_write_file(path, [&](const std::string& tmp) { outer.save_to(tmp); });
+}
+
+/// Reads a file written by `save_checked` into `payload` after verifying its checksum. Throws naming
+/// the file if it is missing, unreadable, not a checkpoint of this layout, or corrupted.
+inline void load_checked(torch::serialize::InputArchive& payload, const std::string& path) {
+  TORCH_CHECK(std::filesystem::is_regular_file(path), "checkpoint \"", path, "\" does not exist");
+  torch::serialize::InputArchive outer;
+  try {
+    outer.load_from(path);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "cannot read checkpoint \"", path, "\" (damaged?): ", e.what_without_backtrace());
+  }
+  c10::IValue format, stored;
+  TORCH_CHECK(outer.try_read("ohem_checkpoint_format", format) && format.isInt(), "\"", path,
+              "\" is not a checkpoint of the example trainers");
+  TORCH_CHECK(format.toInt() == kCheckpointFormat, "checkpoint \"", path, "\" has layout ", format.toInt(),
+              "; this trainer reads layout ", kCheckpointFormat);
+  torch::Tensor bytes;
+  TORCH_CHECK(outer.try_read("payload", bytes) && outer.try_read("payload_fnv1a64", stored) &&
+                  stored.isInt() && bytes.scalar_type() == torch::kUInt8 && bytes.dim() == 1,
+              "checkpoint \"", path, "\" lacks its payload or checksum");
+  bytes = bytes.contiguous();
+  const uint64_t h = fnv1a64(bytes.data_ptr(), static_cast<size_t>(bytes.numel()));
+  int64_t want = stored.toInt();
+  uint64_t expected = 0;
+  std::memcpy(&expected, &want, sizeof expected);
+  TORCH_CHECK(h == expected, "checkpoint \"", path, "\" is corrupted: checksum ", h, " of its payload, ",
+              expected, " written with it");
+  try {
+    payload.load_from(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "cannot read the payload of checkpoint \"", path, "\": ", e.what_without_backtrace());
+  }
+}
+
+/// Returns the bytes of `masks` in `ohem::MaskSet`'s file format (through the file `scratch`, removed).
+inline torch::Tensor mask_file_bytes(const ohem::MaskSet& masks, const std::string& scratch) {
+  struct Remove {
+    std::string p;
+    ~Remove() { std::remove(p.c_str()); }
+  } remove{scratch};
+  masks.save(scratch);
+  std::ifstream in(scratch, std::ios::binary);
+  const std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TORCH_CHECK(in.good() || in.eof(), "cannot read back \"", scratch, "\"");
+  return torch::from_blob(const_cast<char*>(b.data()), {static_cast<int64_t>(b.size())}, torch::kUInt8)
+      .clone();
+}
+
+/// Reads masks from bytes written by `mask_file_bytes` (through the file `scratch`, removed).
+inline ohem::MaskSet mask_set_from_bytes(const torch::Tensor& bytes, const std::string& scratch) {
+  struct Remove {
+    std::string p;
+    ~Remove() { std::remove(p.c_str()); }
+  } remove{scratch};
+  {
+    const torch::Tensor b = bytes.contiguous();
+    std::ofstream out(scratch, std::ios::binary | std::ios::trunc);
+    out.write(static_cast<const char*>(b.data_ptr()), static_cast<std::streamsize>(b.numel()));
+    TORCH_CHECK(out.good(), "cannot write \"", scratch, "\"");
+  }
+  return ohem::MaskSet::load(scratch);
+}
+
+/// Compares the parameters and buffers of `module` (and its children, recursively) with those saved in
+/// `archive` by `Module::save`; returns one line per missing tensor or differing shape.
+inline std::vector<std::string> shape_differences(torch::nn::Module& module,
+                                                  torch::serialize::InputArchive& archive,
+                                                  const std::string& prefix = {}) {
+  std::vector<std::string> out;
+  auto check = [&](const std::string& name, const torch::Tensor& mine, bool buffer) {
+    torch::Tensor saved;
+    if (!archive.try_read(name, saved, buffer)) {
+      out.push_back(prefix + name + ": not in the checkpoint");
+    } else if (saved.sizes() != mine.sizes()) {
+      std::ostringstream s;
+      s << prefix << name << ": checkpoint " << saved.sizes() << ", model " << mine.sizes();
+      out.push_back(s.str());
+    }
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& c : module.named_children()) {
+    torch::serialize::InputArchive child;
+    if (!archive.try_read(c.key(), child)) {
+      out.push_back(prefix + c.key() + ": not in the checkpoint");
+      continue;
+    }
+    for (auto& line : shape_differences(*c.value(), child, prefix + c.key() + "."))
+      out.push_back(std::move(line));
+  }
+  return out;
+}
+
+}  // namespace ohem_examples

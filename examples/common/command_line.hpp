@@ -1,0 +1,348 @@
+#pragma once
+/// @file
+/// The example trainers' options and their command line. One table (`visit_train_options`) names every
+/// option once, with its help text and whether it defines the run; from it come the CLI11 command line
+/// (`add_train_options`), the run's configuration as JSON (`run_config`, stored in every checkpoint) and
+/// the comparison a resume makes (`resume_differences`).
+
+#include <ohem/loss.hpp>
+#include <ohem/masks.hpp>
+#include <ohem/self_competitor.hpp>
+#include <ohem/twin.hpp>
+
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace ohem_examples {
+
+/// Options of the example trainers (command-line flags in brackets; `--help` lists them). Defaults are
+/// the paper's public recipe where it has one; the OHEM defaults are the library's own option defaults.
+struct TrainOptions {
+  // Data
+  std::string format = "generic";  ///< [--format] koniq10k | kadid10k | live_challenge | spaq | generic
+  std::string csv;                 ///< [--csv] metadata file
+  std::string images;              ///< [--images] image directory (generic: defaults to the CSV's directory)
+  std::string test_csv;            ///< [--test-csv] a separate test set (then all of --csv trains)
+  std::string test_format;         ///< [--test-format] its format (default: --format)
+  std::string test_images;         ///< [--test-images] its image directory
+  std::string split = "auto";      ///< [--split] image | group | auto (group when images share a reference)
+  double train_fraction = 0.8;     ///< [--train-fraction] share of images (or groups) used for training
+  uint64_t split_seed = 0;         ///< [--split-seed] seed of the split (the paper: 10 random splits)
+  bool skip_bad_rows = false;      ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
+  bool cache = false;              ///< [--cache] keep decoded, resized images in memory
+  std::string label = "binary";    ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
+  // Model
+  std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50
+  int64_t width = 64;             ///< [--width] backbone base width (64 = torchvision)
+  std::string pretrained;         ///< [--pretrained] TorchScript file with torchvision weights
+  // Transforms
+  int64_t resize = 512;       ///< [--resize] training short side
+  int64_t crop = 384;         ///< [--crop] training crop
+  int64_t test_resize = 768;  ///< [--test-resize] test short side
+  int64_t test_crop = 0;      ///< [--test-crop] test centre crop (0: whole image)
+  bool flip = true;           ///< [--flip on|off]
+  // OHEM (defaults: the library's, which are the recipe's)
+  bool ohem = true;                                                      ///< [--ohem on|off]
+  double ratio = ohem::MaskOptions().ratio();                            ///< [--ratio] pruning ratio
+  ohem::BatchNormPolicy batchnorm = ohem::TwinOptions().batchnorm();     ///< [--batchnorm]
+  ohem::SelfCompetitorMode mode = ohem::SelfCompetitorOptions().mode();  ///< [--mode joint|sequential]
+  double alpha = ohem::OhemLossOptions().alpha();    ///< [--alpha] weight of the twin's task loss
+  double lambda = ohem::OhemLossOptions().lambda();  ///< [--lambda] weight of the consistency
+  // Schedule (recipe: stage 1 head only 3 epochs batch 128, stage 2 all 12 epochs batch 32)
+  int64_t epochs1 = 3, epochs2 = 12;  ///< [--epochs1] [--epochs2]
+  int64_t batch1 = 128, batch2 = 32;  ///< [--batch1] [--batch2]
+  double lr = 1e-4;                   ///< [--lr] Adam learning rate
+  double weight_decay = 5e-4;         ///< [--weight-decay]
+  int64_t lr_step = 3;                ///< [--lr-step] StepLR step in epochs
+  double gamma = 0.2;                 ///< [--gamma] StepLR factor
+  int64_t max_steps = 0;              ///< [--max-steps] stop after this many steps in all (0: no limit)
+  // Runtime
+  int threads = 1;                 ///< [--threads] torch intra-op threads
+  uint64_t seed = 0;               ///< [--seed] initialisation, pairs and augmentation
+  std::string out = "runs/train";  ///< [--out] output directory (log.jsonl, results.json, ...)
+  std::string resume;              ///< [--resume] checkpoint to resume from
+  bool overwrite = false;          ///< [--overwrite] replace the run already in --out
+  int64_t checkpoint_every = 0;    ///< [--checkpoint-every] also every N steps (0: epoch ends only)
+  int64_t eval_batch = 16;         ///< [--eval-batch]
+  bool eval_every_epoch = true;    ///< [--eval-every-epoch on|off]
+  int64_t hardest = 100;           ///< [--hardest] rows of hardest.csv
+  bool progress = true;            ///< [--progress on|off]
+  bool quiet = false;              ///< [--quiet] no console output except errors
+};
+
+/// What an option is to a resumed run.
+enum class OptionRole {
+  Run,       ///< defines the run: a resume must give the checkpoint's value
+  Schedule,  ///< an epoch count: the last stage's may grow on resume (extends the run), else as Run
+  Runtime,   ///< may change on resume (threads, output, logging, where to stop)
+};
+
+/// One row of the option table.
+struct OptionInfo {
+  OptionInfo(const char* name_, const char* help_, OptionRole role_ = OptionRole::Run, bool flag_ = false,
+             std::vector<std::string> choices_ = {})
+      : name(name_), help(help_), role(role_), flag(flag_), choices(std::move(choices_)) {}
+  const char* name;                  ///< the flag, e.g. "--width"
+  const char* help;                  ///< one line for --help
+  OptionRole role;                   ///< what the option is to a resumed run
+  bool flag;                         ///< a flag without a value (`--cache`)
+  std::vector<std::string> choices;  ///< the allowed values of a string option (empty: any)
+};
+
+/// Calls `f(const OptionInfo&, member&)` for every option of `o`, in --help order: the one table of
+/// the trainers' options. `Options` is `TrainOptions` or `const TrainOptions`.
+template <typename Options, typename F>
+void visit_train_options(Options& o, F&& f) {
+  static_assert(std::is_same_v<std::remove_const_t<Options>, TrainOptions>, "visits TrainOptions");
+  using R = OptionRole;
+  // data
+  f(OptionInfo{"--format",
+               "metadata format",
+               R::Run,
+               false,
+               {"koniq10k", "kadid10k", "live_challenge", "spaq", "generic"}},
+    o.format);
+  f(OptionInfo{"--csv", "metadata file (required)"}, o.csv);
+  f(OptionInfo{"--images", "image directory (generic: paths relative to the CSV's directory)"}, o.images);
+  f(OptionInfo{"--test-csv", "a separate test set (then all of --csv trains)"}, o.test_csv);
+  f(OptionInfo{"--test-format", "format of --test-csv (default: --format)"}, o.test_format);
+  f(OptionInfo{"--test-images", "image directory of --test-csv"}, o.test_images);
+  f(OptionInfo{"--split",
+               "split unit (auto: group when images share a reference)",
+               R::Run,
+               false,
+               {"image", "group", "auto"}},
+    o.split);
+  f(OptionInfo{"--train-fraction", "share of images (or groups) used for training"}, o.train_fraction);
+  f(OptionInfo{"--split-seed", "seed of the train/test split"}, o.split_seed);
+  f(OptionInfo{"--skip-bad-rows", "skip malformed rows and missing images with a warning", R::Run, true},
+    o.skip_bad_rows);
+  f(OptionInfo{"--cache", "keep decoded, resized images in memory", R::Runtime, true}, o.cache);
+  f(OptionInfo{"--label",
+               "pairwise labels: binary (official code) or thurstone (UNIQUE)",
+               R::Run,
+               false,
+               {"binary", "thurstone"}},
+    o.label);
+  // model
+  f(OptionInfo{"--arch", "backbone", R::Run, false, {"resnet18", "resnet50"}}, o.arch);
+  f(OptionInfo{"--width", "backbone base width (64 = torchvision)"}, o.width);
+  f(OptionInfo{"--pretrained", "TorchScript file with torchvision weights"}, o.pretrained);
+  // images
+  f(OptionInfo{"--resize", "training short side (0: as is)"}, o.resize);
+  f(OptionInfo{"--crop", "training crop"}, o.crop);
+  f(OptionInfo{"--test-resize", "test short side (0: as is)"}, o.test_resize);
+  f(OptionInfo{"--test-crop", "test centre crop (0: whole image)"}, o.test_crop);
+  f(OptionInfo{"--flip", "random horizontal flip"}, o.flip);
+  // OHEM
+  f(OptionInfo{"--ohem", "train with the self-competitor"}, o.ohem);
+  f(OptionInfo{"--ratio", "pruning ratio of the twin"}, o.ratio);
+  f(OptionInfo{"--batchnorm", "BatchNorm statistics of the twin: shared, frozen or separate"}, o.batchnorm);
+  f(OptionInfo{"--mode", "joint (the recipe) or sequential (less activation memory)"}, o.mode);
+  f(OptionInfo{"--alpha", "weight of the twin's task loss"}, o.alpha);
+  f(OptionInfo{"--lambda", "weight of the consistency term"}, o.lambda);
+  // schedule
+  f(OptionInfo{"--epochs1", "epochs of stage 1 (backbone frozen; 0 skips it)", R::Schedule}, o.epochs1);
+  f(OptionInfo{"--epochs2", "epochs of stage 2 (everything; 0 skips it)", R::Schedule}, o.epochs2);
+  f(OptionInfo{"--batch1", "batch of stage 1"}, o.batch1);
+  f(OptionInfo{"--batch2", "batch of stage 2"}, o.batch2);
+  f(OptionInfo{"--lr", "Adam learning rate"}, o.lr);
+  f(OptionInfo{"--weight-decay", "Adam weight decay"}, o.weight_decay);
+  f(OptionInfo{"--lr-step", "StepLR step in epochs"}, o.lr_step);
+  f(OptionInfo{"--gamma", "StepLR factor"}, o.gamma);
+  f(OptionInfo{"--max-steps", "stop after this many steps in all (0: no limit)", R::Runtime}, o.max_steps);
+  // runtime
+  f(OptionInfo{"--threads", "torch intra-op threads", R::Runtime}, o.threads);
+  f(OptionInfo{"--seed", "seed of initialisation, pairs and augmentation"}, o.seed);
+  f(OptionInfo{"--out", "output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)", R::Runtime},
+    o.out);
+  f(OptionInfo{"--resume", "checkpoint to resume from", R::Runtime}, o.resume);
+  f(OptionInfo{"--overwrite", "replace the run already in --out", R::Runtime, true}, o.overwrite);
+  f(OptionInfo{"--checkpoint-every", "also checkpoint every N steps (0: at epoch ends only)", R::Runtime},
+    o.checkpoint_every);
+  f(OptionInfo{"--eval-batch", "images per evaluation batch", R::Runtime}, o.eval_batch);
+  f(OptionInfo{"--eval-every-epoch", "evaluate on the test split after each epoch", R::Runtime},
+    o.eval_every_epoch);
+  f(OptionInfo{"--hardest", "rows of hardest.csv", R::Runtime}, o.hardest);
+  f(OptionInfo{"--progress", "progress bars", R::Runtime}, o.progress);
+  f(OptionInfo{"--quiet", "no console output except errors", R::Runtime, true}, o.quiet);
+}
+
+namespace detail {
+
+/// The spellings of an enum option on the command line (lower case).
+inline const std::map<std::string, ohem::BatchNormPolicy>& batchnorm_names() {
+  static const std::map<std::string, ohem::BatchNormPolicy> m{{"shared", ohem::BatchNormPolicy::Shared},
+                                                              {"frozen", ohem::BatchNormPolicy::Frozen},
+                                                              {"separate", ohem::BatchNormPolicy::Separate}};
+  return m;
+}
+inline const std::map<std::string, ohem::SelfCompetitorMode>& mode_names() {
+  static const std::map<std::string, ohem::SelfCompetitorMode> m{
+      {"joint", ohem::SelfCompetitorMode::Joint}, {"sequential", ohem::SelfCompetitorMode::Sequential}};
+  return m;
+}
+
+template <typename E>
+std::string enum_name(const std::map<std::string, E>& names, E value) {
+  for (const auto& [k, v] : names)
+    if (v == value) return k;
+  return "?";
+}
+
+/// An option's value as JSON (enums by their command-line spelling).
+template <typename T>
+nlohmann::json json_value(const T& v) {
+  if constexpr (std::is_same_v<T, ohem::BatchNormPolicy>) {
+    return enum_name(batchnorm_names(), v);
+  } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
+    return enum_name(mode_names(), v);
+  } else {
+    return v;
+  }
+}
+
+}  // namespace detail
+
+namespace detail {
+
+/// Rejects a negative value for an unsigned option (CLI11 would wrap it around).
+inline CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& v) {
+        return !v.empty() && v[0] == '-' ? "expects a non-negative integer, got " + v : std::string();
+      },
+      "", "non-negative");
+}
+
+/// Adds an enum option spelled by `names` (case-insensitive).
+template <typename E>
+void add_enum_option(CLI::App& app, const OptionInfo& info, E& value, const std::map<std::string, E>& names) {
+  std::vector<std::string> keys;
+  for (const auto& kv : names) keys.push_back(kv.first);
+  app.add_option_function<std::string>(
+         info.name,
+         [&value, &names](const std::string& s) {
+           std::string k = s;
+           for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+           value = names.at(k);
+         },
+         info.help)
+      ->check(CLI::IsMember(keys, CLI::ignore_case))
+      ->default_str(enum_name(names, value));
+}
+
+}  // namespace detail
+
+/// Adds every option of the table to `app`, bound to the fields of `o` (whose values are the defaults
+/// shown by --help). Booleans take on|off (also true|false, yes|no, 1|0); enums and string choices are
+/// checked by CLI11, numbers converted by CLI11 (a bad value is an error naming the option).
+inline void add_train_options(CLI::App& app, TrainOptions& o) {
+  visit_train_options(o, [&](const OptionInfo& info, auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, bool>) {
+      if (info.flag) {
+        app.add_flag(info.name, v, info.help);
+      } else {
+        app.add_option(info.name, v, info.help)->type_name("on|off")->default_str(v ? "on" : "off");
+      }
+    } else if constexpr (std::is_same_v<T, ohem::BatchNormPolicy>) {
+      detail::add_enum_option(app, info, v, detail::batchnorm_names());
+    } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
+      detail::add_enum_option(app, info, v, detail::mode_names());
+    } else {
+      CLI::Option* opt = app.add_option(info.name, v, info.help)->capture_default_str();
+      if constexpr (std::is_unsigned_v<T>) opt->check(detail::non_negative());
+      if (!info.choices.empty()) opt->check(CLI::IsMember(info.choices));
+    }
+  });
+}
+
+/// Parses `args` (without the program name) into options starting from `defaults`. Throws CLI11's
+/// `CLI::ParseError` on an unknown option, a missing or bad value, and `CLI::CallForHelp` for --help.
+inline TrainOptions parse_train_args(const std::vector<std::string>& args, TrainOptions defaults = {}) {
+  CLI::App app;
+  add_train_options(app, defaults);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  app.parse(reversed);
+  return defaults;
+}
+
+/// Checks option values; throws naming the first bad one.
+inline void validate(const TrainOptions& o) {
+  TORCH_CHECK(!o.csv.empty(), "no metadata file given (--csv)");
+  TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
+              o.train_fraction);
+  TORCH_CHECK(o.ratio >= 0 && o.ratio < 1, "--ratio must be in [0, 1), got ", o.ratio);
+  TORCH_CHECK(o.epochs1 >= 0 && o.epochs2 >= 0 && o.epochs1 + o.epochs2 > 0,
+              "--epochs1 and --epochs2 must be >= 0 and not both 0, got ", o.epochs1, " and ", o.epochs2);
+  TORCH_CHECK(o.batch1 >= 2 && o.batch2 >= 2, "--batch1 and --batch2 must be >= 2 (BatchNorm), got ",
+              o.batch1, " and ", o.batch2);
+  TORCH_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive, got ", o.lr);
+  TORCH_CHECK(o.weight_decay >= 0, "--weight-decay must be >= 0, got ", o.weight_decay);
+  TORCH_CHECK(o.lr_step > 0, "--lr-step must be positive, got ", o.lr_step);
+  TORCH_CHECK(o.gamma > 0, "--gamma must be positive, got ", o.gamma);
+  TORCH_CHECK(o.threads > 0 && o.threads <= 4096, "--threads must be in [1, 4096], got ", o.threads);
+  TORCH_CHECK(o.width > 0, "--width must be positive, got ", o.width);
+  TORCH_CHECK(o.resize >= 0 && o.crop >= 0 && o.test_resize >= 0 && o.test_crop >= 0,
+              "image sizes must be >= 0");
+  TORCH_CHECK(o.crop == 0 || o.resize == 0 || o.crop <= o.resize, "--crop (", o.crop,
+              ") must not exceed --resize (", o.resize, ")");
+  TORCH_CHECK(o.eval_batch > 0 && o.max_steps >= 0 && o.checkpoint_every >= 0 && o.hardest >= 0,
+              "--eval-batch must be positive; --max-steps, --checkpoint-every and --hardest >= 0");
+  TORCH_CHECK(!o.out.empty(), "--out must name a directory");
+}
+
+/// Returns every option of `o` as a JSON object keyed by flag, in table order: the run's configuration
+/// as a checkpoint stores it.
+inline nlohmann::ordered_json run_config(const TrainOptions& o) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  visit_train_options(o,
+                      [&](const OptionInfo& info, const auto& v) { j[info.name] = detail::json_value(v); });
+  return j;
+}
+
+/// Compares the options of a resumed run with the configuration stored in its checkpoint. Returns one
+/// line per difference that a resume may not make (`--width: checkpoint 16, command line 32`); empty
+/// if the resume is the run the checkpoint belongs to. Every `OptionRole::Run` option must be equal;
+/// of the epoch counts, the last stage's may grow (extending the run), the others must be equal.
+inline std::vector<std::string> resume_differences(const nlohmann::json& saved, const TrainOptions& now) {
+  std::vector<std::string> out;
+  auto saved_value = [&](const char* name) {
+    return saved.contains(name) ? saved.at(name) : nlohmann::json();
+  };
+  auto differ = [&](const char* name, const nlohmann::json& was, const nlohmann::json& is,
+                    const std::string& note = {}) {
+    out.push_back(std::string(name) + ": checkpoint " + (was.is_null() ? "(none)" : was.dump()) +
+                  ", command line " + is.dump() + note);
+  };
+  visit_train_options(now, [&](const OptionInfo& info, const auto& v) {
+    if (info.role != OptionRole::Run) return;
+    const nlohmann::json was = saved_value(info.name), is = detail::json_value(v);
+    if (was != is) differ(info.name, was, is);
+  });
+  // Epochs: the stages that exist must stay; only the last one may get more epochs.
+  const nlohmann::json e1 = saved_value("--epochs1"), e2 = saved_value("--epochs2");
+  const bool numbers = e1.is_number_integer() && e2.is_number_integer();
+  const int64_t was1 = numbers ? e1.get<int64_t>() : -1, was2 = numbers ? e2.get<int64_t>() : -1;
+  const bool stage2 = was2 > 0;  // the last stage is stage 2, else stage 1
+  if (!numbers || (stage2 ? now.epochs1 != was1 : now.epochs1 < was1))
+    differ("--epochs1", e1, now.epochs1, stage2 ? "" : " (the last stage may only grow)");
+  if (!numbers || (stage2 ? now.epochs2 < was2 : now.epochs2 != was2))
+    differ("--epochs2", e2, now.epochs2, stage2 ? " (the last stage may only grow)" : "");
+  return out;
+}
+
+}  // namespace ohem_examples

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Launches N local processes of a command with the variables torchrun sets (no Python needed):
+#   MASTER_ADDR=127.0.0.1 MASTER_PORT=<free port> WORLD_SIZE=N RANK=i LOCAL_RANK=i LOCAL_WORLD_SIZE=N
+# (and OMP_NUM_THREADS=1 unless set, as torchrun does for N > 1). Waits for every process; when one fails,
+# the others are stopped (TERM, then KILL after a grace period) and its exit status is returned.
+#
+# Usage: scripts/launch.sh N <command> [args...]
+#   MASTER_PORT=29500 scripts/launch.sh 2 ...   use that port instead of a free one
+#   MASTER_ADDR=host  scripts/launch.sh 2 ...   rendezvous address (default 127.0.0.1)
+#   LAUNCH_GRACE=5                              seconds between TERM and KILL (default 5)
+# Multi-node: run a torchrun-compatible launcher per node, or set the variables yourself (docs/distributed.md).
+set -uo pipefail
+
+usage() {
+  echo "usage: $0 N <command> [args...]   (N >= 1 local processes)" >&2
+  exit 2
+}
+[[ $# -ge 2 ]] || usage
+n=$1
+shift
+[[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 ]] || { echo "launch.sh: N must be a positive integer, got '$n'" >&2; exit 2; }
+
+# A port nobody listens on: ask the kernel for an ephemeral one through bash's /dev/tcp is not possible,
+# so probe random ports in the dynamic range until a connection is refused and no listener is shown.
+port_in_use() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+  fi
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+  return 1
+}
+if [[ -z "${MASTER_PORT:-}" ]]; then
+  for _ in $(seq 1 100); do
+    candidate=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    if ! port_in_use "$candidate"; then
+      MASTER_PORT=$candidate
+      break
+    fi
+  done
+  [[ -n "${MASTER_PORT:-}" ]] || { echo "launch.sh: found no free port" >&2; exit 1; }
+fi
+export MASTER_ADDR=${MASTER_ADDR:-127.0.0.1} MASTER_PORT WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n
+if [[ $n -gt 1 ]]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}; fi
+grace=${LAUNCH_GRACE:-5}
+
+pids=()
+stop_all() {
+  local sig=$1
+  # Each rank runs in its own process group (set -m): stop the rank and whatever it started.
+  for p in "${pids[@]}"; do kill "-$sig" -- "-$p" 2>/dev/null || kill "-$sig" "$p" 2>/dev/null; done
+}
+cleanup() {
+  stop_all TERM
+  sleep "$grace" &
+  local sleeper=$!
+  # Wait for the others to exit (or the grace period to pass), then kill what is left.
+  for p in "${pids[@]}"; do
+    while kill -0 "$p" 2>/dev/null && kill -0 "$sleeper" 2>/dev/null; do sleep 0.1; done
+  done
+  kill "$sleeper" 2>/dev/null
+  stop_all KILL
+}
+trap 'cleanup; exit 130' INT TERM
+set -m  # a process group per rank
+
+for ((i = 0; i < n; i++)); do
+  RANK=$i LOCAL_RANK=$i "$@" &
+  pids+=($!)
+done
+
+status=0
+remaining=$n
+while ((remaining > 0)); do
+  wait -n -p done_pid
+  rc=$?
+  # wait -n returns 127 when there is nothing left to wait for.
+  [[ -n "${done_pid:-}" ]] || break
+  remaining=$((remaining - 1))
+  if ((rc != 0)); then
+    for ((i = 0; i < n; i++)); do [[ "${pids[$i]}" == "$done_pid" ]] && rank=$i; done
+    echo "launch.sh: rank ${rank:-?} (pid $done_pid) exited with status $rc; stopping the other ranks" >&2
+    status=$rc
+    cleanup
+    break
+  fi
+  unset done_pid
+done
+exit "$status"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A 2-process trainer run (train_pairwise or train_mos) on tiny data (issue 12, section 3), launched by
+# scripts/launch.sh or by torchrun --no-python (exit 77, CTest's skip, where Debian's python3-torch is
+# not installed):
+#   1. a run of 1 epoch completes, writes one checkpoint (and no temporaries), and its two ranks end
+#      bitwise identical (each prints a checksum of its parameters and buffers: OHEM_TRAINER_CHECKSUM);
+#   2. it resumes from that checkpoint for a second epoch, and the result is bitwise the model of an
+#      uninterrupted 2-epoch run (exact resume at a fixed world size);
+#   3. a resume with another world size (1 process) is refused, naming both sizes.
+# Usage: run_trainer.sh launch|torchrun <train_pairwise or train_mos> <launch.sh> <work dir>
+set -euo pipefail
+mode=$1 exe=$2 launch=$3 work=$4
+if [[ $mode == torchrun ]]; then
+  if ! command -v torchrun >/dev/null 2>&1 || ! python3 -c 'import torch' >/dev/null 2>&1; then
+    echo "SKIP: torchrun / python3-torch not installed (apt install python3-torch)"
+    exit 77
+  fi
+  launcher=(torchrun --standalone --nproc_per_node=2 --no-python)
+else
+  launcher=(bash "$launch" 2)
+fi
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+rm -rf "$work"
+mkdir -p "$work/data/images"
+# 16 tiny 20x20 binary PPM images of 4 contents, and a generic CSV (path, mos, std, group, type).
+echo "path,mos,std,group,type" >"$work/data/all.csv"
+for i in $(seq 0 15); do
+  f="$work/data/images/t$i.ppm"
+  printf 'P6\n20 20\n255\n' >"$f"
+  head -c 1200 < <(yes "ohem $i $((i * 37)) image") >>"$f"
+  echo "images/t$i.ppm,$(((i * 5) % 16)).25,0.5,ref$((i % 4)),$([[ $((i % 2)) == 1 ]] && echo noise || echo blur)" \
+    >>"$work/data/all.csv"
+done
+
+common=(--csv "$work/data/all.csv" --width 8 --resize 0 --crop 16 --test-resize 0 --epochs1 0 --batch2 2
+        --lr 1e-3 --train-fraction 0.75 --progress off --threads 1)
+# run <name> <log> args...: the trainer under the launcher, both ranks printing their checksums.
+run() {
+  local log=$1
+  shift
+  OHEM_TRAINER_CHECKSUM=1 "${launcher[@]}" "$exe" "${common[@]}" "$@" >"$log" 2>&1 || {
+    cat "$log"
+    fail "the 2-process run failed: $*"
+  }
+}
+# checksums <log>: the two ranks' checksums must be present and equal; prints the value.
+checksums() {
+  local r0 r1
+  r0=$(sed -n 's/.*parameter checksum of rank 0 of 2: \([0-9a-f]*\).*/\1/p' "$1")
+  r1=$(sed -n 's/.*parameter checksum of rank 1 of 2: \([0-9a-f]*\).*/\1/p' "$1")
+  [[ -n $r0 && -n $r1 ]] || { cat "$1"; fail "missing a rank's checksum in $1"; }
+  [[ $r0 == "$r1" ]] || fail "ranks differ after training: rank 0 $r0, rank 1 $r1"
+  echo "$r0"
+}
+
+# 1. One epoch: 12 training images (or 12 pairs), 6 per rank, batch 2 per rank: 3 steps.
+run "$work/first.log" --epochs2 1 --out "$work/run"
+grep -q "batch 2 per rank (4 global over 2 ranks)" "$work/first.log" || { cat "$work/first.log"; fail "no batch line"; }
+[[ $(grep -c '"event":"step"' "$work/run/log.jsonl") == 3 ]] || fail "expected 3 steps in log.jsonl"
+[[ $(grep -c '"event":"start"' "$work/run/log.jsonl") == 1 ]] || fail "expected one start event (rank 0 writes)"
+grep -q '"--batch2":2,.*"world_size":2,"global_batch1":[0-9]*,"global_batch2":4' "$work/run/log.jsonl" ||
+  fail "the start event lacks the per-rank and global batches"
+for f in checkpoint.pt results.json hardest.csv log.jsonl; do [[ -f $work/run/$f ]] || fail "no $f"; done
+[[ $(ls "$work/run" | grep -c 'checkpoint') == 1 ]] || { ls -a "$work/run"; fail "expected one checkpoint file"; }
+grep -q '"world_size": 2' "$work/run/results.json" || fail "results.json lacks world_size 2"
+# Rank 0's hardness table covers the 12 training images (gathered from both ranks).
+[[ $(($(wc -l <"$work/run/hardest.csv") - 1)) == 12 ]] || fail "hardest.csv should rank the 12 training images"
+one=$(checksums "$work/first.log")
+
+# 2. Resume for a second epoch; compare with an uninterrupted 2-epoch run.
+run "$work/resume.log" --epochs2 2 --out "$work/run" --resume "$work/run/checkpoint.pt"
+grep -q '"event":"resume"' "$work/run/log.jsonl" || fail "no resume event in log.jsonl"
+[[ $(grep -c '"event":"step"' "$work/run/log.jsonl") == 6 ]] || fail "expected 6 steps in log.jsonl after the resume"
+resumed=$(checksums "$work/resume.log")
+[[ $resumed != "$one" ]] || fail "the resumed epoch did not change the model"
+run "$work/straight.log" --epochs2 2 --out "$work/straight"
+straight=$(checksums "$work/straight.log")
+[[ $resumed == "$straight" ]] || fail "resumed run $resumed differs from the uninterrupted run $straight"
+
+# 3. Another world size is refused, naming both.
+if "$exe" "${common[@]}" --epochs2 3 --out "$work/run" --resume "$work/run/checkpoint.pt" >"$work/one.log" 2>&1; then
+  fail "a 1-process resume of a 2-process checkpoint was accepted"
+fi
+grep -q "world size 2, this run has world size 1" "$work/one.log" || { cat "$work/one.log"; fail "unclear error"; }
+echo "OK: 2 ranks identical ($one after 1 epoch, $resumed after the resumed epoch = uninterrupted run)"
