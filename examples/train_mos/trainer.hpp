@@ -7,7 +7,7 @@
 
 #include <common/trainer_base.hpp>
 
-#include <ohem/losses.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <torch/torch.h>
 

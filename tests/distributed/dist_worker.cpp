@@ -10,7 +10,7 @@
 //   dist_worker dies        rank 1 exits mid-step: rank 0 fails with a clear error within the timeout
 //   dist_worker stalls      rank 1 stops taking part: rank 0 fails on the timeout, no hang
 #include <ohem/distributed.hpp>
-#include <ohem/losses.hpp>
+#include <ohem/task_losses.hpp>
 #include <ohem/metrics.hpp>
 
 #include <chrono>
@@ -111,7 +111,7 @@ int scenario_identical(ohem::DistributedContext& dist) {
     opt.step();
   }
   SC seq(net, ohem::PairwiseFidelityLoss{},
-         ohem::SelfCompetitorOptions().mode(ohem::SelfCompetitorMode::Sequential).twins(2));
+         ohem::SelfCompetitorOptions().mode(ohem::SelfCompetitorMode::Sequential).num_twins(2));
   ohem::sync_masks(dist, seq);
   for (int step = 0; step < 3; ++step) {
     opt.zero_grad();
@@ -173,7 +173,7 @@ void run_gradient_case(ohem::DistributedContext& dist, ohem::SelfCompetitorMode 
     ref[0]->parameters()[0].requires_grad_(false);
   }
   ohem::DistributedDataParallel ddp(dist, net);
-  auto opts = ohem::SelfCompetitorOptions().mode(mode).twins(twins);
+  auto opts = ohem::SelfCompetitorOptions().mode(mode).num_twins(twins);
   if (twins > 1) opts.twin().masks().random_fraction(0.1);  // K different masks
   SC sc(net, ohem::PairwiseFidelityLoss{}, opts), sc_ref(ref, ohem::PairwiseFidelityLoss{}, opts);
   torch::optim::SGD opt(net->parameters(), 0.1), opt_ref(ref->parameters(), 0.1);
@@ -234,7 +234,7 @@ int scenario_gradients(ohem::DistributedContext& dist) {
 int scenario_masks(ohem::DistributedContext& dist) {
   nn::Sequential net = make_net(true, torch::kFloat);
   ohem::DistributedDataParallel ddp(dist, net);
-  SC sc(net, ohem::PairwiseFidelityLoss{}, ohem::SelfCompetitorOptions().twins(2));
+  SC sc(net, ohem::PairwiseFidelityLoss{}, ohem::SelfCompetitorOptions().num_twins(2));
   // Rank 1 computes its masks from other weights: after the broadcast they are rank 0's.
   if (dist.rank() == 1) {
     torch::NoGradGuard no_grad;
