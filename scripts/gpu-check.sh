@@ -122,7 +122,7 @@ run_step ctest-cuda 300 ctest --test-dir "$build" -L cuda -V || ctest_rc=$?
   echo
   echo '```'
   grep -E 'Test +#|tests passed|tests failed|Skipped|\*\*\*' "$out/ctest-cuda.log" || true
-  grep -E '^[0-9.]+ s: ' "$out/ctest-cuda.log" || true
+  grep -E '[0-9.]+ s: ' "$out/ctest-cuda.log" || true  # ohem_tests --durations yes: one line per test case
   echo '```'
 } >>"$summary"
 if ((dry)); then
