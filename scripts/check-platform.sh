@@ -17,6 +17,7 @@
 # /proc is mounted in the root during the run and unmounted on exit, failure or Ctrl-C.
 # Needs root (or sudo), debootstrap and network access to the Debian mirror. About 2.5 GB on disk.
 set -euo pipefail
+{ # (bash reads the whole block before running it: editing this file during a run cannot break the run)
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 all_args=("$@")
@@ -173,3 +174,4 @@ if ((shell)); then
   in_root bash -c 'cd /ohem/src && exec bash -i' || true
 fi
 exit "$status"
+}
