@@ -11,19 +11,25 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+
 namespace {
 
 const bool kCounting = (ohem_bench::install_counting_allocator(), true);
+// OHEM_BENCH_DEVICE=cuda runs the steps on the GPU (scripts/gpu-check.sh); each timed step then ends with
+// a device synchronisation, and the memory counters (CPU tensors only) say nothing about the GPU's.
+const torch::Device kDevice(std::getenv("OHEM_BENCH_DEVICE") ? std::getenv("OHEM_BENCH_DEVICE") : "cpu");
 
 struct Batch {
-  torch::Tensor x1 = torch::randn({4, 3, 128, 128});
-  torch::Tensor x2 = torch::randn({4, 3, 128, 128});
-  torch::Tensor g = (torch::rand({4}) > 0.5).to(torch::kFloat);
+  torch::Tensor x1 = torch::randn({4, 3, 128, 128}).to(kDevice);
+  torch::Tensor x2 = torch::randn({4, 3, 128, 128}).to(kDevice);
+  torch::Tensor g = (torch::rand({4}) > 0.5).to(kDevice, torch::kFloat);
 };
 
 train_pairwise::BaseCNN make_model() {
   torch::manual_seed(0);
   train_pairwise::BaseCNN net("resnet18", 64);
+  net->to(kDevice);
   net->train();
   return net;
 }
@@ -33,7 +39,11 @@ train_pairwise::BaseCNN make_model() {
 // what was live before each step (peak_MB), the persistent memory live between steps (persistent_MB:
 // model, gradients, Adam state, twin state, the batch) and the absolute peak (total_peak_MB).
 template <typename Step>
-void measure(benchmark::State& state, Step&& step) {
+void measure(benchmark::State& state, Step&& run_step) {
+  auto step = [&] {
+    run_step();
+    if (kDevice.is_cuda()) torch::cuda::synchronize();
+  };
   step();
   int64_t peak = 0, total = 0, persistent = 0;
   for (auto _ : state) {

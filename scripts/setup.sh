@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Installs what ohem needs to build, test and run its examples, from Debian 12 packages.
+# Installs what ohem needs to build, test and run its examples, from Debian packages (12 or 13).
 # Non-interactive and idempotent: packages already present are skipped, and when nothing is missing
-# the script only runs dpkg-query (well under a second).
+# the script only runs dpkg-query (well under a second). One line per step; apt's own output goes to
+# build/setup.log (its path is printed when a step fails).
 #
-# Usage: scripts/setup.sh [--python]   (--python also installs python3-torch/scipy for fixtures and
-#                                       the side-by-side benchmarks; never needed by the test suite)
+# Usage: scripts/setup.sh [--python] [--clang]
+#   --python  also python3-torch/scipy for fixtures and the side-by-side benchmarks (never needed by
+#             the test suite)
+#   --clang   also clang, for the clang preset
 set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 packages=(
   g++ cmake ninja-build pkg-config
   libtorch-dev libeigen3-dev libfmt-dev catch2 libbenchmark-dev libstb-dev
+  libcli11-dev nlohmann-json3-dev
 )
-if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-scipy python3-numpy)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --python) packages+=(python3-torch python3-scipy python3-numpy) ;;
+    --clang) packages+=(clang) ;;
+    *) echo "[ohem setup] unknown option $arg (expected --python or --clang)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,13 +35,33 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 
-echo "[ohem setup] installing: ${missing[*]}"
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || { echo "[ohem setup] need root or sudo to install ${missing[*]}" >&2; exit 1; }
   sudo_cmd=(sudo)
 fi
+mkdir -p "$repo/build"
+log="$repo/build/setup.log"
+echo "== $(date -u '+%F %T') scripts/setup.sh $*: installing ${missing[*]}" >>"$log"
+
+# step <description> <command...>: runs the command with its output in the log, prints one line.
+step() {
+  local what="$1"
+  shift
+  printf '[ohem setup] %s ... ' "$what"
+  if "$@" >>"$log" 2>&1; then
+    echo ok
+  else
+    local rc=$?
+    echo "failed (exit $rc)"
+    echo "[ohem setup] apt's output: $log (last lines below)" >&2
+    tail -n 5 "$log" | sed 's/^/  | /' >&2
+    exit "$rc"
+  fi
+}
+
 export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "[ohem setup] done"
+step "apt-get update" "${sudo_cmd[@]}" apt-get update
+step "installing ${#missing[@]} package(s): ${missing[*]}" \
+  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+echo "[ohem setup] done (log: $log)"

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Quick start command 2: installs what is missing, then configures, builds and runs the whole test
-# suite through CTest (CMake workflow preset "dev"). Pass --asan for the sanitizer build instead.
+# suite through CTest (CMake workflow preset "dev").
+#   --asan   the sanitizer build instead (preset "asan")
+#   --clang  Clang with -Werror for ohem's code instead (preset "clang"; installs clang if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
 preset=dev
-[[ "${1:-}" == "--asan" ]] && preset=asan
+setup=()
+case "${1:-}" in
+  "") ;;
+  --asan) preset=asan ;;
+  --clang) preset=clang; setup=(--clang) ;;
+  *) echo "usage: scripts/test.sh [--asan | --clang]" >&2; exit 2 ;;
+esac
+scripts/setup.sh "${setup[@]}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 cmake --workflow --preset "$preset"

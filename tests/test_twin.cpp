@@ -639,21 +639,3 @@ TEST_CASE("masked-weight buffers are reused only when no graph holds them", "[tw
   auto copy_out = torch::nn::functional::conv2d(x, conv->weight * fresh.masks().mask(0).to(torch::kDouble));
   CHECK(close(fresh.forward(x), net[2]->as<Linear>()->forward(copy_out.flatten(1)), 0, 1e-12));
 }
-
-TEST_CASE("the twin runs on CUDA with masks on the weights' device", "[twin][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA not available: skipped");
-    return;
-  }
-  ResNetish net;
-  net->to(torch::kCUDA);
-  PrunedTwin<ResNetish> twin(net);
-  for (size_t i = 0; i < twin.masks().size(); ++i) CHECK(twin.masks().mask(i).device().is_cuda());
-  auto copy = masked_copy(net, twin.masks());
-  auto x = torch::randn({2, 3, 8, 8}, torch::kCUDA);
-  CHECK(close(twin.forward(x), copy->forward(x), 1e-4, 1e-4));
-  // Moving the model after the twin was built: masks follow the weights.
-  net->to(torch::kCPU);
-  auto y = twin.forward(x.cpu());
-  CHECK(y.device().is_cpu());
-}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The GPU check, for a machine with a CUDA device and pip `torch` (its bundled LibTorch): configures a
+# Release build against that LibTorch, builds ohem_tests and bench_step, runs the CUDA tests (CTest label
+# cuda) and bench_step on the GPU, and writes a markdown summary:
+#   $OUT/gpu-summary.md when $OUT is set, else build/gpu/summary.md   (logs next to it, *.log)
+# Each step has a time limit; the whole check fits in about 10 minutes on a 16-core machine.
+#
+# Usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run]
+#   --jobs N        build jobs (default: nproc)
+#   --cpu-dry-run   no GPU needed: every step runs, the CUDA tests must report "skipped" and bench_step
+#                   runs briefly on the CPU (to check this script on a machine without a GPU)
+# Environment:
+#   OHEM_TORCH_PREFIX   a LibTorch to use instead of pip torch's (e.g. an unpacked libtorch archive)
+#   PYTHON              the Python whose torch is used (default python3)
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+
+jobs="$(nproc)"
+dry=0
+while (($#)); do
+  case "$1" in
+    --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
+    --cpu-dry-run) dry=1; shift ;;
+    *) echo "usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run]" >&2; exit 2 ;;
+  esac
+done
+
+build="$repo/build/gpu"
+out="${OUT:-$build}"
+summary="$out/gpu-summary.md"
+[[ -n "${OUT:-}" ]] || summary="$build/summary.md"
+mkdir -p "$build" "$out"
+python="${PYTHON:-python3}"
+
+say() { echo "[gpu-check] $*"; }
+fail() {
+  echo "[gpu-check] FAILED: $*" >&2
+  {
+    echo
+    echo "**FAILED**: $*"
+  } >>"$summary"
+  exit 1
+}
+# run_step <name> <seconds> <command...>: runs the command with its output in $out/<name>.log.
+run_step() {
+  local name="$1" limit="$2"
+  shift 2
+  say "$name (limit ${limit}s, log: $out/$name.log)"
+  local start=$SECONDS rc=0
+  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1 || rc=$?
+  local took=$((SECONDS - start))
+  if ((rc == 124 || rc == 137)); then
+    tail -n 20 "$out/$name.log" >&2
+    fail "$name ran past its limit of ${limit}s"
+  fi
+  say "$name: exit $rc after ${took}s"
+  return "$rc"
+}
+
+{
+  echo "# GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+  echo
+  echo "- tree: $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
+} >"$summary"
+
+# 1. The device and the LibTorch.
+if command -v nvidia-smi >/dev/null; then
+  gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -n 1 || true)
+else
+  gpu=""
+fi
+if [[ -n "${OHEM_TORCH_PREFIX:-}" ]]; then
+  torch_prefix="$OHEM_TORCH_PREFIX"
+  torch_info="LibTorch at $torch_prefix"
+elif "$python" -c 'import torch' 2>/dev/null; then
+  torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  torch_info=$("$python" -c 'import torch
+print(f"pip torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()},"
+      f" C++11 ABI {torch._C._GLIBCXX_USE_CXX11_ABI}, cuda.is_available() {torch.cuda.is_available()}")')
+elif ((dry)); then
+  torch_prefix=""  # the system's LibTorch (find_package's default search)
+  torch_info="system LibTorch (no pip torch; dry run)"
+else
+  fail "no pip torch for $python (pip install torch, or set OHEM_TORCH_PREFIX to a LibTorch)"
+fi
+{
+  echo "- GPU: ${gpu:-none found by nvidia-smi}"
+  echo "- LibTorch: $torch_info"
+  echo "- compiler: $(c++ --version | head -n 1)"
+} >>"$summary"
+say "GPU: ${gpu:-none}; $torch_info"
+if ((!dry)); then
+  [[ -n "$gpu" ]] || fail "no CUDA device (nvidia-smi finds none); --cpu-dry-run checks the rest"
+  if [[ -z "${OHEM_TORCH_PREFIX:-}" ]] &&
+    ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    fail "no CUDA device: torch.cuda.is_available() is false (a CPU-only torch, or no driver)"
+  fi
+  if ! command -v nvcc >/dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
+    say "warning: no nvcc on PATH or in /usr/local/cuda: LibTorch's CMake config may not find CUDA"
+  fi
+  if [[ -z "${OHEM_TORCH_PREFIX:-}" ]] &&
+    [[ $("$python" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))') == 0 ]]; then
+    say "warning: this torch uses the pre-C++11 ABI: Debian's fmt/benchmark libraries may not link"
+  fi
+fi
+
+# 2. Configure and build (Release, tests and benchmarks, no examples).
+configure=(cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOHEM_BUILD_TESTS=ON
+  -DOHEM_BUILD_EXAMPLES=OFF -DOHEM_BUILD_BENCHMARKS=ON)
+[[ -z "$torch_prefix" ]] || configure+=("-DCMAKE_PREFIX_PATH=$torch_prefix")
+run_step configure 180 "${configure[@]}" || fail "configure (see $out/configure.log)"
+run_step build 420 cmake --build "$build" -j "$jobs" --target ohem_tests bench_step ||
+  fail "build (see $out/build.log)"
+
+# 3. The CUDA tests: CTest's "cuda" test (ohem_tests "[cuda]"), then the per-test durations.
+ctest_rc=0
+run_step ctest-cuda 300 ctest --test-dir "$build" -L cuda -V || ctest_rc=$?
+{
+  echo
+  echo "## CUDA tests (ctest -L cuda)"
+  echo
+  echo '```'
+  grep -E 'Test +#|tests passed|tests failed|Skipped|\*\*\*' "$out/ctest-cuda.log" || true
+  grep -E '[0-9.]+ s: ' "$out/ctest-cuda.log" || true  # ohem_tests --durations yes: one line per test case
+  echo '```'
+} >>"$summary"
+if ((dry)); then
+  grep -q 'Skipped' "$out/ctest-cuda.log" || fail "dry run: the cuda test did not report skipped"
+elif ((ctest_rc != 0)) || grep -q 'Skipped' "$out/ctest-cuda.log"; then
+  fail "CUDA tests (see $out/ctest-cuda.log)"
+fi
+
+# 4. bench_step on the GPU (OHEM_BENCH_DEVICE), JSON next to the log.
+bench=(env OHEM_BENCH_DEVICE=cuda "$build/benchmarks/bench_step" --benchmark_out="$out/bench_step.json"
+  --benchmark_out_format=json)
+((!dry)) || bench=(env OHEM_BENCH_DEVICE=cpu "$build/benchmarks/bench_step" --benchmark_filter='PlainStep|OhemStepJoint$'
+  --benchmark_min_time=0.01 --benchmark_out="$out/bench_step.json" --benchmark_out_format=json)
+run_step bench_step 240 "${bench[@]}" || fail "bench_step (see $out/bench_step.log)"
+{
+  echo
+  echo "## bench_step ($([[ $dry == 1 ]] && echo "CPU, dry run" || echo "GPU"))"
+  echo
+  if "$python" -c 'import json' 2>/dev/null; then
+    "$python" - "$out/bench_step.json" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1]))["benchmarks"]
+print("| benchmark | time per step (ms) | iterations |")
+print("| --- | ---: | ---: |")
+for r in runs:
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[r.get("time_unit", "ns")]
+    print(f"| {r['name']} | {r['real_time'] * scale:.2f} | {r['iterations']} |")
+PY
+  else
+    echo '```'
+    grep -E '^BM_' "$out/bench_step.log" || true
+    echo '```'
+  fi
+} >>"$summary"
+say "done: $summary"
+cat "$summary"
