@@ -14,7 +14,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 packages=(
   g++ cmake ninja-build pkg-config
   libtorch-dev libeigen3-dev libfmt-dev catch2 libbenchmark-dev libstb-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libgloo-dev
 )
 for arg in "$@"; do
   case "$arg" in
