@@ -196,7 +196,7 @@ TEST_CASE("gmad scales to a million images", "[gmad]") {
 // ---------------------------------------------------------------------------------------------------
 // ohem-eval, run in-process through the same entry point as its main().
 
-#include "../examples/ohem_eval/ohem_eval.hpp"
+#include <ohem_eval/ohem_eval.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -6,9 +6,9 @@
 /// JSON report (nlohmann/json), a bootstrap on --threads threads with a progress bar, and the gMAD pairs
 /// as CSV and as a self-contained HTML page. Options are parsed by CLI11. See docs/metrics.md.
 
-#include "../common/csv.hpp"
-#include "../common/files.hpp"
-#include "../common/io.hpp"
+#include <common/csv.hpp>
+#include <common/files.hpp>
+#include <common/io.hpp>
 
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>

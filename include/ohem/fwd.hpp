@@ -58,6 +58,22 @@ struct HardnessTrackerOptions;
 struct HardnessEntry;
 class HardnessTracker;
 
-// Evaluation (ohem/metrics.hpp, ohem/gmad.hpp): declared by their headers' owner.
+// Evaluation: scores, correlations, logistic fits, bootstrap evaluation (ohem/metrics.hpp), gMAD.
+class ScoresRef;
+enum class LogisticModel;
+enum class FitStatus;
+struct FitOptions;
+struct LogisticFit;
+struct LogisticStart;
+struct StandardStart;
+struct Interval;
+struct BootstrapIntervals;
+struct EvalOptions;
+struct Evaluation;
+struct GmadOptions;
+struct GmadPair;
+struct GmadResult;
+struct GmadCompetition;
+struct SelfGmadResult;
 
 OHEM_END_NAMESPACE
