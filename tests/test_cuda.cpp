@@ -4,7 +4,7 @@
 // scripts/gpu-check.sh runs them on a machine with a GPU.
 #include "support.hpp"
 
-#include <ohem/losses.hpp>
+#include <ohem/task_losses.hpp>
 #include <ohem/self_competitor.hpp>
 #include <ohem/twin.hpp>
 
@@ -168,7 +168,7 @@ TEST_CASE("Joint and Sequential modes agree on CUDA, dropout replayed from the C
   // Dropout draws from the CUDA generator: without a replay two forwards differ.
   CHECK_FALSE(bit_identical(net->forward(x), net->forward(x)));
 
-  auto options = ohem::SelfCompetitorOptions().twins(2).twin(
+  auto options = ohem::SelfCompetitorOptions().num_twins(2).twin(
       ohem::TwinOptions()
           .masks(ohem::MaskOptions().criterion(ohem::MaskCriterion::Random).ratio(0.5).seed(5))
           .batchnorm(ohem::BatchNormPolicy::Separate));
