@@ -11,11 +11,9 @@
 set -euo pipefail
 mode=$1 exe=$2 launch=$3 work=$4
 if [[ $mode == torchrun ]]; then
-  if ! command -v torchrun >/dev/null 2>&1 || ! python3 -c 'import torch' >/dev/null 2>&1; then
-    echo "SKIP: torchrun / python3-torch not installed (apt install python3-torch)"
-    exit 77
-  fi
-  launcher=(torchrun --standalone --nproc_per_node=2 --no-python)
+  here=$(dirname "$0")
+  bash "$here/run_torchrun.sh" --check || exit $?  # 77: skipped
+  launcher=(bash "$here/run_torchrun.sh")
 else
   launcher=(bash "$launch" 2)
 fi
