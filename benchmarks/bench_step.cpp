@@ -3,11 +3,11 @@
 // the OHEM step (ohem::SelfCompetitor) in Joint mode (the recipe) and Sequential mode. Counters: peak
 // tensor memory of a step above what was live before it (exact, from a counting CPU allocator), after
 // one warm-up step that allocates what persists (gradients, Adam state, the twin's mask multipliers).
-#include "memory.hpp"
 #include <train_pairwise/trainer.hpp>
+#include "memory.hpp"
 
-#include <ohem/task_losses.hpp>
 #include <ohem/self_competitor.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <benchmark/benchmark.h>
 

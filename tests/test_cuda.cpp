@@ -4,8 +4,8 @@
 // scripts/gpu-check.sh runs them on a machine with a GPU.
 #include "support.hpp"
 
-#include <ohem/task_losses.hpp>
 #include <ohem/self_competitor.hpp>
+#include <ohem/task_losses.hpp>
 #include <ohem/twin.hpp>
 
 #include <ATen/autocast_mode.h>

@@ -5,8 +5,8 @@
 /// (`add_train_options`), the run's configuration as JSON (`run_config`, stored in every checkpoint) and
 /// the comparison a resume makes (`resume_differences`).
 
-#include <ohem/ohem_loss.hpp>
 #include <ohem/masks.hpp>
+#include <ohem/ohem_loss.hpp>
 #include <ohem/self_competitor.hpp>
 #include <ohem/twin.hpp>
 

@@ -10,8 +10,8 @@
 //   dist_worker dies        rank 1 exits mid-step: rank 0 fails with a clear error within the timeout
 //   dist_worker stalls      rank 1 stops taking part: rank 0 fails on the timeout, no hang
 #include <ohem/distributed.hpp>
-#include <ohem/task_losses.hpp>
 #include <ohem/metrics.hpp>
+#include <ohem/task_losses.hpp>
 
 #include <chrono>
 #include <cstdio>
