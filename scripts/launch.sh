@@ -67,6 +67,7 @@ for ((i = 0; i < n; i++)); do
   RANK=$i LOCAL_RANK=$i "$@" &
   pids+=($!)
 done
+set +m  # the groups exist; no job-control notices from here on
 
 status=0
 remaining=$n

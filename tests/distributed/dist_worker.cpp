@@ -4,7 +4,8 @@
 //   dist_worker identical   after OHEM steps (Joint, Sequential, accumulation, BatchNorm) the ranks'
 //                           parameters and buffers are bitwise identical
 //   dist_worker gradients   one 2-process step = one 1-process step on the concatenated batch (float64,
-//                           1e-10), Joint/Sequential x 1/2 twins, frozen layer, accumulation, 3 steps
+//                           1e-10), Joint/Sequential x 1/2 twins, frozen layer, unfreezing, accumulation,
+//                           backward run inside an autograd node; 3+ steps (overlap after the first)
 //   dist_worker masks       masks identical after refresh + broadcast; a forced mismatch is detected
 //   dist_worker gather      sampler shards, gathered hardness covers each sample once, sharded evaluation
 //   dist_worker dies        rank 1 exits mid-step: rank 0 fails with a clear error within the timeout
@@ -160,12 +161,39 @@ std::vector<torch::Tensor> grads_of(nn::Sequential& net) {
   return out;
 }
 
+// Runs a result's backward from inside an autograd node's backward (a nested engine call), as a
+// Sequential-mode replay run by a custom node of `total`'s graph does.
+struct ReplayInNode : torch::autograd::Function<ReplayInNode> {
+  static std::function<void()>& pending() {
+    static std::function<void()> f;
+    return f;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
+    return x.clone();
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list) {
+    auto f = std::move(pending());
+    pending() = nullptr;
+    // The engine runs backward functions without grad mode; a replay re-runs forwards with a graph.
+    torch::AutoGradMode grad_mode(true);
+    f();
+    return {torch::Tensor()};
+  }
+};
+
+void backward_in_node(const ohem::OhemLossResult& r) {
+  ReplayInNode::pending() = [r] { r.backward(); };
+  torch::Tensor trigger = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).requires_grad(true));
+  ReplayInNode::apply(trigger).backward();
+}
+
 void run_gradient_case(ohem::DistributedContext& dist, ohem::SelfCompetitorMode mode, int64_t twins,
-                       bool freeze, bool accumulate, bool unfreeze = false) {
+                       bool freeze, bool accumulate, bool unfreeze = false, bool in_node = false) {
   const std::string name =
       std::string(ohem::to_string(mode)) + ", " + std::to_string(twins) + " twin(s)" +
       (freeze ? (unfreeze ? ", first conv unfrozen at step 1" : ", frozen first conv") : "") +
-      (accumulate ? ", 2 micro-batches" : "");
+      (accumulate ? ", 2 micro-batches" : "") + (in_node ? ", backward inside an autograd node" : "");
   nn::Sequential net = make_net(false, torch::kDouble), ref = make_net(false, torch::kDouble);
   copy_params(ref, net);
   if (freeze) {
@@ -195,6 +223,8 @@ void run_gradient_case(ohem::DistributedContext& dist, ohem::SelfCompetitorMode 
       if (m + 1 < micro) {
         auto guard = ddp.no_sync();
         sc(std::make_pair(mine.x1, mine.x2), mine.g).backward();
+      } else if (in_node) {
+        backward_in_node(sc(std::make_pair(mine.x1, mine.x2), mine.g));
       } else {
         sc(std::make_pair(mine.x1, mine.x2), mine.g).backward();
       }
@@ -228,6 +258,8 @@ int scenario_gradients(ohem::DistributedContext& dist) {
   run_gradient_case(dist, ohem::SelfCompetitorMode::Joint, 1, false, true);
   run_gradient_case(dist, ohem::SelfCompetitorMode::Joint, 1, true, false, true);
   run_gradient_case(dist, ohem::SelfCompetitorMode::Sequential, 1, true, false, true);
+  run_gradient_case(dist, ohem::SelfCompetitorMode::Sequential, 2, false, false, false, true);
+  run_gradient_case(dist, ohem::SelfCompetitorMode::Joint, 1, false, false, false, true);
   return 0;
 }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Tests of scripts/launch.sh: the variables each rank gets, success, and a failing rank stopping the others.
+set -uo pipefail
+launch="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+# 1. Three ranks see RANK/LOCAL_RANK 0..2, WORLD_SIZE 3, one shared MASTER_ADDR:MASTER_PORT.
+bash "$launch" 3 bash -c 'echo "$RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $MASTER_ADDR $MASTER_PORT" > "'"$tmp"'/r$RANK"' ||
+  fail "3 successful ranks did not exit 0"
+for r in 0 1 2; do
+  read -r rank local world lworld addr port < "$tmp/r$r" || fail "rank $r did not run"
+  [[ "$rank" == "$r" && "$local" == "$r" && "$world" == 3 && "$lworld" == 3 && "$addr" == 127.0.0.1 ]] ||
+    fail "rank $r saw: $(cat "$tmp/r$r")"
+  [[ "$port" =~ ^[0-9]+$ && "$port" -ge 1024 ]] || fail "bad MASTER_PORT '$port'"
+  [[ -z "${first_port:-}" || "$first_port" == "$port" ]] || fail "ranks saw different ports"
+  first_port=$port
+done
+
+# 2. A failing rank: its status is returned and the other rank (sleeping 60 s) is stopped at once.
+start=$SECONDS
+LAUNCH_GRACE=2 bash "$launch" 2 bash -c 'if [[ $RANK == 1 ]]; then sleep 0.3; exit 7; fi; sleep 60; touch "'"$tmp"'/survived"'
+rc=$?
+[[ $rc == 7 ]] || fail "expected status 7 from the failing rank, got $rc"
+((SECONDS - start < 15)) || fail "the other rank was not stopped (took $((SECONDS - start)) s)"
+sleep 0.5
+[[ ! -e "$tmp/survived" ]] || fail "the other rank ran to completion"
+
+# 3. Usage errors.
+bash "$launch" 0 true 2>/dev/null && fail "N=0 accepted"
+bash "$launch" 2 2>/dev/null && fail "a missing command accepted"
+echo "launch.sh: all checks passed"
