@@ -89,6 +89,9 @@ struct ReadOptions {
   TORCH_ARG(bool, skip_bad_rows) = false;
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// CSV: examples/common/csv.hpp (CsvFile, read_csv, split_csv_line, trim)
+
 namespace detail {
 
 /// Parses a finite number; throws naming `where` and the text otherwise.
@@ -162,16 +165,7 @@ inline void check_fields(const CsvFile& csv, int64_t line, const std::vector<std
 
 inline int64_t require_column(const CsvFile& csv, std::initializer_list<const char*> names,
                               const char* what) {
-  const int64_t c = csv.column(names);
-  if (c < 0) {
-    std::string list;
-    for (const char* n : names) list += std::string(list.empty() ? "" : ", ") + n;
-    std::string got;
-    for (const auto& h : csv.header) got += std::string(got.empty() ? "" : ", ") + h;
-    TORCH_CHECK(false, csv.where(1), ": no ", what, " column in the header (looked for ", list, "; found ",
-                got, ")");
-  }
-  return c;
+  return csv.require_column(std::vector<std::string>(names.begin(), names.end()), what);
 }
 
 }  // namespace detail
