@@ -4,15 +4,16 @@
 //   bench_distributed --threads=2                         1 process x 2 threads
 //   bench_distributed --threads=1                         1 process x 1 thread
 //   scripts/launch.sh 2 bench_distributed --threads=1     2 processes x 1 thread (Gloo on 127.0.0.1)
-// Options: --batch=B pairs per rank (4), --size=S image side (64), --steps=N timed steps (6), --warmup=N (2).
+// Options: --batch=B pairs per rank (4), --size=S image side (64), --steps=N timed steps (6), --warmup=N (2),
+// --first=on|off which configuration runs first with 2+ processes (on).
 //
 // Prints pairs/s (all ranks together), and with 2+ processes the all-reduce time of ResNet-18's gradients
 // alone (every bucket launched after backward: DistributedDataParallelOptions::overlap(false)), the time
 // sync_gradients() still blocks when the buckets are launched during backward (overlap on), and the share
 // of communication hidden behind backward = 1 − blocked / alone.
+#include <common/backbones.hpp>
 #include <ohem/distributed.hpp>
-#include <ohem/losses.hpp>
-#include "common/backbones.hpp"
+#include <ohem/task_losses.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -93,6 +94,14 @@ int64_t arg(int argc, char** argv, const char* name, int64_t fallback) {
   return fallback;
 }
 
+std::string arg_text(int argc, char** argv, const char* name, const char* fallback) {
+  const size_t n = std::strlen(name);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
+  }
+  return fallback;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +116,13 @@ int main(int argc, char** argv) {
   int64_t numel = 0;
   for (const auto& p : net->parameters()) numel += p.numel();
   const int world = dist.world_size();
-  Timing on = run(dist, net, true, batch, size, steps, warmup);
+  // --first=off measures the no-overlap configuration first (a process's first steps can be slower: the
+  // allocator and the thread pools warm up), so that the order of the two runs can be checked.
+  const bool off_first = arg_text(argc, argv, "--first", "on") == "off";
+  Timing on, off;
+  if (off_first && world > 1) off = run(dist, net, false, batch, size, steps, warmup);
+  on = run(dist, net, true, batch, size, steps, warmup);
+  if (!off_first && world > 1) off = run(dist, net, false, batch, size, steps, warmup);
   if (dist.is_main()) {
     std::printf(
         "processes x threads: %d x %d, LibTorch %s, %lld parameters, batch %lld pairs/rank at %lld px\n",
@@ -116,19 +131,16 @@ int main(int argc, char** argv) {
     std::printf("OHEM Joint step: %.1f ms, %.2f pairs/s\n", on.step * 1e3,
                 static_cast<double>(batch * world) / on.step);
   }
-  if (world > 1) {
-    Timing off = run(dist, net, false, batch, size, steps, warmup);
-    if (dist.is_main()) {
-      const double hidden = off.blocked > 0 ? std::max(0.0, 1.0 - on.blocked / off.blocked) : 0.0;
-      std::printf("all-reduce of the gradients alone (overlap off, in sync_gradients): %.1f ms per step\n",
-                  off.blocked * 1e3);
-      std::printf(
-          "still blocking with overlap on: %.1f ms per step (%.0f%% of the bytes launched during backward)\n",
-          on.blocked * 1e3, on.during * 100);
-      std::printf(
-          "communication hidden behind backward: %.0f%%; step without overlap: %.1f ms (%.2f pairs/s)\n",
-          hidden * 100, off.step * 1e3, static_cast<double>(batch * world) / off.step);
-    }
+  if (world > 1 && dist.is_main()) {
+    const double hidden = off.blocked > 0 ? std::max(0.0, 1.0 - on.blocked / off.blocked) : 0.0;
+    std::printf("all-reduce of the gradients alone (overlap off, in sync_gradients): %.1f ms per step\n",
+                off.blocked * 1e3);
+    std::printf(
+        "still blocking with overlap on: %.1f ms per step (%.0f%% of the bytes launched during backward)\n",
+        on.blocked * 1e3, on.during * 100);
+    std::printf(
+        "communication hidden behind backward: %.0f%%; step without overlap: %.1f ms (%.2f pairs/s)\n",
+        hidden * 100, off.step * 1e3, static_cast<double>(batch * world) / off.step);
   }
   dist.barrier();
   return 0;
