@@ -354,7 +354,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   t_mech.caption = fmt::format(
       "Per variant and distortion type: share of the training set, share among the {} hardest training "
       "images "
-      "(hardness = twin disagreement averaged over training, pooled over seeds), their ratio, mean hardness.",
+      "(hardness = twin disagreement averaged over training; shares averaged over the variant's seeds), their ratio, mean hardness.",
       pct(top));
   t_mech.header = {"variant", "type", "training share", "hardest share", "enrichment", "mean hardness"};
   t_mech.numeric = {false, false, true, true, true, true};
@@ -537,7 +537,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                             "pruning as what finds the long tail.",
                             html::number(r, 2), html::number(m, 2)));
     not_says.push_back(
-        "The enrichment figures carry no interval (one pooled number per variant); small differences between "
+        "The enrichment figures carry no interval (one number per variant, averaged over its seeds); small differences between "
         "variants may be noise.");
   }
   for (const auto& [a, r] : gmad_rate) {
