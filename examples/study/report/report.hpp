@@ -354,7 +354,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   t_mech.caption = fmt::format(
       "Per variant and distortion type: share of the training set, share among the {} hardest training "
       "images "
-      "(hardness = twin disagreement averaged over training; shares averaged over the variant's seeds), their ratio, mean hardness.",
+      "(hardness = twin disagreement averaged over training; shares averaged over the variant's seeds), "
+      "their ratio, mean hardness.",
       pct(top));
   t_mech.header = {"variant", "type", "training share", "hardest share", "enrichment", "mean hardness"};
   t_mech.numeric = {false, false, true, true, true, true};
@@ -425,6 +426,11 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                            fmt::format("{:.0f}", n), n > 0 ? pct(ok / n) : html::number(kNaN)});
   }
   std::string pairs_html = "<div id=\"gmad-pairs\">\n";
+  html::Table t_pairs;  // the pairs as text (report.md)
+  t_pairs.caption = "Each gMAD pair: images A and B, their label (SSIM) and both models' scores; the attack succeeds when the label prefers the image the attacker prefers.";
+  t_pairs.header = {"attacker", "level", "A", "A: label / baseline / OHEM", "B", "B: label / baseline / OHEM",
+                    "attack"};
+  t_pairs.numeric = {false, true, false, true, false, true, false};
   size_t pi = 0;
   for (const auto& p : gmad.at("pairs")) {
     const std::string a = p.at("attacker"), d = p.at("defender");
@@ -463,6 +469,15 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
       figs.push_back(f);
     }
     pairs_html += html::figure_pair(figs, 192);
+    std::vector<std::string> row = {method_name(a), html::number(p.at("level").get<double>(), 0)};
+    for (const auto& im : p.at("images")) {
+      row.push_back(str_or(im, "name", im.at("path").get<std::string>()));
+      row.push_back(fmt::format("{} / {} / {}", html::number(num_or_nan(im, "label")),
+                                html::number(num_or_nan(im.at("scores"), "baseline")),
+                                html::number(num_or_nan(im.at("scores"), "ohem"))));
+    }
+    row.push_back(ok ? "succeeded" : "failed");
+    t_pairs.rows.push_back(row);
     ++pi;
   }
   if (gmad.at("pairs").empty()) pairs_html += "<p class=\"note\">No gMAD pairs in this run.</p>\n";
@@ -537,7 +552,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                             "pruning as what finds the long tail.",
                             html::number(r, 2), html::number(m, 2)));
     not_says.push_back(
-        "The enrichment figures carry no interval (one number per variant, averaged over its seeds); small differences between "
+        "The enrichment figures carry no interval (one number per variant, averaged over its seeds); small "
+        "differences between "
         "variants may be noise.");
   }
   for (const auto& [a, r] : gmad_rate) {
@@ -658,7 +674,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
         bullets(not_says, true);
   md += "## Comparison\n\n" + html::table_markdown(t_cmp);
   md += "## Mechanism\n\n" + html::table_markdown(t_mech) + html::table_markdown(t_herr);
-  md += "## gMAD\n\n" + html::table_markdown(t_gmad);
+  md += "## gMAD\n\n" + html::table_markdown(t_gmad) + html::table_markdown(t_pairs);
   md += "## The run\n\n" + html::table_markdown(t_run) + html::table_markdown(t_data);
   return rep;
 }
