@@ -3,7 +3,7 @@
 # (its sample photographs), mate-backgrounds (nature/), lomiri-wallpapers-16.04 and
 # lomiri-wallpapers-20.04 (photographs only: no abstract art, illustrations or patterns). Each
 # package is taken with `apt-get download` + `dpkg -x` (nothing is installed); the chosen files are
-# copied, unchanged, into DIR as <name>.png / <name>.jpg, and DIR/photos.csv lists them with
+# copied (hard-linked where possible), unchanged, into DIR as <name>.png / <name>.jpg, and DIR/photos.csv lists them with
 # name,file,package,author,licence,source (authors and licences from each package's copyright file;
 # see docs/datasets.md). Cached: a second run finds DIR/photos.csv complete and does nothing.
 # One line per step; apt's output goes to a log file, whose path is printed when a step fails.
@@ -118,7 +118,7 @@ csv="name,file,package,author,licence,source"
 while IFS='|' read -r name pkg path author licence source; do
   file="$name.${path##*.}"
   [ -f "$pkgdir/$pkg/$path" ] || fail "$path is missing from package $pkg"
-  cp "$pkgdir/$pkg/$path" "$dir/$file"
+  ln -f "$pkgdir/$pkg/$path" "$dir/$file" 2>/dev/null || cp "$pkgdir/$pkg/$path" "$dir/$file"  # a hard link where it can
   csv+=$'\n'"$name,$file,$pkg,$author,$licence,$source"
 done <<<"$photos"
 printf '%s\n' "$csv" >"$dir/photos.csv.tmp"
