@@ -137,7 +137,7 @@ inline const std::vector<std::string>& palette() {
   return colors;
 }
 
-/// The page's CSS: typography, tables, charts and the gMAD pairs' lightbox.
+/// The page's CSS: typography, tables and the gMAD pairs' lightbox (charts: chart_style()).
 inline std::string style() {
   return R"css(
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa}
@@ -153,10 +153,6 @@ caption{text-align:left;color:var(--muted);padding:.3em 0;caption-side:top}
 th,td{border-bottom:1px solid var(--line);padding:.3em .7em;text-align:left;vertical-align:top}
 th{background:var(--soft);font-weight:600} td.num,th.num{text-align:right}
 tr:hover td{background:#fbfbfc}
-.chart{margin:.6em 0 1.4em} .chart svg{max-width:100%;height:auto;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:.5em 1.5em}
-.charts .chart{flex:0 1 480px}
-svg text{fill:var(--fg)} svg .axis{stroke:#8b949e} svg .grid{stroke:#eaeef2} svg .tick{fill:var(--muted)}
 .good{color:#1a7f37} .bad{color:#cf222e}
 .pair{display:flex;gap:1.2em;align-items:flex-start;overflow-x:auto;margin:.5em 0 1.5em;padding:.3em 0}
 .pair figure{margin:0;flex:0 0 auto}
@@ -168,6 +164,16 @@ svg text{fill:var(--fg)} svg .axis{stroke:#8b949e} svg .grid{stroke:#eaeef2} svg
 .zoom input:checked~.backdrop{display:block;position:fixed;inset:0;background:rgba(0,0,0,.88);z-index:9;cursor:zoom-out}
 .zoom input:checked~img{position:fixed;inset:0;margin:auto;width:auto!important;height:auto!important;min-width:min(92vw,92vh);max-width:96vw;max-height:96vh;object-fit:contain;z-index:10;cursor:zoom-out;border:0}
 .verdict-yes{color:#1a7f37;font-weight:600} .verdict-no{color:#cf222e;font-weight:600}
+)css";
+}
+
+/// The CSS of the charts (bar_chart, line_chart): pass it as `extra_css` of page() where there are charts.
+inline std::string chart_style() {
+  return R"css(
+.chart{margin:.6em 0 1.4em} .chart svg{max-width:100%;height:auto;font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:.5em 1.5em}
+.charts .chart{flex:0 1 480px}
+svg text{fill:var(--fg)} svg .axis{stroke:#8b949e} svg .grid{stroke:#eaeef2} svg .tick{fill:var(--muted)}
 )css";
 }
 

@@ -427,7 +427,9 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   }
   std::string pairs_html = "<div id=\"gmad-pairs\">\n";
   html::Table t_pairs;  // the pairs as text (report.md)
-  t_pairs.caption = "Each gMAD pair: images A and B, their label (SSIM) and both models' scores; the attack succeeds when the label prefers the image the attacker prefers.";
+  t_pairs.caption =
+      "Each gMAD pair: images A and B, their label (SSIM) and both models' scores; the attack succeeds when "
+      "the label prefers the image the attacker prefers.";
   t_pairs.header = {"attacker", "level", "A", "A: label / baseline / OHEM", "B", "B: label / baseline / OHEM",
                     "attack"};
   t_pairs.numeric = {false, true, false, true, false, true, false};
@@ -664,7 +666,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
        "how each number is computed.</p>\n";
 
   Report rep;
-  rep.html = html::page("OHEM study report", b);
+  rep.html = html::page("OHEM study report", b, html::chart_style());
   std::string& md = rep.markdown;
   md += "# OHEM study: baseline vs self-competitor OHEM\n\n";
   md += fmt::format("{} seed(s), {} distortion types, {} photographs, created {}{}.\n\n", seeds, types.size(),
