@@ -107,6 +107,11 @@ inline std::string signed_num(double v, int d = 3) {
   return std::isfinite(v) ? fmt::format("{:+.{}f}", v, d) : html::number(v);
 }
 
+/// `v` as an int (0 when it is NaN or out of range).
+inline int to_int(double v) {
+  return std::isfinite(v) && std::abs(v) < 1e9 ? static_cast<int>(std::lround(v)) : 0;
+}
+
 /// Mean of the finite values (NaN if none).
 inline double mean(const std::vector<double>& v) {
   double s = 0;
@@ -225,7 +230,12 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     return it == cmp.end() ? nullptr : it->second;
   };
   const json* overall = get("overall", "srcc");
-  const int seeds = overall ? static_cast<int>(num_or_nan(*overall, "seeds")) : 0;
+  int seeds = overall ? to_int(num_or_nan(*overall, "seeds")) : 0;
+  if (seeds <= 0) {  // no count in the comparison: the distinct seeds of the runs
+    std::set<double> distinct;
+    for (const auto& r : results.at("runs")) distinct.insert(num_or_nan(r, "seed"));
+    seeds = static_cast<int>(distinct.size());
+  }
   const double level =
       overall && std::isfinite(num_or_nan(*overall, "ci_level")) ? num_or_nan(*overall, "ci_level") : 0.95;
   const std::string ci_name = fmt::format("{:.0f}% CI", 100 * level);
@@ -285,7 +295,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                html::number(num_or_nan(*c, "baseline_std")),
            html::number(num_or_nan(*c, "ohem_mean")) + " ± " + html::number(num_or_nan(*c, "ohem_std")),
            signed_num(num_or_nan(*c, "diff_mean")), "[" + signed_num(lo) + ", " + signed_num(hi) + "]",
-           fmt::format("{:.0f}/{:.0f}", num_or_nan(*c, "wins"), num_or_nan(*c, "seeds")), reading});
+           html::number(num_or_nan(*c, "wins"), 0) + "/" + html::number(num_or_nan(*c, "seeds"), 0),
+           reading});
     }
   }
 
@@ -297,12 +308,13 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   int stage1_epochs = -1;
   if (results.contains("config") && results["config"].is_object()) {
     const double e1 = num_or_nan(results["config"], "epochs1");
-    if (std::isfinite(e1)) stage1_epochs = static_cast<int>(e1);
+    if (std::isfinite(e1)) stage1_epochs = to_int(e1);
   }
   for (const auto& r : results.at("runs")) {
     Curve& c = curves[r.at("method").get<std::string>()];
     for (const auto& e : r.at("curve")) {
-      const double x = e.at("epoch").get<double>();
+      const double x = num_or_nan(e, "epoch");
+      if (!std::isfinite(x)) continue;
       c.task[x].push_back(num_or_nan(e, "task_loss"));
       c.twin[x].push_back(num_or_nan(e, "twin_task_loss"));
       c.consistency[x].push_back(num_or_nan(e, "consistency"));
@@ -420,10 +432,10 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   std::map<std::string, std::pair<double, double>> gmad_rate;
   for (const auto& s : gmad.at("summary")) {
     const std::string a = s.at("attacker"), d = s.at("defender");
-    const double ok = s.at("succeeded").get<double>(), n = s.at("pairs").get<double>();
+    const double ok = num_or_nan(s, "succeeded"), n = num_or_nan(s, "pairs");
     gmad_rate[a] = {ok, n};
-    t_gmad.rows.push_back({method_name(a), method_name(d), fmt::format("{:.0f}", ok),
-                           fmt::format("{:.0f}", n), n > 0 ? pct(ok / n) : html::number(kNaN)});
+    t_gmad.rows.push_back({method_name(a), method_name(d), html::number(ok, 0), html::number(n, 0),
+                           n > 0 ? pct(ok / n) : html::number(kNaN)});
   }
   std::string pairs_html = "<div id=\"gmad-pairs\">\n";
   html::Table t_pairs;  // the pairs as text (report.md)
@@ -438,13 +450,12 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     const std::string a = p.at("attacker"), d = p.at("defender");
     const bool ok = p.at("attack_succeeded").get<bool>();
     pairs_html += fmt::format(
-        "<h3>{} attacks, {} defends · level {:.0f} ({} score ≈ {}) · <span class=\"{}\">attack "
+        "<h3>{} attacks, {} defends · level {} ({} score ≈ {}) · <span class=\"{}\">attack "
         "{}</span></h3>\n",
-        html::escape(method_name(a)), html::escape(method_name(d)), p.at("level").get<double>(),
+        html::escape(method_name(a)), html::escape(method_name(d)), html::number(num_or_nan(p, "level"), 0),
         html::escape(method_name(d)), html::number(num_or_nan(p, "defender_level_score")),
         ok ? "verdict-yes" : "verdict-no", ok ? "succeeded" : "failed");
-    const int ap = static_cast<int>(num_or_nan(p, "attacker_prefers")),
-              lp = static_cast<int>(num_or_nan(p, "label_prefers"));
+    const int ap = to_int(num_or_nan(p, "attacker_prefers")), lp = to_int(num_or_nan(p, "label_prefers"));
     std::vector<html::Figure> figs;
     for (size_t k = 0; k < 2; ++k) {
       const json& im = p.at("images")[k];
@@ -471,7 +482,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
       figs.push_back(f);
     }
     pairs_html += html::figure_pair(figs, 192);
-    std::vector<std::string> row = {method_name(a), html::number(p.at("level").get<double>(), 0)};
+    std::vector<std::string> row = {method_name(a), html::number(num_or_nan(p, "level"), 0)};
     for (const auto& im : p.at("images")) {
       row.push_back(str_or(im, "name", im.at("path").get<std::string>()));
       row.push_back(fmt::format("{} / {} / {}", html::number(num_or_nan(im, "label")),
@@ -490,11 +501,14 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   if (overall) {
     const double d = num_or_nan(*overall, "diff_mean"), lo = num_or_nan(*overall, "ci_low"),
                  hi = num_or_nan(*overall, "ci_high");
-    const std::string base = fmt::format(
-        "Overall SRCC: baseline {}, OHEM {} (Δ {}, {} [{}, {}]; OHEM higher in {:.0f} of {} seeds).",
-        html::number(num_or_nan(*overall, "baseline_mean")), html::number(num_or_nan(*overall, "ohem_mean")),
-        signed_num(d), ci_name, signed_num(lo), signed_num(hi), num_or_nan(*overall, "wins"), seeds);
-    if (lo > 0) {
+    const std::string base =
+        fmt::format("Overall SRCC: baseline {}, OHEM {} (Δ {}, {} [{}, {}]; OHEM higher in {} of {} seeds).",
+                    html::number(num_or_nan(*overall, "baseline_mean")),
+                    html::number(num_or_nan(*overall, "ohem_mean")), signed_num(d), ci_name, signed_num(lo),
+                    signed_num(hi), html::number(num_or_nan(*overall, "wins"), 0), seeds);
+    if (!std::isfinite(lo) || !std::isfinite(hi)) {
+      says.push_back(base + " No interval (too few seeds): no conclusion about a difference.");
+    } else if (lo > 0) {
       says.push_back(
           base +
           " The interval excludes 0: on this data OHEM's held-out SRCC is higher than the baseline's.");
@@ -560,8 +574,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   }
   for (const auto& [a, r] : gmad_rate) {
     if (r.second > 0) {
-      says.push_back(fmt::format("gMAD: {}'s attacks succeed in {:.0f} of {:.0f} pairs.", method_name(a),
-                                 r.first, r.second));
+      says.push_back(fmt::format("gMAD: {}'s attacks succeed in {} of {} pairs.", method_name(a),
+                                 html::number(r.first, 0), html::number(r.second, 0)));
     }
   }
   if (seeds < 5)
