@@ -229,6 +229,12 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     const auto it = cmp.find({g, m});
     return it == cmp.end() ? nullptr : it->second;
   };
+  // An interval means something only from 2 seeds on (one seed: the "interval" is the one difference).
+  auto has_interval = [&](const json& c) {
+    const double n = num_or_nan(c, "seeds");
+    return std::isfinite(num_or_nan(c, "ci_low")) && std::isfinite(num_or_nan(c, "ci_high")) &&
+           !(std::isfinite(n) && n < 2) && !(!std::isfinite(n) && results.at("runs").size() < 4);
+  };
   const json* overall = get("overall", "srcc");
   int seeds = overall ? to_int(num_or_nan(*overall, "seeds")) : 0;
   if (seeds <= 0) {  // no count in the comparison: the distinct seeds of the runs
@@ -285,10 +291,10 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
       const json* c = get(g, m);
       if (!c) continue;
       const double lo = num_or_nan(*c, "ci_low"), hi = num_or_nan(*c, "ci_high");
-      const std::string reading = !std::isfinite(lo) || !std::isfinite(hi) ? "no interval"
-                                  : lo > 0                                 ? "OHEM higher"
-                                  : hi < 0                                 ? "baseline higher"
-                                                                           : "no evidence of a difference";
+      const std::string reading = !has_interval(*c) ? "no interval (fewer than 2 seeds)"
+                                  : lo > 0          ? "OHEM higher"
+                                  : hi < 0          ? "baseline higher"
+                                                    : "no evidence of a difference";
       t_cmp.rows.push_back(
           {g, m == "srcc" ? "SRCC" : "PLCC",
            html::number(num_or_nan(*c, "baseline_mean")) + " ± " +
@@ -506,8 +512,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                     html::number(num_or_nan(*overall, "baseline_mean")),
                     html::number(num_or_nan(*overall, "ohem_mean")), signed_num(d), ci_name, signed_num(lo),
                     signed_num(hi), html::number(num_or_nan(*overall, "wins"), 0), seeds);
-    if (!std::isfinite(lo) || !std::isfinite(hi)) {
-      says.push_back(base + " No interval (too few seeds): no conclusion about a difference.");
+    if (!has_interval(*overall)) {
+      says.push_back(base + " No interval (fewer than 2 seeds): no conclusion about a difference.");
     } else if (lo > 0) {
       says.push_back(
           base +
@@ -534,6 +540,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   for (const auto& t : types) {
     const json* c = get(t, "srcc");
     if (!c) continue;
+    if (!has_interval(*c)) continue;
     if (num_or_nan(*c, "ci_low") > 0) better.push_back(t);
     if (num_or_nan(*c, "ci_high") < 0) worse.push_back(t);
   }
@@ -542,11 +549,13 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
     return s;
   };
-  says.push_back(fmt::format(
-      "Per distortion type ({} types, no correction for multiple comparisons): the SRCC interval excludes 0 "
-      "in favour of "
-      "OHEM for {}, in favour of the baseline for {}; for the others it includes 0.",
-      types.size(), better.empty() ? "none" : list(better), worse.empty() ? "none" : list(worse)));
+  if (overall && has_interval(*overall)) {
+    says.push_back(fmt::format(
+        "Per distortion type ({} types, no correction for multiple comparisons): the SRCC interval excludes "
+        "0 "
+        "in favour of OHEM for {}, in favour of the baseline for {}; for the others it includes 0.",
+        types.size(), better.empty() ? "none" : list(better), worse.empty() ? "none" : list(worse)));
+  }
   for (const auto& t : tails) {
     if (t.train > 0) {
       says.push_back(fmt::format(
