@@ -4,10 +4,12 @@
 # the script only runs dpkg-query (well under a second). One line per step; apt's own output goes to
 # build/setup.log (its path is printed when a step fails).
 #
-# Usage: scripts/setup.sh [--python] [--clang]
-#   --python  also python3-torch/scipy for fixtures and the side-by-side benchmarks (never needed by
-#             the test suite)
-#   --clang   also clang, for the clang preset
+# Usage: scripts/setup.sh [--python] [--clang] [--chromium]
+#   --python    also python3-torch/scipy for fixtures and the side-by-side benchmarks (never needed by
+#               the test suite)
+#   --clang     also clang, for the clang preset
+#   --chromium  also Debian's chromium, for the study report's headless screenshot test (skipped
+#               without it)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -20,7 +22,8 @@ for arg in "$@"; do
   case "$arg" in
     --python) packages+=(python3-torch python3-scipy python3-numpy) ;;
     --clang) packages+=(clang) ;;
-    *) echo "[ohem setup] unknown option $arg (expected --python or --clang)" >&2; exit 2 ;;
+    --chromium) packages+=(chromium) ;;
+    *) echo "[ohem setup] unknown option $arg (expected --python, --clang or --chromium)" >&2; exit 2 ;;
   esac
 done
 

@@ -8,6 +8,7 @@
 
 #include <common/csv.hpp>
 #include <common/files.hpp>
+#include <common/html.hpp>
 #include <common/io.hpp>
 
 #include <ohem/gmad.hpp>
@@ -93,86 +94,12 @@ inline int64_t default_bootstrap(int64_t n) {
   return std::max<int64_t>(100, (20'000'000 / n) / 100 * 100);
 }
 
-/// Returns `s` escaped for HTML text and attribute values.
-inline std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 /// Returns `s` as one CSV field (quoted when it holds a comma, quote or line break).
 inline std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-/// Percent-encodes a relative path for an HTML src attribute (keeps '/' and unreserved characters).
-inline std::string url_path(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
-/// Returns a data: URI with the file's bytes in base64; throws naming the file if it cannot be read.
-inline std::string data_uri(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TORCH_CHECK(in.good(), "ohem-eval: cannot read image ", path, " (for --embed-images)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string bytes = ss.str();
-  const auto dot = path.rfind('.');
-  std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const std::map<std::string, std::string> mime{
-      {"png", "image/png"}, {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"}, {"bmp", "image/bmp"},
-      {"gif", "image/gif"}, {"webp", "image/webp"}, {"tif", "image/tiff"},  {"tiff", "image/tiff"}};
-  const auto m = mime.find(ext);
-  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out =
-      "data:" + (m == mime.end() ? std::string("application/octet-stream") : m->second) + ";base64,";
-  size_t k = 0;
-  for (; k + 2 < bytes.size(); k += 3) {
-    const uint32_t v =
-        (uint32_t(uint8_t(bytes[k])) << 16) | (uint32_t(uint8_t(bytes[k + 1])) << 8) | uint8_t(bytes[k + 2]);
-    out += {table[v >> 18], table[(v >> 12) & 63], table[(v >> 6) & 63], table[v & 63]};
-  }
-  if (k < bytes.size()) {
-    uint32_t v = uint32_t(uint8_t(bytes[k])) << 16;
-    if (k + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[k + 1])) << 8;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += k + 1 < bytes.size() ? table[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 /// Builds the CLI11 parser for `a` (the option names of earlier versions are kept).
@@ -570,12 +497,22 @@ inline std::string gmad_file(const Args& args, std::string& err) {
     TORCH_CHECK(false, args.input, ": ", e.what_without_backtrace());
   }
   auto name = [&](int64_t i) { return t.rows[static_cast<size_t>(i)].second[cname]; };
-  auto src = [&](int64_t i) {
+  // One image of a pair: embedded (data: URI) or linked, at its native size when it is a readable PNG.
+  auto figure = [&](int64_t i, const std::string& caption) {
     const std::string root = args.image_root;
     const std::string p =
         root.empty() || root == "." ? name(i) : root + (root.back() == '/' ? "" : "/") + name(i);
-    return args.embed_images ? data_uri(p) : url_path(p);
+    namespace html = ohem_examples::html;
+    html::Figure f{args.embed_images ? html::data_uri(p, "image (for --embed-images)") : html::url_path(p),
+                   name(i), caption};
+    std::ifstream in(p, std::ios::binary);
+    std::string head(24, '\0');
+    if (in.read(head.data(), 24)) {
+      if (const auto size = html::png_size(head)) std::tie(f.width, f.height) = *size;
+    }
+    return f;
   };
+  using ohem_examples::html::escape;
 
   std::string csv =
       "defender,attacker,level,center,lower,upper,count,image_high,image_low,defender_high,defender_low,"
@@ -583,31 +520,24 @@ inline std::string gmad_file(const Args& args, std::string& err) {
   std::string summary = fmt::format("{}: {} images, {} levels, window {}\n", args.input, t.rows.size(),
                                     args.levels, args.window);
   std::string html = fmt::format(
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gMAD: {0} vs {1}</title>\n<style>\n"
-      "body{{font-family:sans-serif;margin:1em 2em}} h2{{margin-top:1.5em}}\n"
-      ".pair{{display:flex;gap:1em;align-items:flex-start;overflow-x:auto;margin:.5em 0 1.5em}}\n"
-      "figure{{margin:0;flex:0 0 auto}} img{{display:block;border:1px solid #ccc;cursor:zoom-in}}\n"
-      "#zoom{{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);cursor:zoom-out;z-index:9}}\n"
-      "#zoom img{{max-width:100vw;max-height:100vh;margin:auto;position:absolute;inset:0;border:0}}\n"
-      "figcaption{{font-size:90%;color:#333}} .meta{{color:#555}}\n</style></head><body>\n"
       "<h1>gMAD: {0} vs {1}</h1>\n<p class=\"meta\">{2}: {3} images, {4} levels, window {5} of a level. In "
-      "each "
-      "level the defender rates both images alike; the attacker rates the left one best and the right one "
-      "worst.</p>\n",
-      html_escape(na), html_escape(nb), html_escape(args.input), t.rows.size(), args.levels, args.window);
+      "each level the defender rates both images alike; the attacker rates the left one best and the right "
+      "one worst. Images at native size (small ones enlarged by a whole factor); click one to enlarge it, "
+      "click again to close.</p>\n",
+      escape(na), escape(nb), escape(args.input), t.rows.size(), args.levels, args.window);
   for (const auto& [defender, attacker, result] :
        {std::tuple<std::string, std::string, const ohem::GmadResult*>{na, nb, &comp.a_defends},
         std::tuple<std::string, std::string, const ohem::GmadResult*>{nb, na, &comp.b_defends}}) {
     summary += fmt::format("{} defends, {} attacks: mean normalized gap {:.4f}\n", defender, attacker,
                            result->mean_normalized_gap());
-    html += fmt::format("<h2>{} defends, {} attacks (mean normalized gap {:.4f})</h2>\n",
-                        html_escape(defender), html_escape(attacker), result->mean_normalized_gap());
+    html += fmt::format("<h2>{} defends, {} attacks (mean normalized gap {:.4f})</h2>\n", escape(defender),
+                        escape(attacker), result->mean_normalized_gap());
     for (const auto& p : result->pairs) {
       if (!p.found()) {
         summary += fmt::format("  level {}: {} image(s) in [{:.4g}, {:.4g}], no pair\n", p.level, p.count,
                                p.lower, p.upper);
         html += fmt::format("<h3>Level {} ({} in [{:.4g}, {:.4g}]): {} image(s), no pair</h3>\n", p.level,
-                            html_escape(defender), p.lower, p.upper, p.count);
+                            escape(defender), p.lower, p.upper, p.count);
         continue;
       }
       csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(defender),
@@ -617,25 +547,17 @@ inline std::string gmad_file(const Args& args, std::string& err) {
       summary += fmt::format("  level {}: {} images, {} vs {}, gap {:.4g} ({:.4f})\n", p.level, p.count,
                              name(p.high), name(p.low), p.gap, p.normalized_gap);
       html += fmt::format("<h3>Level {} ({} in [{:.4g}, {:.4g}], {} images): gap {:.4g} ({:.4f})</h3>\n",
-                          p.level, html_escape(defender), p.lower, p.upper, p.count, p.gap, p.normalized_gap);
-      html += "<div class=\"pair\">\n";
-      for (auto [i, d, s] : {std::tuple<int64_t, double, double>{p.high, p.defender_high, p.attacker_high},
-                             std::tuple<int64_t, double, double>{p.low, p.defender_low, p.attacker_low}}) {
-        html += fmt::format(
-            "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}<br>{}: {:.4g} &middot; {}: "
-            "{:.4g}</figcaption></figure>\n",
-            html_escape(src(i)), html_escape(name(i)), html_escape(name(i)), html_escape(defender), d,
-            html_escape(attacker), s);
+                          p.level, escape(defender), p.lower, p.upper, p.count, p.gap, p.normalized_gap);
+      std::vector<ohem_examples::html::Figure> figures;
+      for (auto [i, d, sc] : {std::tuple<int64_t, double, double>{p.high, p.defender_high, p.attacker_high},
+                              std::tuple<int64_t, double, double>{p.low, p.defender_low, p.attacker_low}}) {
+        figures.push_back(figure(i, fmt::format("{}<br>{}: {:.4g} &middot; {}: {:.4g}", escape(name(i)),
+                                                escape(defender), d, escape(attacker), sc)));
       }
-      html += "</div>\n";
+      html += ohem_examples::html::figure_pair(figures);
     }
   }
-  // Images are shown at their native size, side by side; a click shows one enlarged to the window.
-  html +=
-      "<div id=\"zoom\" onclick=\"this.style.display='none'\"><img alt=\"\"></div>\n<script>\n"
-      "document.querySelectorAll('.pair img').forEach(function(i){i.onclick=function(){"
-      "var z=document.getElementById('zoom');z.firstChild.src=i.src;z.style.display='block';};});\n"
-      "</script>\n</body></html>\n";
+  html = ohem_examples::html::page(fmt::format("gMAD: {} vs {}", na, nb), html);
   ohem_examples::atomic_write_text(pairs_path, csv);
   ohem_examples::atomic_write_text(html_path, html);
   summary += fmt::format("wrote {} and {}\n", pairs_path, html_path);

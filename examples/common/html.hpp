@@ -1,0 +1,512 @@
+#pragma once
+/// \file
+/// Small helpers for self-contained HTML pages (no network, no JavaScript): escaping, data: URIs,
+/// inline-SVG charts (grouped bars with error bars, line charts), tables (HTML and Markdown), and the
+/// rendering of gMAD image pairs (side by side, at least native size, click to enlarge with a CSS-only
+/// checkbox lightbox). Used by the study report (examples/study/report) and `ohem-eval --gmad`.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ohem_examples::html {
+
+/// Returns `s` escaped for HTML text and attribute values.
+inline std::string escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+/// Percent-encodes a relative path for an HTML src attribute (keeps '/' and unreserved characters).
+inline std::string url_path(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+/// Returns `bytes` in base64 (RFC 4648, with padding).
+inline std::string base64(const std::string& bytes) {
+  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t k = 0;
+  for (; k + 2 < bytes.size(); k += 3) {
+    const uint32_t v =
+        (uint32_t(uint8_t(bytes[k])) << 16) | (uint32_t(uint8_t(bytes[k + 1])) << 8) | uint8_t(bytes[k + 2]);
+    out += {table[v >> 18], table[(v >> 12) & 63], table[(v >> 6) & 63], table[v & 63]};
+  }
+  if (k < bytes.size()) {
+    uint32_t v = uint32_t(uint8_t(bytes[k])) << 16;
+    if (k + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[k + 1])) << 8;
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += k + 1 < bytes.size() ? table[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+/// Returns the bytes of `file`; throws std::runtime_error naming it (and `what`) if it cannot be read.
+inline std::string read_bytes(const std::filesystem::path& file, const std::string& what = "file") {
+  std::ifstream in(file, std::ios::binary);
+  if (!in.good()) throw std::runtime_error("cannot read " + what + " " + file.string());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// The MIME type of an image file from its extension (application/octet-stream when unknown).
+inline std::string mime_type(const std::filesystem::path& file) {
+  std::string ext = file.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::map<std::string, std::string> mime{
+      {".png", "image/png"},  {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"},
+      {".bmp", "image/bmp"},  {".gif", "image/gif"},   {".webp", "image/webp"},
+      {".tif", "image/tiff"}, {".tiff", "image/tiff"}, {".svg", "image/svg+xml"}};
+  const auto m = mime.find(ext);
+  return m == mime.end() ? "application/octet-stream" : m->second;
+}
+
+/// Returns a data: URI with the file's bytes in base64; throws std::runtime_error naming the file if
+/// it cannot be read. Example: `<img src="` + data_uri("gmad/p0_a.png") + `">`.
+inline std::string data_uri(const std::filesystem::path& file, const std::string& what = "image") {
+  return "data:" + mime_type(file) + ";base64," + base64(read_bytes(file, what));
+}
+
+/// Width and height of a PNG from its header, or nothing if `bytes` do not start like a PNG.
+inline std::optional<std::pair<int, int>> png_size(const std::string& bytes) {
+  static const std::string magic("\x89PNG\r\n\x1a\n", 8);
+  if (bytes.size() < 24 || bytes.compare(0, 8, magic) != 0 || bytes.compare(12, 4, "IHDR") != 0) return {};
+  auto be32 = [&](size_t o) {
+    return (uint32_t(uint8_t(bytes[o])) << 24) | (uint32_t(uint8_t(bytes[o + 1])) << 16) |
+           (uint32_t(uint8_t(bytes[o + 2])) << 8) | uint8_t(bytes[o + 3]);
+  };
+  const uint32_t w = be32(16), h = be32(20);
+  if (w == 0 || h == 0 || w > 1u << 20 || h > 1u << 20) return {};
+  return std::make_pair(static_cast<int>(w), static_cast<int>(h));
+}
+
+/// Formats a number with `digits` decimals; NaN (a JSON null) as an en dash.
+inline std::string number(double v, int digits = 3) {
+  if (!std::isfinite(v)) return "\xe2\x80\x93";
+  return fmt::format("{:.{}f}", v, digits);
+}
+
+/// The colours of the charts, by role (colour-blind safe, after Tableau 10).
+inline const std::vector<std::string>& palette() {
+  static const std::vector<std::string> colors = {"#4c78a8", "#f58518", "#54a24b", "#b279a2",
+                                                  "#e45756", "#72b7b2", "#9d755d", "#bab0ac"};
+  return colors;
+}
+
+/// The page's CSS: typography, tables and the gMAD pairs' lightbox (charts: chart_style()).
+inline std::string style() {
+  return R"css(
+:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:var(--bg);margin:0;line-height:1.5}
+main{max-width:1080px;margin:0 auto;padding:1.5em 2em 4em}
+h1{font-size:1.9em;margin:.2em 0 .1em} h2{font-size:1.35em;margin:2.2em 0 .5em;padding-bottom:.25em;border-bottom:1px solid var(--line)}
+h3{font-size:1.05em;margin:1.4em 0 .4em} .meta,.note{color:var(--muted);font-size:.92em}
+.summary{background:var(--soft);border:1px solid var(--line);border-left:4px solid #4c78a8;border-radius:6px;padding:.6em 1.2em;margin:1em 0}
+.summary li{margin:.25em 0}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em;font-variant-numeric:tabular-nums}
+caption{text-align:left;color:var(--muted);padding:.3em 0;caption-side:top}
+th,td{border-bottom:1px solid var(--line);padding:.3em .7em;text-align:left;vertical-align:top}
+th{background:var(--soft);font-weight:600} td.num,th.num{text-align:right}
+tr:hover td{background:#fbfbfc}
+.good{color:#1a7f37} .bad{color:#cf222e}
+.pair{display:flex;gap:1.2em;align-items:flex-start;overflow-x:auto;margin:.5em 0 1.5em;padding:.3em 0}
+.pair figure{margin:0;flex:0 0 auto}
+.pair figcaption{font-size:.86em;color:#333;max-width:32em}
+.zoom{display:block;cursor:zoom-in}
+.zoom input{display:none}
+.zoom img{display:block;border:1px solid var(--line);image-rendering:pixelated}
+.zoom .backdrop{display:none}
+.zoom input:checked~.backdrop{display:block;position:fixed;inset:0;background:rgba(0,0,0,.88);z-index:9;cursor:zoom-out}
+.zoom input:checked~img{position:fixed;inset:0;margin:auto;width:auto!important;height:auto!important;min-width:min(92vw,92vh);max-width:96vw;max-height:96vh;object-fit:contain;z-index:10;cursor:zoom-out;border:0}
+.verdict-yes{color:#1a7f37;font-weight:600} .verdict-no{color:#cf222e;font-weight:600}
+)css";
+}
+
+/// The CSS of the charts (bar_chart, line_chart): pass it as `extra_css` of page() where there are charts.
+inline std::string chart_style() {
+  return R"css(
+.chart{margin:.6em 0 1.4em} .chart svg{max-width:100%;height:auto;font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:.5em 1.5em}
+.charts .chart{flex:0 1 480px}
+svg text{fill:var(--fg)} svg .axis{stroke:#8b949e} svg .grid{stroke:#eaeef2} svg .tick{fill:var(--muted)}
+)css";
+}
+
+/// A whole HTML document: `<title>`, the CSS of style() and `body` (already HTML) inside `<main>`.
+inline std::string page(const std::string& title, const std::string& body,
+                        const std::string& extra_css = "") {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+         "content=\"width=device-width,initial-scale=1\">\n<title>" +
+         escape(title) + "</title>\n<style>" + style() + extra_css + "</style></head>\n<body><main>\n" +
+         body + "</main></body></html>\n";
+}
+
+/// One image of a gMAD pair: `src` (a data: URI or a relative URL, already encoded), `alt` text, the
+/// caption (HTML), and its native size when known (0: unknown, shown as the browser finds it).
+struct Figure {
+  std::string src, alt, caption_html;
+  int width = 0, height = 0;
+};
+
+/// The images of one gMAD pair side by side, each at `scale` times its native size when that is known
+/// (an integer ≥ 1 chosen so that the short side reaches `min_side` pixels, pixelated), click to
+/// enlarge to the window (CSS-only: a hidden checkbox in a label; click again to close).
+inline std::string figure_pair(const std::vector<Figure>& figures, int min_side = 192) {
+  std::string out = "<div class=\"pair\">\n";
+  for (const auto& f : figures) {
+    std::string size;
+    if (f.width > 0 && f.height > 0) {
+      const int scale = std::max(1, min_side / std::max(1, std::min(f.width, f.height)));
+      size = fmt::format(" width=\"{}\" height=\"{}\"", f.width * scale, f.height * scale);
+    }
+    out += fmt::format(
+        "<figure><label class=\"zoom\" title=\"click to enlarge\"><input type=\"checkbox\"><img src=\"{}\" "
+        "alt=\"{}\"{}><span class=\"backdrop\"></span></label><figcaption>{}</figcaption></figure>\n",
+        escape(f.src), escape(f.alt), size, f.caption_html);
+  }
+  return out + "</div>\n";
+}
+
+/// One series of a bar chart: a value per group, and optionally an interval [low, high] per group
+/// (NaN: no bar / no interval).
+struct BarSeries {
+  std::string name, color;
+  std::vector<double> values, low, high;
+};
+
+/// A grouped bar chart: for each group, one bar per series side by side, with error bars.
+struct BarChart {
+  std::string id, title, y_label;
+  std::vector<std::string> groups;
+  std::vector<BarSeries> series;
+  double y_min = std::numeric_limits<double>::quiet_NaN();  ///< NaN: from the data (0 included)
+  double y_max = std::numeric_limits<double>::quiet_NaN();
+  double reference = std::numeric_limits<double>::quiet_NaN();  ///< a dashed horizontal line (e.g. 1)
+  int width = 900, height = 320;
+  int digits = 3;  ///< decimals in the tooltips
+};
+
+namespace detail {
+
+/// "Nice" tick values covering [lo, hi] (about `n` of them).
+inline std::vector<double> ticks(double& lo, double& hi, int n = 5, double min_step = 0) {
+  if (!(hi > lo)) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const double raw = (hi - lo) / n, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double r = raw / mag, step = std::max(min_step, (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag);
+  lo = std::floor(lo / step + 1e-9) * step;
+  hi = std::ceil(hi / step - 1e-9) * step;
+  std::vector<double> t;
+  for (double v = lo; v <= hi + step * 1e-6; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  return t;
+}
+
+inline std::string tick_label(double v, double step) {
+  const int d = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+  return fmt::format("{:.{}f}", v, d);
+}
+
+inline std::string legend(const std::vector<std::pair<std::string, std::string>>& items, double x, double y) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" rx=\"2\" fill=\"{}\"/><text x=\"{:.1f}\" "
+        "y=\"{:.1f}\">{}</text>",
+        x, y - 10, items[i].second, x + 16, y, escape(items[i].first));
+    x += 28 + 7.0 * static_cast<double>(items[i].first.size());
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// Returns the chart as an inline `<svg>` (no xmlns needed inside HTML) wrapped in
+/// `<div class="chart" id="ID">` (no id attribute when `id` is empty).
+inline std::string bar_chart(const BarChart& c) {
+  const double left = 56, right = 12, top = 40, bottom = 64;
+  const double pw = c.width - left - right, ph = c.height - top - bottom;
+  double lo = c.y_min, hi = c.y_max;
+  if (!std::isfinite(lo) || !std::isfinite(hi)) {
+    double dlo = 0, dhi = 0;
+    for (const auto& s : c.series) {
+      for (size_t g = 0; g < s.values.size(); ++g) {
+        for (double v :
+             {s.values[g], g < s.low.size() ? s.low[g] : NAN, g < s.high.size() ? s.high[g] : NAN}) {
+          if (std::isfinite(v)) dlo = std::min(dlo, v), dhi = std::max(dhi, v);
+        }
+      }
+    }
+    if (std::isfinite(c.reference)) dhi = std::max(dhi, c.reference);
+    if (!std::isfinite(lo)) lo = dlo;
+    if (!std::isfinite(hi)) hi = dhi;
+  }
+  const auto t = detail::ticks(lo, hi);
+  const double step = t.size() > 1 ? t[1] - t[0] : 1;
+  auto y = [&](double v) { return top + ph * (hi - v) / (hi - lo); };
+  std::string svg =
+      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+                  c.width, c.height, c.width, c.height, escape(c.title));
+  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
+                     escape(c.title));
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& s : c.series) items.emplace_back(s.name, s.color);
+  svg += detail::legend(items, left, 33);
+  for (double v : t) {
+    svg += fmt::format(
+        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/><text class=\"tick\" "
+        "x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>",
+        left, left + pw, y(v), y(v), left - 6, y(v) + 4, detail::tick_label(v, step));
+  }
+  svg += fmt::format(
+      "<text class=\"tick\" transform=\"translate(13,{:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+      top + ph / 2, escape(c.y_label));
+  const size_t ng = std::max<size_t>(1, c.groups.size()), ns = std::max<size_t>(1, c.series.size());
+  const double gw = pw / static_cast<double>(ng), bw = std::min(40.0, gw * 0.8 / static_cast<double>(ns));
+  const double base = y(std::clamp(0.0, lo, hi));
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    const double gx = left + gw * static_cast<double>(g) + gw / 2;
+    const bool rotate = gw < 90;
+    svg += rotate ? fmt::format(
+                        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" transform=\"rotate(-30 "
+                        "{:.1f} {:.1f})\">{}</text>",
+                        gx, top + ph + 16, gx, top + ph + 16, escape(c.groups[g]))
+                  : fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>", gx,
+                                top + ph + 18, escape(c.groups[g]));
+    for (size_t k = 0; k < c.series.size(); ++k) {
+      const auto& s = c.series[k];
+      if (g >= s.values.size() || !std::isfinite(s.values[g])) continue;
+      const double x = gx - bw * static_cast<double>(ns) / 2 + bw * static_cast<double>(k);
+      const double v = s.values[g], yv = y(std::clamp(v, lo, hi));
+      const double l = g < s.low.size() ? s.low[g] : NAN, h = g < s.high.size() ? s.high[g] : NAN;
+      std::string tip = fmt::format("{} · {}: {:.{}f}", s.name, c.groups[g], v, c.digits);
+      if (std::isfinite(l) && std::isfinite(h))
+        tip += fmt::format(" [{:.{}f}, {:.{}f}]", l, c.digits, h, c.digits);
+      svg += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" "
+          "rx=\"1.5\"><title>{}"
+          "</title></rect>",
+          x + 1, std::min(yv, base), std::max(0.5, bw - 2), std::max(0.5, std::abs(base - yv)), s.color,
+          escape(tip));
+      if (std::isfinite(l) && std::isfinite(h)) {
+        const double cx = x + bw / 2, y1 = y(std::clamp(l, lo, hi)), y2 = y(std::clamp(h, lo, hi));
+        svg += fmt::format(
+            "<path d=\"M{0:.1f} {1:.1f}V{2:.1f}M{3:.1f} {1:.1f}H{4:.1f}M{3:.1f} {2:.1f}H{4:.1f}\" "
+            "stroke=\"#1f2328\" stroke-width=\"1.2\" fill=\"none\"/>",
+            cx, y1, y2, cx - bw / 4, cx + bw / 4);
+      }
+    }
+  }
+  if (std::isfinite(c.reference) && c.reference >= lo && c.reference <= hi) {
+    svg += fmt::format(
+        "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#59636e\" "
+        "stroke-dasharray=\"5 4\"/>",
+        left, left + pw, y(c.reference), y(c.reference));
+  }
+  svg += fmt::format("<line class=\"axis\" x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\"/>",
+                     left, left + pw, base);
+  svg += "</svg>";
+  return "<div class=\"chart\"" + (c.id.empty() ? std::string() : " id=\"" + escape(c.id) + "\"") + ">" +
+         svg + "</div>\n";
+}
+
+/// One line of a line chart: points (x[i], y[i]); NaN y values leave a gap.
+struct LineSeries {
+  std::string name, color;
+  std::vector<double> x, y;
+  bool dashed = false;
+};
+
+/// A line chart with markers, a legend and nice axes.
+struct LineChart {
+  std::string id, title, x_label, y_label;
+  std::vector<LineSeries> series;
+  int width = 480, height = 260;
+  std::optional<double> x_divider;  ///< a dotted vertical line (e.g. between training stages)
+  std::string divider_label;
+};
+
+/// Returns the chart as an inline `<svg>` in `<div class="chart" id="ID">`.
+inline std::string line_chart(const LineChart& c) {
+  const double left = 56, right = 12, top = 40, bottom = 40;
+  const double pw = c.width - left - right, ph = c.height - top - bottom;
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (const auto& s : c.series) {
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+      xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
+      ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+    }
+  }
+  std::string svg =
+      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+                  c.width, c.height, c.width, c.height, escape(c.title));
+  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
+                     escape(c.title));
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& s : c.series) items.emplace_back(s.name, s.color);
+  svg += detail::legend(items, left, 33);
+  if (!std::isfinite(xlo)) {
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" class=\"tick\">no data</text>",
+                       left + pw / 2, top + ph / 2);
+    return "<div class=\"chart\"" + (c.id.empty() ? std::string() : " id=\"" + escape(c.id) + "\"") + ">" +
+           svg + "</svg></div>\n";
+  }
+  const double pad = (yhi - ylo) * 0.05;
+  ylo -= pad, yhi += pad;
+  const auto ty = detail::ticks(ylo, yhi, 4);
+  if (!(xhi > xlo)) xlo -= 0.5, xhi += 0.5;
+  auto X = [&](double v) { return left + pw * (v - xlo) / (xhi - xlo); };
+  auto Y = [&](double v) { return top + ph * (yhi - v) / (yhi - ylo); };
+  const double ystep = ty.size() > 1 ? ty[1] - ty[0] : 1;
+  for (double v : ty) {
+    svg += fmt::format(
+        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/><text class=\"tick\" "
+        "x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>",
+        left, left + pw, Y(v), Y(v), left - 6, Y(v) + 4, detail::tick_label(v, ystep));
+  }
+  bool integers = true;  // epochs: whole-number ticks only
+  for (const auto& s : c.series) {
+    for (double v : s.x) integers = integers && (!std::isfinite(v) || v == std::round(v));
+  }
+  double x0 = xlo, x1 = xhi;
+  const auto tx = detail::ticks(x0, x1, 6, integers ? 1.0 : 0.0);
+  const double xstep = tx.size() > 1 ? tx[1] - tx[0] : 1;
+  for (double v : tx) {
+    if (v < xlo - 1e-9 || v > xhi + 1e-9) continue;
+    svg += fmt::format("<text class=\"tick\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>",
+                       X(v), top + ph + 16, detail::tick_label(v, xstep));
+  }
+  svg += fmt::format(
+      "<line class=\"axis\" x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\"/><text "
+      "class=\"tick\" "
+      "x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"middle\">{5}</text><text class=\"tick\" "
+      "transform=\"translate(13,{6:.1f}) rotate(-90)\" text-anchor=\"middle\">{7}</text>",
+      left, left + pw, top + ph, left + pw / 2, top + ph + 32, escape(c.x_label), top + ph / 2,
+      escape(c.y_label));
+  if (c.x_divider && *c.x_divider > xlo && *c.x_divider < xhi) {
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1:.1f}\" y2=\"{2:.1f}\" stroke=\"#8b949e\" "
+        "stroke-dasharray=\"2 3\"/><text class=\"tick\" x=\"{3:.1f}\" y=\"{4:.1f}\">{5}</text>",
+        X(*c.x_divider), top, top + ph, X(*c.x_divider) + 4, top + 12, escape(c.divider_label));
+  }
+  for (const auto& s : c.series) {
+    std::string d, dots;
+    bool pen = false;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+        pen = false;
+        continue;
+      }
+      d += fmt::format("{}{:.1f} {:.1f}", pen ? "L" : "M", X(s.x[i]), Y(s.y[i]));
+      pen = true;
+      dots += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.8\" fill=\"{}\"><title>{} · {}: {:.4g}"
+          "</title></circle>",
+          X(s.x[i]), Y(s.y[i]), s.color, escape(s.name), s.x[i], s.y[i]);
+    }
+    if (!d.empty()) {
+      svg += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>", d, s.color,
+                         s.dashed ? " stroke-dasharray=\"6 4\"" : "");
+    }
+    svg += dots;
+  }
+  svg += "</svg>";
+  return "<div class=\"chart\"" + (c.id.empty() ? std::string() : " id=\"" + escape(c.id) + "\"") + ">" +
+         svg + "</div>\n";
+}
+
+/// A table: header and rows of plain text cells (escaped on output); `numeric[j]` right-aligns column j.
+struct Table {
+  std::string id, caption;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<bool> numeric;
+};
+
+/// The table as HTML (`<table id="ID">`, with a caption when one is given).
+inline std::string table_html(const Table& t) {
+  auto cls = [&](size_t j) {
+    return j < t.numeric.size() && t.numeric[j] ? std::string(" class=\"num\"") : std::string();
+  };
+  std::string out = "<table" + (t.id.empty() ? std::string() : " id=\"" + escape(t.id) + "\"") + ">";
+  if (!t.caption.empty()) out += "<caption>" + escape(t.caption) + "</caption>";
+  out += "<thead><tr>";
+  for (size_t j = 0; j < t.header.size(); ++j) out += "<th" + cls(j) + ">" + escape(t.header[j]) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (const auto& r : t.rows) {
+    out += "<tr>";
+    for (size_t j = 0; j < r.size(); ++j) out += "<td" + cls(j) + ">" + escape(r[j]) + "</td>";
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table>\n";
+}
+
+/// The table as GitHub-flavoured Markdown ('|' in cells escaped), preceded by its caption in italics.
+inline std::string table_markdown(const Table& t) {
+  auto cell = [](const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+    return out;
+  };
+  std::string out = t.caption.empty() ? "" : "*" + cell(t.caption) + "*\n\n";
+  out += "|";
+  for (const auto& h : t.header) out += " " + cell(h) + " |";
+  out += "\n|";
+  for (size_t j = 0; j < t.header.size(); ++j) out += j < t.numeric.size() && t.numeric[j] ? "---:|" : "---|";
+  out += "\n";
+  for (const auto& r : t.rows) {
+    out += "|";
+    for (const auto& c : r) out += " " + cell(c) + " |";
+    out += "\n";
+  }
+  return out + "\n";
+}
+
+}  // namespace ohem_examples::html
