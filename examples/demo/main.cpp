@@ -85,20 +85,6 @@ struct MeanStd {
   }
 };
 
-// Writes the samples at `indices` of `all` as a generic CSV next to the images (paths relative to `dir`).
-std::string write_csv(const Dataset& all, const std::vector<int64_t>& indices, const std::string& dir,
-                      const std::string& name) {
-  std::string rows = "path,mos,group,type\n";
-  for (int64_t i : indices) {
-    const Sample& s = all.samples[static_cast<size_t>(i)];
-    rows += fmt::format("{},{:.6f},{},{}\n", std::filesystem::relative(s.path, dir).string(), s.mos, s.group,
-                        s.type);
-  }
-  const std::string path = (std::filesystem::path(dir) / name).string();
-  atomic_write_text(path, rows, AtomicWriteOptions().create_directories(true));
-  return path;
-}
-
 int run(const DemoOptions& o) {
   TORCH_CHECK(o.crop <= o.patch, "demo: --crop (", o.crop, ") must not exceed --patch (", o.patch, ")");
   const auto t0 = std::chrono::steady_clock::now();
@@ -107,13 +93,12 @@ int run(const DemoOptions& o) {
             << " public-domain/CC0 photographs, BaseCNN (ResNet-18 width " << o.width
             << ") on pairs, baseline vs OHEM\n"
             << "threads: " << torch::get_num_threads() << "\nbuilding the dataset in " << o.work << " ";
-  const std::string csv = demo::build_synthetic(o.photos, o.work, demo::SyntheticOptions{o.patch, 0});
+  const std::string csv =
+      demo::build_synthetic(demo::skimage_photos(o.photos), o.work, demo::SyntheticOptions{o.patch, 2, 0});
   const Dataset all = read_generic_csv(csv);
   std::cout
       << "dataset: " << all.size() << " images (" << demo::distortion_names().size()
       << " distortion types x 5 levels x 4 patches per photograph), label = SSIM vs the pristine patch\n";
-  std::map<std::string, size_t> type_index;
-  for (size_t t = 0; t < demo::distortion_names().size(); ++t) type_index[demo::distortion_names()[t]] = t;
 
   // [method][type or "overall"] -> SRCC / PLCC over seeds
   std::map<std::string, MeanStd> srcc[2], plcc[2];
@@ -122,23 +107,16 @@ int run(const DemoOptions& o) {
   for (int64_t seed = 0; seed < o.seeds; ++seed) {
     const Split by_content = split_by_group(all, o.train_fraction, static_cast<uint64_t>(seed));
     // Long-tailed training mix: keep a seeded share of each type's training images.
-    std::map<std::string, std::vector<int64_t>> per_type;
-    for (int64_t i : by_content.train) per_type[all.samples[static_cast<size_t>(i)].type].push_back(i);
-    std::vector<int64_t> train;
-    std::mt19937_64 rng(1000 + static_cast<uint64_t>(seed));
-    for (auto& [type, idx] : per_type) {
-      seeded_shuffle(idx, rng);
-      const double share = o.shares[type_index.at(type)];
-      const auto keep =
-          std::max<size_t>(2, static_cast<size_t>(std::llround(share * static_cast<double>(idx.size()))));
-      train.insert(train.end(), idx.begin(), idx.begin() + static_cast<int64_t>(std::min(keep, idx.size())));
-      if (seed == 0) train_count[type] = static_cast<int64_t>(std::min(keep, idx.size()));
-    }
+    const std::vector<int64_t> train =
+        demo::long_tailed(all, by_content.train, o.shares, static_cast<uint64_t>(seed));
     if (seed == 0) {
+      for (int64_t i : train) ++train_count[all.samples[static_cast<size_t>(i)].type];
       for (int64_t i : by_content.test) ++test_count[all.samples[static_cast<size_t>(i)].type];
     }
-    const std::string train_csv = write_csv(all, train, o.work, fmt::format("train_{}.csv", seed));
-    const std::string test_csv = write_csv(all, by_content.test, o.work, fmt::format("test_{}.csv", seed));
+    const std::string train_csv =
+        demo::write_split_csv(all, train, o.work, fmt::format("train_{}.csv", seed));
+    const std::string test_csv =
+        demo::write_split_csv(all, by_content.test, o.work, fmt::format("test_{}.csv", seed));
     for (int method = 0; method < 2; ++method) {
       TrainOptions t;
       t.format = "generic";
