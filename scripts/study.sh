@@ -19,13 +19,7 @@ if [ -x scripts/fetch-photos.sh ]; then
   photos="$cache/photos"
 else
   # Until fetch-photos.sh is there: the demo's 13 scikit-image photographs.
-  skimage="$(OHEM_DEMO_CACHE="$cache" OHEM_DEMO_FETCH_ONLY=1 examples/demo/demo.sh)"
-  photos="$cache/photos-demo"
-  mkdir -p "$photos"
-  for f in astronaut.png camera.png coffee.png chelsea.png coins.png rocket.jpg retina.jpg brick.png \
-           grass.png gravel.png cell.png ihc.png hubble_deep_field.jpg; do
-    ln -sf "$skimage/$f" "$photos/$f"
-  done
+  photos="$(OHEM_DEMO_CACHE="$cache" OHEM_DEMO_FETCH_ONLY=1 examples/demo/demo.sh)"
   echo "photographs: the demo's 13 scikit-image photographs ($photos)"
 fi
 

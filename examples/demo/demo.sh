@@ -6,7 +6,7 @@
 # Usage: examples/demo/demo.sh [demo options, e.g. --seeds 1 --threads 2]
 # Environment: OHEM_DEMO_CACHE (default build/demo-cache), OHEM_BUILD_DIR (default build/dev),
 #              OHEM_DEMO_SKIP_BUILD=1 to use an already built binary,
-#              OHEM_DEMO_FETCH_ONLY=1 to fetch the photographs, print their folder and stop.
+#              OHEM_DEMO_FETCH_ONLY=1 to fetch the photographs, print their folder (photos-demo) and stop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
@@ -36,8 +36,15 @@ if [ ! -f "$photos/astronaut.png" ]; then
   )
 fi
 
+# The demo's photographs as a folder of their own (not every image of scikit-image's folder is a
+# photograph): what study --photos and the study's test read where scripts/fetch-photos.sh did not run.
+mkdir -p "$cache/photos-demo"
+for f in astronaut.png camera.png coffee.png chelsea.png coins.png rocket.jpg retina.jpg brick.png grass.png \
+         gravel.png cell.png ihc.png hubble_deep_field.jpg; do
+  ln -sf "$photos/$f" "$cache/photos-demo/$f"
+done
 if [ "${OHEM_DEMO_FETCH_ONLY:-0}" = 1 ]; then
-  echo "$photos"
+  echo "$cache/photos-demo"
   exit 0
 fi
 

@@ -4,7 +4,7 @@
 // and per distortion type, mean ± std over seeds. examples/demo/demo.sh fetches the photographs.
 //
 // Usage: demo --photos DIR [--work DIR] [--seeds N] [--threads T] [options, see --help]
-#include "synthetic.hpp"
+#include "experiment.hpp"
 
 #include <train_pairwise/trainer.hpp>
 
@@ -24,11 +24,8 @@ namespace {
 
 using namespace ohem_examples;
 
-struct DemoOptions {
+struct DemoOptions : demo::ExperimentOptions {
   std::string photos, work = "build/demo-cache/data";
-  int64_t seeds = 2, threads = 2, patch = 64, crop = 56, width = 16, epochs1 = 1, epochs2 = 5, batch = 16;
-  double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
-  std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  // per type, in distortion_names() order
   bool progress = false;
 };
 
@@ -39,31 +36,7 @@ void add_demo_options(CLI::App& app, DemoOptions& o) {
       ->required()
       ->check(CLI::ExistingDirectory);
   app.add_option("--work", o.work, "where the dataset and runs go")->capture_default_str();
-  app.add_option("--seeds", o.seeds, "seeds (content splits and initialisations) to average over")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  app.add_option("--threads", o.threads, "torch threads")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  app.add_option("--patch", o.patch, "patch side in pixels")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--width", o.width, "ResNet-18 base width (torchvision: 64)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--epochs1", o.epochs1, "epochs of stage 1 (backbone frozen)")->capture_default_str();
-  app.add_option("--epochs2", o.epochs2, "epochs of stage 2")->capture_default_str();
-  app.add_option("--batch", o.batch, "pairs per step")->capture_default_str();
-  app.add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
-  app.add_option("--ratio", o.ratio, "pruning ratio of the twin")->capture_default_str();
-  app.add_option("--train-fraction", o.train_fraction, "share of photographs used for training")
-      ->capture_default_str();
-  app.add_option("--shares", o.shares, "training share kept per distortion type, comma-separated")
-      ->delimiter(',')
-      ->expected(static_cast<int>(demo::distortion_names().size()))
-      ->check(CLI::Range(1e-9, 1.0))
-      ->capture_default_str();
+  demo::add_experiment_options(app, o);
   app.add_option("--progress", o.progress, "progress bars")->type_name("on|off")->default_str("off");
 }
 
@@ -93,8 +66,8 @@ int run(const DemoOptions& o) {
             << " public-domain/CC0 photographs, BaseCNN (ResNet-18 width " << o.width
             << ") on pairs, baseline vs OHEM\n"
             << "threads: " << torch::get_num_threads() << "\nbuilding the dataset in " << o.work << " ";
-  const std::string csv =
-      demo::build_synthetic(demo::skimage_photos(o.photos), o.work, demo::SyntheticOptions{o.patch, 2, 0});
+  const std::string csv = demo::build_synthetic(demo::skimage_photos(o.photos), o.work,
+                                                demo::SyntheticOptions{o.patch, o.grid, 0});
   const Dataset all = read_generic_csv(csv);
   std::cout
       << "dataset: " << all.size() << " images (" << demo::distortion_names().size()
@@ -118,31 +91,13 @@ int run(const DemoOptions& o) {
     const std::string test_csv =
         demo::write_split_csv(all, by_content.test, o.work, fmt::format("test_{}.csv", seed));
     for (int method = 0; method < 2; ++method) {
-      TrainOptions t;
-      t.format = "generic";
-      t.csv = train_csv;
-      t.test_csv = test_csv;
-      t.cache = true;
-      t.width = o.width;
-      t.resize = 0;
-      t.crop = o.crop;
-      t.test_resize = 0;
+      TrainOptions t = demo::train_options(
+          o, train_csv, test_csv, seed,
+          (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
+              .string());
       t.ohem = method == 1;
-      t.ratio = o.ratio;
-      t.epochs1 = o.epochs1;
-      t.epochs2 = o.epochs2;
-      t.batch1 = t.batch2 = o.batch;
-      t.lr = o.lr;
-      t.lr_step = std::max<int64_t>(1, (o.epochs2 * 2) / 3);
-      t.threads = static_cast<int>(o.threads);
-      t.seed = static_cast<uint64_t>(seed);
       t.eval_every_epoch = false;
       t.progress = o.progress;
-      t.quiet = true;
-      t.overwrite = true;  // the demo replaces its own earlier runs
-      t.out =
-          (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
-              .string();
       const auto s0 = std::chrono::steady_clock::now();
       train_pairwise::Trainer trainer(t);
       const EvalResult r = trainer.train();

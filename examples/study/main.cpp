@@ -8,7 +8,7 @@
 // Usage: study [--photos DIR] [--out DIR] [--seeds N] [--quick] [options, see --help]
 #include "study.hpp"
 
-#include <demo/synthetic.hpp>
+#include <demo/experiment.hpp>
 #include <train_pairwise/trainer.hpp>
 
 #if __has_include("report/report.hpp")
@@ -39,13 +39,13 @@ using namespace ohem_examples;
 using namespace ohem_study;
 namespace fs = std::filesystem;
 
-struct StudyOptions {
+struct StudyOptions : demo::ExperimentOptions {
+  StudyOptions() {
+    seeds = 5;
+    threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  }
   std::string photos = "build/demo-cache/photos", out = "runs/study", data;
-  int64_t seeds = 5, control_seeds = 2, max_photos = 0;
-  int64_t threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  int64_t patch = 64, grid = 2, crop = 56, width = 16, epochs1 = 1, epochs2 = 5, batch = 16;
-  double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
-  std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  // per type, in distortion_names() order
+  int64_t control_seeds = 2, max_photos = 0;
   int64_t ensemble_twins = 4;
   double ensemble_random_fraction = 0.1, top_fraction = 0.1, gmad_margin = 0.0, ci_level = 0.95;
   int64_t bootstrap = 10000, gmad_levels = 5, gmad_seed = 0;
@@ -59,9 +59,7 @@ void add_study_options(CLI::App& app, StudyOptions& o) {
   app.add_option("--out", o.out, "output directory (results.json, gmad/, runs/, the report)")
       ->capture_default_str();
   app.add_option("--data", o.data, "where the synthetic dataset is built and cached (default: OUT/data)");
-  app.add_option("--seeds", o.seeds, "seeds: content split, training mix, initialisation")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  demo::add_experiment_options(app, o);
   app.add_option("--control-seeds", o.control_seeds,
                  "seeds (the first ones) on which the random-mask and ensemble controls run")
       ->capture_default_str()
@@ -69,32 +67,7 @@ void add_study_options(CLI::App& app, StudyOptions& o) {
   app.add_option("--controls", o.controls, "run the mechanism's controls")
       ->type_name("on|off")
       ->default_str("on");
-  app.add_option("--threads", o.threads, "torch threads (default: all hardware threads)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   app.add_option("--max-photos", o.max_photos, "use only the first N photographs (0: all)")
-      ->capture_default_str();
-  app.add_option("--patch", o.patch, "patch side in pixels")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 4096));
-  app.add_option("--grid", o.grid, "patches per photograph: grid x grid")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 16));
-  app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--width", o.width, "ResNet-18 base width (torchvision: 64)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--epochs1", o.epochs1, "epochs of stage 1 (backbone frozen)")->capture_default_str();
-  app.add_option("--epochs2", o.epochs2, "epochs of stage 2")->capture_default_str();
-  app.add_option("--batch", o.batch, "pairs per step")->capture_default_str()->check(CLI::Range(2, 4096));
-  app.add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
-  app.add_option("--ratio", o.ratio, "pruning ratio of the twin")->capture_default_str();
-  app.add_option("--train-fraction", o.train_fraction, "share of photographs used for training")
-      ->capture_default_str();
-  app.add_option("--shares", o.shares, "training share kept per distortion type, comma-separated")
-      ->delimiter(',')
-      ->expected(static_cast<int>(demo::distortion_names().size()))
-      ->check(CLI::Range(1e-9, 1.0))
       ->capture_default_str();
   app.add_option("--ensemble-twins", o.ensemble_twins, "twins K of the ensemble control")
       ->capture_default_str()
@@ -216,33 +189,15 @@ SeedData seed_data(const Dataset& all, const StudyOptions& o, int64_t seed) {
 }
 
 TrainOptions train_options(const StudyOptions& o, const SeedData& d, const Variant& v, int64_t seed) {
-  TrainOptions t;
-  t.format = "generic";
-  t.csv = d.train_csv;
-  t.test_csv = d.test_csv;
-  t.cache = true;
-  t.width = o.width;
-  t.resize = 0;
-  t.crop = o.crop;
-  t.test_resize = 0;
+  TrainOptions t =
+      demo::train_options(o, d.train_csv, d.test_csv, seed,
+                          (fs::path(o.out) / "runs" / fmt::format("seed{}_{}", seed, v.name)).string());
   t.ohem = v.ohem;
-  t.ratio = o.ratio;
   t.twins = v.twins;
   t.mask_criterion = v.criterion;
   t.mask_random_fraction = v.random_fraction;
-  t.epochs1 = o.epochs1;
-  t.epochs2 = o.epochs2;
-  t.batch1 = t.batch2 = o.batch;
-  t.lr = o.lr;
-  t.lr_step = std::max<int64_t>(1, (o.epochs2 * 2) / 3);
-  t.threads = static_cast<int>(o.threads);
-  t.seed = static_cast<uint64_t>(seed);
   t.eval_every_epoch = o.curve_eval;
   t.hardest = 0;
-  t.progress = false;
-  t.quiet = true;
-  t.overwrite = true;  // the study's own run directories
-  t.out = (fs::path(o.out) / "runs" / fmt::format("seed{}_{}", seed, v.name)).string();
   return t;
 }
 

@@ -1,27 +1,18 @@
 #!/usr/bin/env bash
 # The study end to end: `study --quick` into WORK, then every field of results.json checked (structure,
 # not numbers) and every gMAD image present. Photographs: $OHEM_STUDY_PHOTOS, else build/demo-cache/photos
-# (scripts/fetch-photos.sh), else the demo's scikit-image photographs (examples/demo/demo.sh); exits 77
-# (skipped) where none was fetched.
+# (scripts/fetch-photos.sh), else the demo's photographs (build/demo-cache/photos-demo, made by
+# examples/demo/demo.sh); exits 77 (skipped) where none was fetched.
 # Usage: tests/study/quick.sh STUDY_BINARY CHECK_BINARY WORK
 set -euo pipefail
 study="$1" check="$2" work="$3"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${OHEM_DEMO_CACHE:-$root/build/demo-cache}"
-skimage="$cache/skimage/usr/lib/python3/dist-packages/skimage/data"
 rm -rf "$work"
 mkdir -p "$work"
 photos="${OHEM_STUDY_PHOTOS:-}"
 if [ -z "$photos" ] && [ -f "$cache/photos/photos.csv" ]; then photos="$cache/photos"; fi
-if [ -z "$photos" ] && [ -f "$skimage/astronaut.png" ]; then
-  # The demo's photographs (not every image of scikit-image's folder is a photograph).
-  photos="$work/photos"
-  mkdir -p "$photos"
-  for f in astronaut.png camera.png coffee.png chelsea.png coins.png rocket.jpg retina.jpg brick.png \
-           grass.png gravel.png cell.png ihc.png hubble_deep_field.jpg; do
-    ln -s "$skimage/$f" "$photos/$f"
-  done
-fi
+if [ -z "$photos" ] && [ -f "$cache/photos-demo/astronaut.png" ]; then photos="$cache/photos-demo"; fi
 if [ -z "$photos" ]; then
   echo "SKIP: no photographs (run scripts/fetch-photos.sh or examples/demo/demo.sh first)"
   exit 77
