@@ -30,7 +30,7 @@ inline void add_experiment_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--seeds", o.seeds, "seeds (content splits, training mixes, initialisations)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  app.add_option("--threads", o.threads, "torch threads")
+  app.add_option("--threads", o.threads, "torch threads (on a busy machine, 1 can be much faster than more)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   app.add_option("--patch", o.patch, "patch side in pixels")

@@ -40,9 +40,19 @@ using namespace ohem_study;
 namespace fs = std::filesystem;
 
 struct StudyOptions : demo::ExperimentOptions {
+  // Defaults tuned on 2 cores (docs/study.md): 5 seeds of baseline and OHEM plus the controls on 2 seeds
+  // in about 30 minutes with ~45 photographs.
   StudyOptions() {
     seeds = 5;
     threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    patch = 64;
+    grid = 2;
+    crop = 56;
+    width = 16;
+    epochs1 = 1;
+    epochs2 = 6;
+    batch = 16;
+    lr = 5e-4;
   }
   std::string photos = "build/demo-cache/photos", out = "runs/study", data;
   int64_t control_seeds = 2, max_photos = 0;
