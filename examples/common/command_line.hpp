@@ -58,8 +58,11 @@ struct TrainOptions {
   double ratio = ohem::MaskOptions().ratio();                            ///< [--ratio] pruning ratio
   ohem::BatchNormPolicy batchnorm = ohem::TwinOptions().batchnorm();     ///< [--batchnorm]
   ohem::SelfCompetitorMode mode = ohem::SelfCompetitorOptions().mode();  ///< [--mode joint|sequential]
-  double alpha = ohem::OhemLossOptions().alpha();    ///< [--alpha] weight of the twin's task loss
-  double lambda = ohem::OhemLossOptions().lambda();  ///< [--lambda] weight of the consistency
+  double alpha = ohem::OhemLossOptions().alpha();             ///< [--alpha] weight of the twin's task loss
+  double lambda = ohem::OhemLossOptions().lambda();           ///< [--lambda] weight of the consistency
+  int64_t twins = ohem::SelfCompetitorOptions().num_twins();  ///< [--twins] number K of twins
+  ohem::MaskCriterion mask_criterion = ohem::MaskOptions().criterion();  ///< [--mask-criterion]
+  double mask_random_fraction = ohem::MaskOptions().random_fraction();   ///< [--mask-random-fraction]
   // Schedule (recipe: stage 1 head only 3 epochs batch 128, stage 2 all 12 epochs batch 32)
   int64_t epochs1 = 3, epochs2 = 12;  ///< [--epochs1] [--epochs2]
   int64_t batch1 = 128, batch2 = 32;  ///< [--batch1] [--batch2]
@@ -153,6 +156,13 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--mode", "joint (the recipe) or sequential (less activation memory)"}, o.mode);
   f(OptionInfo{"--alpha", "weight of the twin's task loss"}, o.alpha);
   f(OptionInfo{"--lambda", "weight of the consistency term"}, o.lambda);
+  f(OptionInfo{"--twins", "number K of pruned twins (each with its own mask seed)"}, o.twins);
+  f(OptionInfo{"--mask-criterion",
+               "how the twin's masks are chosen: magnitude (the recipe: global "
+               "magnitude), layer-magnitude, random (same ratio) or structured-l1"},
+    o.mask_criterion);
+  f(OptionInfo{"--mask-random-fraction", "extra random pruning of the surviving weights (seeded per twin)"},
+    o.mask_random_fraction);
   // schedule
   f(OptionInfo{"--epochs1", "epochs of stage 1 (backbone frozen; 0 skips it)", R::Schedule}, o.epochs1);
   f(OptionInfo{"--epochs2", "epochs of stage 2 (everything; 0 skips it)", R::Schedule}, o.epochs2);
@@ -189,6 +199,14 @@ inline const std::map<std::string, ohem::BatchNormPolicy>& batchnorm_names() {
                                                               {"separate", ohem::BatchNormPolicy::Separate}};
   return m;
 }
+inline const std::map<std::string, ohem::MaskCriterion>& mask_criterion_names() {
+  static const std::map<std::string, ohem::MaskCriterion> m{
+      {"magnitude", ohem::MaskCriterion::GlobalMagnitude},
+      {"layer-magnitude", ohem::MaskCriterion::LayerMagnitude},
+      {"random", ohem::MaskCriterion::Random},
+      {"structured-l1", ohem::MaskCriterion::StructuredL1}};
+  return m;
+}
 inline const std::map<std::string, ohem::SelfCompetitorMode>& mode_names() {
   static const std::map<std::string, ohem::SelfCompetitorMode> m{
       {"joint", ohem::SelfCompetitorMode::Joint}, {"sequential", ohem::SelfCompetitorMode::Sequential}};
@@ -209,6 +227,8 @@ nlohmann::json json_value(const T& v) {
     return enum_name(batchnorm_names(), v);
   } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
     return enum_name(mode_names(), v);
+  } else if constexpr (std::is_same_v<T, ohem::MaskCriterion>) {
+    return enum_name(mask_criterion_names(), v);
   } else {
     return v;
   }
@@ -262,6 +282,8 @@ inline void add_train_options(CLI::App& app, TrainOptions& o) {
       detail::add_enum_option(app, info, v, detail::batchnorm_names());
     } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
       detail::add_enum_option(app, info, v, detail::mode_names());
+    } else if constexpr (std::is_same_v<T, ohem::MaskCriterion>) {
+      detail::add_enum_option(app, info, v, detail::mask_criterion_names());
     } else {
       CLI::Option* opt = app.add_option(info.name, v, info.help)->capture_default_str();
       if constexpr (std::is_unsigned_v<T>) opt->check(detail::non_negative());
@@ -286,6 +308,9 @@ inline void validate(const TrainOptions& o) {
   TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
               o.train_fraction);
   TORCH_CHECK(o.ratio >= 0 && o.ratio < 1, "--ratio must be in [0, 1), got ", o.ratio);
+  TORCH_CHECK(o.twins >= 1 && o.twins <= 64, "--twins must be in [1, 64], got ", o.twins);
+  TORCH_CHECK(o.mask_random_fraction >= 0 && o.mask_random_fraction < 1,
+              "--mask-random-fraction must be in [0, 1), got ", o.mask_random_fraction);
   TORCH_CHECK(o.epochs1 >= 0 && o.epochs2 >= 0 && o.epochs1 + o.epochs2 > 0,
               "--epochs1 and --epochs2 must be >= 0 and not both 0, got ", o.epochs1, " and ", o.epochs2);
   TORCH_CHECK(o.batch1 >= 2 && o.batch2 >= 2, "--batch1 and --batch2 must be >= 2 (BatchNorm), got ",
@@ -328,9 +353,13 @@ inline std::vector<std::string> resume_differences(const nlohmann::json& saved, 
     out.push_back(std::string(name) + ": checkpoint " + (was.is_null() ? "(none)" : was.dump()) +
                   ", command line " + is.dump() + note);
   };
+  const nlohmann::ordered_json defaults = run_config(TrainOptions());
   visit_train_options(now, [&](const OptionInfo& info, const auto& v) {
     if (info.role != OptionRole::Run) return;
-    const nlohmann::json was = saved_value(info.name), is = detail::json_value(v);
+    // An option added after the checkpoint was written: the checkpoint ran with its default.
+    const nlohmann::json was =
+        saved.contains(info.name) ? saved.at(info.name) : nlohmann::json(defaults.at(info.name));
+    const nlohmann::json is = detail::json_value(v);
     if (was != is) differ(info.name, was, is);
   });
   // Epochs: the stages that exist must stay; only the last one may get more epochs.

@@ -94,6 +94,18 @@ struct StepStats {
   int64_t stage = 0, epoch = 0, step = 0;
 };
 
+/// What one epoch reports (`TrainerBase::history()`): the means of its steps, the mean hardness of the
+/// training images it saw, and the test SRCC after it (NaN where it was not evaluated).
+struct EpochStats {
+  int64_t stage = 0, epoch = 0;  ///< stage number (1, 2) and epoch within it (from 0)
+  double loss = 0.0;             ///< mean total loss
+  double task_full = 0.0;        ///< mean task loss of the full model
+  double task_twin = NAN;        ///< mean task loss of the twin(s) (NaN without OHEM)
+  double consistency = NAN;      ///< mean consistency term (NaN without OHEM)
+  double mean_hardness = NAN;    ///< mean over the images seen of their hardness in this epoch
+  double test_srcc = NAN;        ///< SRCC on the test split after the epoch (--eval-every-epoch; final)
+};
+
 /// Results of an evaluation on the test split.
 struct EvalResult {
   Correlations overall;
@@ -157,6 +169,7 @@ class TrainerBase {
     train_store_.emplace(&data_, o_.resize, o_.cache);
     test_store_.emplace(&data_, o_.test_resize, o_.cache);
     tracker_ = ohem::HardnessTracker(data_.size());
+    run_tracker_ = ohem::HardnessTracker(data_.size());
     schedule_ = Schedule(o_);
     start_ = std::chrono::steady_clock::now();
   }
@@ -184,12 +197,17 @@ class TrainerBase {
     // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss); its masks are
     // computed here, from the initial weights: the first stage's masks.
     if (o_.ohem) {
-      competitor_.emplace(
-          net_, self().task_loss(),
-          ohem::SelfCompetitorOptions()
-              .mode(o_.mode)
-              .twin(ohem::TwinOptions().masks(ohem::MaskOptions().ratio(o_.ratio)).batchnorm(o_.batchnorm))
-              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
+      const ohem::MaskOptions masks = ohem::MaskOptions()
+                                          .ratio(o_.ratio)
+                                          .criterion(o_.mask_criterion)
+                                          .random_fraction(o_.mask_random_fraction)
+                                          .seed(o_.seed);  // random parts only (twin k: seed + k)
+      competitor_.emplace(net_, self().task_loss(),
+                          ohem::SelfCompetitorOptions()
+                              .mode(o_.mode)
+                              .num_twins(o_.twins)
+                              .twin(ohem::TwinOptions().masks(masks).batchnorm(o_.batchnorm))
+                              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
     }
     if (resume_) {
       restore();
@@ -306,6 +324,7 @@ class TrainerBase {
     while (!done()) step();
     if (progress_) progress_->finish();
     EvalResult r = evaluate();
+    if (!history_.empty() && schedule_.finished()) history_.back().test_srcc = r.overall.srcc;
     dist_.run_on_main([&] { write_results(r); });
     if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
       std::cerr << fmt::format("parameter checksum of rank {} of {}: {:016x}\n", dist_.rank(),
@@ -411,7 +430,12 @@ class TrainerBase {
       std::lock_guard<std::mutex> lock(gen.mutex());
       root.write("torch_rng", gen.get_state());
     }
-    if (competitor_) root.write("masks", mask_file_bytes(competitor_->twin().masks(), scratch_path("masks")));
+    if (competitor_) {
+      root.write("masks", mask_file_bytes(competitor_->twin().masks(), scratch_path("masks")));
+      for (size_t t = 1; t < competitor_->num_twins(); ++t)  // twins differ where masks have random parts
+        root.write(fmt::format("masks_{}", t),
+                   mask_file_bytes(competitor_->twin(t).masks(), scratch_path(fmt::format("masks{}", t))));
+    }
     root.write("hardness", tracker_.values());
     root.write("log_bytes", c10::IValue(log_.bytes()));
     root.write("world_size", c10::IValue(static_cast<int64_t>(dist_.world_size())));
@@ -430,8 +454,14 @@ class TrainerBase {
   const Dataset& data() const { return data_; }
   const Split& split() const { return split_; }
   const TrainOptions& options() const { return o_; }
-  /// Returns the hardness tracker (per-sample twin disagreement with OHEM, per-sample loss without).
+  /// Returns the hardness tracker of the current epoch (per-sample twin disagreement with OHEM,
+  /// per-sample loss without; reset at every epoch end).
   ohem::HardnessTracker& tracker() { return tracker_; }
+  /// Returns each sample's hardness averaged over the epochs this process trained (the mean of its
+  /// per-epoch means; not restored on resume).
+  const ohem::HardnessTracker& run_hardness() const { return run_tracker_; }
+  /// Returns one entry per epoch this process trained (not restored on resume).
+  const std::vector<EpochStats>& history() const { return history_; }
   /// Returns the schedule and its position.
   const Schedule& schedule() const { return schedule_; }
   /// Returns the number of steps done.
@@ -487,6 +517,8 @@ class TrainerBase {
   Net net_{nullptr};
   std::optional<Competitor> competitor_;
   ohem::HardnessTracker tracker_;
+  ohem::HardnessTracker run_tracker_;  // per-epoch means folded in at every epoch end
+  std::vector<EpochStats> history_;
   std::unique_ptr<ohem::DistributedDataParallel> ddp_;  // distributed runs only
 
  private:
@@ -595,7 +627,12 @@ class TrainerBase {
       torch::Tensor bytes;
       resume_->read("masks", bytes);
       const ohem::MaskSet m = mask_set_from_bytes(bytes, scratch_path("masks"));
-      for (size_t t = 0; t < competitor_->num_twins(); ++t) competitor_->twin(t).set_masks(m);
+      for (size_t t = 0; t < competitor_->num_twins(); ++t) {
+        torch::Tensor own;
+        competitor_->twin(t).set_masks(t > 0 && resume_->try_read(fmt::format("masks_{}", t), own)
+                                           ? mask_set_from_bytes(own, scratch_path(fmt::format("masks{}", t)))
+                                           : m);
+      }
     }
     torch::Tensor hv;
     resume_->read("hardness", hv);
@@ -709,14 +746,32 @@ class TrainerBase {
         {"elapsed_s", elapsed()}};
     std::string line =
         fmt::format("stage {} epoch {}/{}: loss {:.4f}", st.number, epoch() + 1, st.epochs, loss / n);
+    EpochStats es;
+    es.stage = st.number;
+    es.epoch = epoch();
+    es.loss = loss / n;
+    es.task_full = tf / n;
+    es.task_twin = o_.ohem ? tt / n : NAN;
+    es.consistency = o_.ohem ? c / n : NAN;
+    {
+      const torch::Tensor h = tracker_.values();
+      const torch::Tensor seen = ~torch::isnan(h);
+      if (seen.any().item<bool>()) {
+        es.mean_hardness = h.masked_select(seen).mean().item<double>();
+        const torch::Tensor idx = torch::nonzero(seen).reshape({-1});
+        run_tracker_.update(idx, h.index_select(0, idx));
+      }
+    }
     if (o_.eval_every_epoch && !schedule_.last_epoch()) {
       EvalResult r = evaluate();
+      es.test_srcc = r.overall.srcc;
       j["srcc"] = r.overall.srcc;
       j["krcc"] = r.overall.krcc;
       j["plcc"] = r.overall.plcc;
       line += fmt::format("  test SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.srcc, r.overall.krcc,
                           r.overall.plcc);
     }
+    history_.push_back(es);
     log_.write(j);
     say(line);
     if (o_.hardest > 0) {

@@ -5,7 +5,8 @@
 #
 # Usage: examples/demo/demo.sh [demo options, e.g. --seeds 1 --threads 2]
 # Environment: OHEM_DEMO_CACHE (default build/demo-cache), OHEM_BUILD_DIR (default build/dev),
-#              OHEM_DEMO_SKIP_BUILD=1 to use an already built binary.
+#              OHEM_DEMO_SKIP_BUILD=1 to use an already built binary,
+#              OHEM_DEMO_FETCH_ONLY=1 to fetch the photographs, print their folder (photos-demo) and stop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
@@ -15,7 +16,7 @@ photos="$cache/skimage/usr/lib/python3/dist-packages/skimage/data"
 mkdir -p "$cache"
 
 if [ ! -f "$photos/astronaut.png" ]; then
-  echo "fetching the scikit-image sample photographs (Debian package python3-skimage) into $cache"
+  echo "fetching the scikit-image sample photographs (Debian package python3-skimage) into $cache" >&2
   (
     cd "$cache"
     rm -f python3-skimage_*.deb
@@ -33,6 +34,18 @@ if [ ! -f "$photos/astronaut.png" ]; then
     dpkg -x python3-skimage_*.deb skimage
     rm -f python3-skimage_*.deb apt.log
   )
+fi
+
+# The demo's photographs as a folder of their own (not every image of scikit-image's folder is a
+# photograph): what study --photos and the study's test read where scripts/fetch-photos.sh did not run.
+mkdir -p "$cache/photos-demo"
+for f in astronaut.png camera.png coffee.png chelsea.png coins.png rocket.jpg retina.jpg brick.png grass.png \
+         gravel.png cell.png ihc.png hubble_deep_field.jpg; do
+  ln -sf "$photos/$f" "$cache/photos-demo/$f"
+done
+if [ "${OHEM_DEMO_FETCH_ONLY:-0}" = 1 ]; then
+  echo "$cache/photos-demo"
+  exit 0
 fi
 
 if [ "${OHEM_DEMO_SKIP_BUILD:-0}" != 1 ]; then

@@ -4,7 +4,7 @@
 // and per distortion type, mean ± std over seeds. examples/demo/demo.sh fetches the photographs.
 //
 // Usage: demo --photos DIR [--work DIR] [--seeds N] [--threads T] [options, see --help]
-#include "synthetic.hpp"
+#include "experiment.hpp"
 
 #include <train_pairwise/trainer.hpp>
 
@@ -24,11 +24,8 @@ namespace {
 
 using namespace ohem_examples;
 
-struct DemoOptions {
+struct DemoOptions : demo::ExperimentOptions {
   std::string photos, work = "build/demo-cache/data";
-  int64_t seeds = 2, threads = 2, patch = 64, crop = 56, width = 16, epochs1 = 1, epochs2 = 5, batch = 16;
-  double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
-  std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  // per type, in distortion_names() order
   bool progress = false;
 };
 
@@ -39,31 +36,7 @@ void add_demo_options(CLI::App& app, DemoOptions& o) {
       ->required()
       ->check(CLI::ExistingDirectory);
   app.add_option("--work", o.work, "where the dataset and runs go")->capture_default_str();
-  app.add_option("--seeds", o.seeds, "seeds (content splits and initialisations) to average over")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  app.add_option("--threads", o.threads, "torch threads")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  app.add_option("--patch", o.patch, "patch side in pixels")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--width", o.width, "ResNet-18 base width (torchvision: 64)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--epochs1", o.epochs1, "epochs of stage 1 (backbone frozen)")->capture_default_str();
-  app.add_option("--epochs2", o.epochs2, "epochs of stage 2")->capture_default_str();
-  app.add_option("--batch", o.batch, "pairs per step")->capture_default_str();
-  app.add_option("--lr", o.lr, "Adam learning rate")->capture_default_str();
-  app.add_option("--ratio", o.ratio, "pruning ratio of the twin")->capture_default_str();
-  app.add_option("--train-fraction", o.train_fraction, "share of photographs used for training")
-      ->capture_default_str();
-  app.add_option("--shares", o.shares, "training share kept per distortion type, comma-separated")
-      ->delimiter(',')
-      ->expected(static_cast<int>(demo::distortion_names().size()))
-      ->check(CLI::Range(1e-9, 1.0))
-      ->capture_default_str();
+  demo::add_experiment_options(app, o);
   app.add_option("--progress", o.progress, "progress bars")->type_name("on|off")->default_str("off");
 }
 
@@ -85,20 +58,6 @@ struct MeanStd {
   }
 };
 
-// Writes the samples at `indices` of `all` as a generic CSV next to the images (paths relative to `dir`).
-std::string write_csv(const Dataset& all, const std::vector<int64_t>& indices, const std::string& dir,
-                      const std::string& name) {
-  std::string rows = "path,mos,group,type\n";
-  for (int64_t i : indices) {
-    const Sample& s = all.samples[static_cast<size_t>(i)];
-    rows += fmt::format("{},{:.6f},{},{}\n", std::filesystem::relative(s.path, dir).string(), s.mos, s.group,
-                        s.type);
-  }
-  const std::string path = (std::filesystem::path(dir) / name).string();
-  atomic_write_text(path, rows, AtomicWriteOptions().create_directories(true));
-  return path;
-}
-
 int run(const DemoOptions& o) {
   TORCH_CHECK(o.crop <= o.patch, "demo: --crop (", o.crop, ") must not exceed --patch (", o.patch, ")");
   const auto t0 = std::chrono::steady_clock::now();
@@ -107,13 +66,12 @@ int run(const DemoOptions& o) {
             << " public-domain/CC0 photographs, BaseCNN (ResNet-18 width " << o.width
             << ") on pairs, baseline vs OHEM\n"
             << "threads: " << torch::get_num_threads() << "\nbuilding the dataset in " << o.work << " ";
-  const std::string csv = demo::build_synthetic(o.photos, o.work, demo::SyntheticOptions{o.patch, 0});
+  const std::string csv = demo::build_synthetic(demo::skimage_photos(o.photos), o.work,
+                                                demo::SyntheticOptions{o.patch, o.grid, 0});
   const Dataset all = read_generic_csv(csv);
   std::cout
       << "dataset: " << all.size() << " images (" << demo::distortion_names().size()
       << " distortion types x 5 levels x 4 patches per photograph), label = SSIM vs the pristine patch\n";
-  std::map<std::string, size_t> type_index;
-  for (size_t t = 0; t < demo::distortion_names().size(); ++t) type_index[demo::distortion_names()[t]] = t;
 
   // [method][type or "overall"] -> SRCC / PLCC over seeds
   std::map<std::string, MeanStd> srcc[2], plcc[2];
@@ -122,49 +80,24 @@ int run(const DemoOptions& o) {
   for (int64_t seed = 0; seed < o.seeds; ++seed) {
     const Split by_content = split_by_group(all, o.train_fraction, static_cast<uint64_t>(seed));
     // Long-tailed training mix: keep a seeded share of each type's training images.
-    std::map<std::string, std::vector<int64_t>> per_type;
-    for (int64_t i : by_content.train) per_type[all.samples[static_cast<size_t>(i)].type].push_back(i);
-    std::vector<int64_t> train;
-    std::mt19937_64 rng(1000 + static_cast<uint64_t>(seed));
-    for (auto& [type, idx] : per_type) {
-      seeded_shuffle(idx, rng);
-      const double share = o.shares[type_index.at(type)];
-      const auto keep =
-          std::max<size_t>(2, static_cast<size_t>(std::llround(share * static_cast<double>(idx.size()))));
-      train.insert(train.end(), idx.begin(), idx.begin() + static_cast<int64_t>(std::min(keep, idx.size())));
-      if (seed == 0) train_count[type] = static_cast<int64_t>(std::min(keep, idx.size()));
-    }
+    const std::vector<int64_t> train =
+        demo::long_tailed(all, by_content.train, o.shares, static_cast<uint64_t>(seed));
     if (seed == 0) {
+      for (int64_t i : train) ++train_count[all.samples[static_cast<size_t>(i)].type];
       for (int64_t i : by_content.test) ++test_count[all.samples[static_cast<size_t>(i)].type];
     }
-    const std::string train_csv = write_csv(all, train, o.work, fmt::format("train_{}.csv", seed));
-    const std::string test_csv = write_csv(all, by_content.test, o.work, fmt::format("test_{}.csv", seed));
+    const std::string train_csv =
+        demo::write_split_csv(all, train, o.work, fmt::format("train_{}.csv", seed));
+    const std::string test_csv =
+        demo::write_split_csv(all, by_content.test, o.work, fmt::format("test_{}.csv", seed));
     for (int method = 0; method < 2; ++method) {
-      TrainOptions t;
-      t.format = "generic";
-      t.csv = train_csv;
-      t.test_csv = test_csv;
-      t.cache = true;
-      t.width = o.width;
-      t.resize = 0;
-      t.crop = o.crop;
-      t.test_resize = 0;
+      TrainOptions t = demo::train_options(
+          o, train_csv, test_csv, seed,
+          (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
+              .string());
       t.ohem = method == 1;
-      t.ratio = o.ratio;
-      t.epochs1 = o.epochs1;
-      t.epochs2 = o.epochs2;
-      t.batch1 = t.batch2 = o.batch;
-      t.lr = o.lr;
-      t.lr_step = std::max<int64_t>(1, (o.epochs2 * 2) / 3);
-      t.threads = static_cast<int>(o.threads);
-      t.seed = static_cast<uint64_t>(seed);
       t.eval_every_epoch = false;
       t.progress = o.progress;
-      t.quiet = true;
-      t.overwrite = true;  // the demo replaces its own earlier runs
-      t.out =
-          (std::filesystem::path(o.work) / fmt::format("runs/seed{}_{}", seed, method ? "ohem" : "baseline"))
-              .string();
       const auto s0 = std::chrono::steady_clock::now();
       train_pairwise::Trainer trainer(t);
       const EvalResult r = trainer.train();

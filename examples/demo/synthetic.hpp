@@ -1,10 +1,12 @@
 #pragma once
 /// @file
-/// The demo's synthetic-distortion dataset, in the spirit of KADID-10k, built from real photographs:
-/// each photograph gives four square patches (its reference content); each patch is distorted by six
-/// types at five levels; the quality label is the SSIM of the distorted patch against its pristine patch
-/// (Wang et al. 2004: luminance, 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, on [0, 255]).
+/// The demo's and the study's synthetic-distortion dataset, in the spirit of KADID-10k, built from real
+/// photographs: each photograph gives grid×grid square patches (its reference content); each patch is
+/// distorted by six types at five levels; the quality label is the SSIM of the distorted patch against its
+/// pristine patch (Wang et al. 2004: luminance, 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, on [0,
+/// 255]).
 
+#include <common/csv.hpp>
 #include <common/datasets.hpp>
 #include <common/files.hpp>
 #include <common/image.hpp>
@@ -15,9 +17,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -125,36 +130,82 @@ inline double ssim(const torch::Tensor& a, const torch::Tensor& b) {
   return map.mean().item<double>();
 }
 
-/// Options of the demo dataset.
+/// Returns the photographs of `dir`: the `file` column of `dir/photos.csv` when it exists (one row per
+/// photograph, scripts/fetch-photos.sh writes it), else every *.png, *.jpg and *.jpeg in `dir`, sorted by
+/// name. Throws naming the directory or the CSV's line when a listed file is missing, and when there is
+/// no photograph at all.
+inline std::vector<std::string> list_photos(const std::string& dir) {
+  namespace fs = std::filesystem;
+  TORCH_CHECK(fs::is_directory(dir), "photographs: \"", dir, "\" is not a directory");
+  std::vector<std::string> out;
+  const fs::path csv_path = fs::path(dir) / "photos.csv";
+  if (fs::exists(csv_path)) {
+    const CsvFile csv = read_csv(csv_path.string(), /*has_header=*/true);
+    const auto file = static_cast<size_t>(csv.require_column({"file"}, "file"));
+    for (const auto& [line, fields] : csv.rows) {
+      TORCH_CHECK(file < fields.size(), csv.where(line), ": no file field");
+      const std::string path = (fs::path(dir) / fields[file]).string();
+      TORCH_CHECK(fs::is_regular_file(path), csv.where(line), ": photograph \"", path, "\" does not exist");
+      out.push_back(path);
+    }
+  } else {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::string ext = e.path().extension().string();
+      for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
+        out.push_back(e.path().string());
+    }
+    std::sort(out.begin(), out.end());
+  }
+  TORCH_CHECK(!out.empty(), "photographs: no photograph in \"", dir, "\" (photos.csv or *.png/*.jpg)");
+  return out;
+}
+
+/// Returns the demo's photographs (`photo_names()`) in scikit-image's data directory `dir`.
+inline std::vector<std::string> skimage_photos(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& name : photo_names()) out.push_back((std::filesystem::path(dir) / name).string());
+  return out;
+}
+
+/// Options of the synthetic dataset.
 struct SyntheticOptions {
-  int64_t patch = 96;  ///< patch side; each photo is resized to a short side of 2·patch and cut in 2×2
+  int64_t patch = 96;  ///< patch side
+  int64_t grid = 2;    ///< each photo is downscaled to a short side of grid·patch and cut in grid×grid
   uint64_t seed = 0;   ///< noise seed
 };
 
-/// Builds the dataset from the photographs in `photo_dir` into `out_dir` (images/ and all.csv in the
-/// generic format: path,mos,group,type with mos = SSIM). Skips the work if `out_dir/all.csv` exists for
-/// the same options. Throws naming a missing or corrupt photograph. Returns the CSV path.
-inline std::string build_synthetic(const std::string& photo_dir, const std::string& out_dir,
+/// Builds the dataset from the photographs `photos` (paths) into `out_dir` (images/ and all.csv in the
+/// generic format: path,mos,group,type with mos = SSIM and group = the photograph's name, so that a
+/// split by group is content-disjoint). Each photograph is resized to a short side of grid·patch,
+/// centre-cropped to a square and cut into grid×grid patches (its reference contents). Skips the work if
+/// `out_dir/all.csv` exists for the same photographs and options. Throws naming a missing or corrupt
+/// photograph. Returns the CSV path.
+inline std::string build_synthetic(const std::vector<std::string>& photos, const std::string& out_dir,
                                    const SyntheticOptions& o = {}, bool verbose = true) {
+  TORCH_CHECK(o.patch >= 16 && o.grid >= 1, "synthetic: patch must be >= 16 and grid >= 1, got ", o.patch,
+              " and ", o.grid);
   const std::string csv = (std::filesystem::path(out_dir) / "all.csv").string();
   const std::string stamp_path = (std::filesystem::path(out_dir) / "stamp.txt").string();
-  const std::string stamp = fmt::format("synthetic v1 patch {} seed {}\n", o.patch, o.seed);
+  std::string stamp = fmt::format("synthetic v2 patch {} grid {} seed {}\n", o.patch, o.grid, o.seed);
+  for (const auto& p : photos) stamp += std::filesystem::path(p).filename().string() + "\n";
   if (std::filesystem::exists(csv) && std::filesystem::exists(stamp_path)) {
     std::ifstream in(stamp_path);
     std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (got == stamp) return csv;
   }
+  std::filesystem::remove_all(std::filesystem::path(out_dir) / "images");
   std::filesystem::create_directories(std::filesystem::path(out_dir) / "images");
   std::mt19937_64 rng(o.seed);
   std::string rows = "path,mos,group,type\n";
   int64_t count = 0;
-  for (const auto& name : photo_names()) {
-    const std::string path = (std::filesystem::path(photo_dir) / name).string();
+  const int64_t side = o.grid * o.patch;
+  for (const auto& path : photos) {
     torch::Tensor photo = to_float_chw(load_image(path));
-    photo = center_crop(resize_short_side(photo, 2 * o.patch), 2 * o.patch);
-    const std::string stem = std::filesystem::path(name).stem().string();
-    for (int64_t py = 0; py < 2; ++py) {
-      for (int64_t px = 0; px < 2; ++px) {
+    photo = center_crop(resize_short_side(photo, side), side);
+    const std::string stem = std::filesystem::path(path).stem().string();
+    for (int64_t py = 0; py < o.grid; ++py) {
+      for (int64_t px = 0; px < o.grid; ++px) {
         const torch::Tensor ref = photo.slice(1, py * o.patch, (py + 1) * o.patch)
                                       .slice(2, px * o.patch, (px + 1) * o.patch)
                                       .contiguous();
@@ -177,6 +228,43 @@ inline std::string build_synthetic(const std::string& photo_dir, const std::stri
   atomic_write_text(csv, rows, AtomicWriteOptions().create_directories(true));
   atomic_write_text(stamp_path, stamp, AtomicWriteOptions().create_directories(true));
   return csv;
+}
+
+/// Returns the long-tailed training mix: of each distortion type's images in `train`, a seeded share
+/// `shares[t]` (t = the type's position in `distortion_names()`; at least 2 images) is kept.
+inline std::vector<int64_t> long_tailed(const Dataset& all, const std::vector<int64_t>& train,
+                                        const std::vector<double>& shares, uint64_t seed) {
+  TORCH_CHECK(shares.size() == distortion_names().size(), "long_tailed: expected ", distortion_names().size(),
+              " shares (one per distortion type), got ", shares.size());
+  std::map<std::string, std::vector<int64_t>> per_type;
+  for (int64_t i : train) per_type[all.samples[static_cast<size_t>(i)].type].push_back(i);
+  std::vector<int64_t> out;
+  std::mt19937_64 rng(1000 + seed);
+  for (size_t t = 0; t < distortion_names().size(); ++t) {
+    auto it = per_type.find(distortion_names()[t]);
+    if (it == per_type.end()) continue;
+    std::vector<int64_t>& idx = it->second;
+    seeded_shuffle(idx, rng);
+    const auto keep =
+        std::max<size_t>(2, static_cast<size_t>(std::llround(shares[t] * static_cast<double>(idx.size()))));
+    out.insert(out.end(), idx.begin(), idx.begin() + static_cast<int64_t>(std::min(keep, idx.size())));
+  }
+  return out;
+}
+
+/// Writes the samples at `indices` of `all` as a generic CSV `dir/name` (paths relative to `dir`);
+/// returns its path.
+inline std::string write_split_csv(const Dataset& all, const std::vector<int64_t>& indices,
+                                   const std::string& dir, const std::string& name) {
+  std::string rows = "path,mos,group,type\n";
+  for (int64_t i : indices) {
+    const Sample& s = all.samples[static_cast<size_t>(i)];
+    rows += fmt::format("{},{:.6f},{},{}\n", std::filesystem::relative(s.path, dir).string(), s.mos, s.group,
+                        s.type);
+  }
+  const std::string path = (std::filesystem::path(dir) / name).string();
+  atomic_write_text(path, rows, AtomicWriteOptions().create_directories(true));
+  return path;
 }
 
 }  // namespace demo

@@ -1,0 +1,646 @@
+// study: the evidence for OHEM on built-in data. Builds the synthetic-distortion set from a folder of
+// photographs (scripts/fetch-photos.sh), trains BaseCNN pairwise without and with OHEM on N seeds (same
+// data, crops and initialisation per seed), measures the mechanism (which training images the twin finds
+// hard, with a random-mask and a 4-twin control), runs gMAD between the two models on held-out content
+// adjudicated by the SSIM labels, and writes results.json (schema "ohem-study/1", docs/study.md), then the
+// report where the report generator is built in. scripts/study.sh runs it with one command.
+//
+// Usage: study [--photos DIR] [--out DIR] [--seeds N] [--quick] [options, see --help]
+#include "study.hpp"
+
+#include <demo/experiment.hpp>
+#include <train_pairwise/trainer.hpp>
+
+#if __has_include("report/report.hpp")
+#include "report/report.hpp"
+#define OHEM_STUDY_REPORT 1
+#endif
+
+#include <CLI/CLI.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace ohem_examples;
+using namespace ohem_study;
+namespace fs = std::filesystem;
+
+struct StudyOptions : demo::ExperimentOptions {
+  // Defaults tuned on 2 cores (docs/study.md): 5 seeds of baseline and OHEM plus the controls on 2 seeds
+  // in about 30 minutes with ~45 photographs.
+  StudyOptions() {
+    seeds = 5;
+    threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    patch = 64;
+    grid = 2;
+    crop = 56;
+    width = 16;
+    epochs1 = 1;
+    epochs2 = 6;
+    batch = 16;
+    lr = 5e-4;
+  }
+  std::string photos = "build/demo-cache/photos", out = "runs/study", data;
+  int64_t control_seeds = 2, max_photos = 0;
+  int64_t ensemble_twins = 4;
+  double ensemble_random_fraction = 0.1, top_fraction = 0.1, gmad_margin = 0.0, ci_level = 0.95;
+  int64_t bootstrap = 10000, gmad_levels = 5, gmad_seed = 0;
+  bool curve_eval = true, controls = true, quick = false, overwrite = false, progress = true;
+};
+
+// The command line (CLI11); --help lists every option with its default.
+void add_study_options(CLI::App& app, StudyOptions& o) {
+  app.add_option("--photos", o.photos, "folder of photographs (photos.csv, else every *.png/*.jpg)")
+      ->capture_default_str();
+  app.add_option("--out", o.out, "output directory (results.json, gmad/, runs/, the report)")
+      ->capture_default_str();
+  app.add_option("--data", o.data, "where the synthetic dataset is built and cached (default: OUT/data)");
+  demo::add_experiment_options(app, o);
+  app.add_option("--control-seeds", o.control_seeds,
+                 "seeds (the first ones) on which the random-mask and ensemble controls run")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1000}));
+  app.add_option("--controls", o.controls, "run the mechanism's controls")
+      ->type_name("on|off")
+      ->default_str("on");
+  app.add_option("--max-photos", o.max_photos, "use only the first N photographs (0: all)")
+      ->capture_default_str();
+  app.add_option("--ensemble-twins", o.ensemble_twins, "twins K of the ensemble control")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 64));
+  app.add_option("--ensemble-random-fraction", o.ensemble_random_fraction,
+                 "extra random pruning per ensemble twin (what makes the K magnitude twins differ)")
+      ->capture_default_str();
+  app.add_option("--top-fraction", o.top_fraction, "share of the hardest training images analysed")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 1.0));
+  app.add_option("--bootstrap", o.bootstrap, "bootstrap resamples of the seeds")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{10000000}));
+  app.add_option("--ci-level", o.ci_level, "confidence level of the intervals")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 0.999));
+  app.add_option("--gmad-levels", o.gmad_levels, "gMAD quality levels")->capture_default_str();
+  app.add_option("--gmad-seed", o.gmad_seed, "the seed whose two models meet in gMAD")->capture_default_str();
+  app.add_option("--gmad-margin", o.gmad_margin, "label difference an attack must exceed")
+      ->capture_default_str();
+  app.add_option("--curve-eval", o.curve_eval, "test SRCC after every epoch (the curves)")
+      ->type_name("on|off")
+      ->default_str("on");
+  app.add_option("--progress", o.progress, "progress bar with ETA")->type_name("on|off")->default_str("on");
+  app.add_flag("--quick", o.quick,
+               "1 seed, tiny models and data (the test suite's end-to-end run); explicit options win");
+  app.add_flag("--overwrite", o.overwrite, "replace the study already in --out");
+}
+
+// --quick: small values for every option the command line did not set.
+void apply_quick(const CLI::App& app, StudyOptions& o) {
+  if (!o.quick) return;
+  auto unset = [&](const char* name) { return app.count(name) == 0; };
+  if (unset("--seeds")) o.seeds = 1;
+  if (unset("--control-seeds")) o.control_seeds = 1;
+  if (unset("--max-photos")) o.max_photos = 12;
+  if (unset("--patch")) o.patch = 32;
+  if (unset("--crop")) o.crop = 28;
+  if (unset("--width")) o.width = 4;
+  if (unset("--epochs1")) o.epochs1 = 1;
+  if (unset("--epochs2")) o.epochs2 = 1;
+  if (unset("--bootstrap")) o.bootstrap = 1000;
+}
+
+// The configuration as results.json records it: every option.
+nlohmann::ordered_json config_json(const StudyOptions& o) {
+  return {{"photos", o.photos},
+          {"data", o.data},
+          {"seeds", o.seeds},
+          {"control_seeds", o.controls ? std::min(o.control_seeds, o.seeds) : 0},
+          {"max_photos", o.max_photos},
+          {"threads", o.threads},
+          {"patch", o.patch},
+          {"grid", o.grid},
+          {"crop", o.crop},
+          {"width", o.width},
+          {"epochs1", o.epochs1},
+          {"epochs2", o.epochs2},
+          {"batch", o.batch},
+          {"lr", o.lr},
+          {"ratio", o.ratio},
+          {"train_fraction", o.train_fraction},
+          {"shares", o.shares},
+          {"ensemble_twins", o.ensemble_twins},
+          {"ensemble_random_fraction", o.ensemble_random_fraction},
+          {"top_fraction", o.top_fraction},
+          {"bootstrap", o.bootstrap},
+          {"ci_level", o.ci_level},
+          {"gmad_levels", o.gmad_levels},
+          {"gmad_seed", o.gmad_seed},
+          {"gmad_margin", o.gmad_margin},
+          {"curve_eval", o.curve_eval},
+          {"quick", o.quick}};
+}
+
+// One method of training: the two compared, and the mechanism's controls.
+struct Variant {
+  std::string name, label;
+  bool ohem = false;
+  int64_t twins = 1;
+  ohem::MaskCriterion criterion = ohem::MaskCriterion::GlobalMagnitude;
+  double random_fraction = 0.0;
+  bool control = false;  // runs on the first --control-seeds seeds only
+};
+
+std::vector<Variant> variants(const StudyOptions& o) {
+  std::vector<Variant> v = {{"baseline", "without OHEM"},
+                            {"ohem", "magnitude-pruned twin (the method)", true}};
+  if (o.controls && o.control_seeds > 0) {
+    v.push_back({"random", "random mask, same ratio", true, 1, ohem::MaskCriterion::Random, 0.0, true});
+    v.push_back({fmt::format("ensemble{}", o.ensemble_twins),
+                 fmt::format("{} magnitude twins (+{:.0f}% random pruning each)", o.ensemble_twins,
+                             100 * o.ensemble_random_fraction),
+                 true, o.ensemble_twins, ohem::MaskCriterion::GlobalMagnitude, o.ensemble_random_fraction,
+                 true});
+  }
+  return v;
+}
+
+bool runs_on(const StudyOptions& o, const Variant& v, int64_t seed) {
+  return !v.control || seed < o.control_seeds;
+}
+
+// The split of one seed: content-disjoint, long-tailed training mix; CSVs under OUT/splits.
+struct SeedData {
+  std::vector<int64_t> train, test;
+  std::string train_csv, test_csv;
+};
+
+SeedData seed_data(const Dataset& all, const StudyOptions& o, int64_t seed) {
+  SeedData d;
+  const Split by_content = split_by_group(all, o.train_fraction, static_cast<uint64_t>(seed));
+  d.train = demo::long_tailed(all, by_content.train, o.shares, static_cast<uint64_t>(seed));
+  d.test = by_content.test;
+  const std::string dir = (fs::path(o.out) / "splits").string();
+  d.train_csv = demo::write_split_csv(all, d.train, dir, fmt::format("train_{}.csv", seed));
+  d.test_csv = demo::write_split_csv(all, d.test, dir, fmt::format("test_{}.csv", seed));
+  return d;
+}
+
+TrainOptions train_options(const StudyOptions& o, const SeedData& d, const Variant& v, int64_t seed) {
+  TrainOptions t =
+      demo::train_options(o, d.train_csv, d.test_csv, seed,
+                          (fs::path(o.out) / "runs" / fmt::format("seed{}_{}", seed, v.name)).string());
+  t.ohem = v.ohem;
+  t.twins = v.twins;
+  t.mask_criterion = v.criterion;
+  t.mask_random_fraction = v.random_fraction;
+  t.eval_every_epoch = o.curve_eval;
+  t.hardest = 0;
+  return t;
+}
+
+// Cost of one run in step units (a twin costs about one more forward and backward), for the ETA.
+int64_t run_cost(const StudyOptions& o, const Variant& v, int64_t train_images) {
+  const int64_t steps = (o.epochs1 + o.epochs2) * std::max<int64_t>(1, train_images / o.batch);
+  return steps * (v.ohem ? 1 + v.twins : 1);
+}
+
+// Scores of the full model on dataset images `indices` (eval mode, native size).
+std::vector<double> predict(train_pairwise::Trainer& t, const std::vector<int64_t>& indices) {
+  torch::NoGradGuard no_grad;
+  t.net()->eval();
+  std::vector<double> out;
+  std::vector<torch::Tensor> batch;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    const torch::Tensor p = t.predict(torch::stack(batch)).to(torch::kDouble).contiguous();
+    out.insert(out.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+    batch.clear();
+  };
+  for (int64_t i : indices) {
+    batch.push_back(
+        normalize_imagenet(to_float_chw(load_image(t.data().samples[static_cast<size_t>(i)].path))));
+    if (batch.size() >= 64) flush();
+  }
+  flush();
+  return out;
+}
+
+// Trains one variant on one seed, advancing `progress` by the run's steps.
+Run train_run(const StudyOptions& o, const SeedData& d, const Variant& v, int64_t seed, Progress& progress,
+              int64_t& done_units) {
+  const auto t0 = std::chrono::steady_clock::now();
+  train_pairwise::Trainer trainer(train_options(o, d, v, seed));
+  const int64_t per_step = v.ohem ? 1 + v.twins : 1;
+  const std::string status = fmt::format("seed {} {}", seed, v.name);
+  while (!trainer.done()) {
+    trainer.step();
+    progress.update(done_units + trainer.global_step() * per_step, status);
+  }
+  done_units += trainer.global_step() * per_step;
+  Run r;
+  r.seed = seed;
+  r.method = v.name;
+  r.test = trainer.train();  // training is done: the final evaluation and results.json of the run
+  r.steps = trainer.global_step();
+  r.curve = trainer.history();
+  // The trainer's indices: its training CSV's rows first (= d.train), then the test CSV's (= d.test).
+  const auto n_train = static_cast<int64_t>(d.train.size());
+  for (auto& i : r.test.indices) i = d.test[static_cast<size_t>(i - n_train)];
+  std::vector<int64_t> local(d.train.size());
+  for (int64_t k = 0; k < n_train; ++k) {
+    local[static_cast<size_t>(k)] = k;
+    r.hardness.push_back(trainer.run_hardness().hardness(k));
+  }
+  r.train = d.train;
+  if (v.ohem) r.train_predictions = predict(trainer, local);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::error_code ec;
+  fs::remove(trainer.checkpoint_path(), ec);  // the study keeps results, not the weights
+  return r;
+}
+
+nlohmann::ordered_json metrics_json(const EvalResult& r) {
+  nlohmann::ordered_json m;
+  m["overall"] = {{"srcc", number(r.overall.srcc)}, {"plcc", number(r.overall.plcc)}, {"n", r.overall.count}};
+  for (const auto& t : demo::distortion_names()) {
+    auto it = r.by_type.find(t);
+    if (it == r.by_type.end()) continue;
+    m[t] = {{"srcc", number(it->second.srcc)}, {"plcc", number(it->second.plcc)}, {"n", it->second.count}};
+  }
+  return m;
+}
+
+nlohmann::ordered_json run_json(const Run& r) {
+  nlohmann::ordered_json curve = nlohmann::ordered_json::array();
+  const bool ohem = r.method != "baseline";
+  for (size_t e = 0; e < r.curve.size(); ++e) {
+    const EpochStats& s = r.curve[e];
+    curve.push_back({{"epoch", static_cast<int64_t>(e) + 1},
+                     {"stage", s.stage},
+                     {"task_loss", number(s.task_full)},
+                     {"twin_task_loss", number(s.task_twin)},
+                     {"consistency", number(s.consistency)},
+                     {"mean_hardness", number(ohem ? s.mean_hardness : NAN)},
+                     {"test_srcc", number(s.test_srcc)}});
+  }
+  return {{"seed", r.seed},
+          {"method", r.method},
+          {"seconds", r.seconds},
+          {"steps", r.steps},
+          {"metrics", metrics_json(r.test)},
+          {"curve", curve}};
+}
+
+// The metric `metric` of group `group` ("overall" or a type) of a run (NaN if absent).
+double metric_of(const Run& r, const std::string& group, const std::string& metric) {
+  const Correlations* c = &r.test.overall;
+  if (group != "overall") {
+    auto it = r.test.by_type.find(group);
+    if (it == r.test.by_type.end()) return NAN;
+    c = &it->second;
+  }
+  return metric == "srcc" ? c->srcc : c->plcc;
+}
+
+nlohmann::ordered_json comparison_json(const StudyOptions& o, const std::vector<Run>& base,
+                                       const std::vector<Run>& ohem_runs) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  std::vector<std::string> groups = {"overall"};
+  for (const auto& t : demo::distortion_names()) groups.push_back(t);
+  for (const auto& g : groups) {
+    for (const char* metric : {"srcc", "plcc"}) {
+      std::vector<double> b, h;
+      for (size_t s = 0; s < base.size(); ++s) {
+        b.push_back(metric_of(base[s], g, metric));
+        h.push_back(metric_of(ohem_runs[s], g, metric));
+      }
+      const PairedDifference d = paired_difference(b, h, o.bootstrap, o.ci_level);
+      out.push_back({{"group", g},
+                     {"metric", metric},
+                     {"baseline_mean", number(d.baseline_mean)},
+                     {"baseline_std", number(d.baseline_std)},
+                     {"ohem_mean", number(d.ohem_mean)},
+                     {"ohem_std", number(d.ohem_std)},
+                     {"diff_mean", number(d.diff_mean)},
+                     {"ci_low", number(d.ci_low)},
+                     {"ci_high", number(d.ci_high)},
+                     {"ci_level", d.ci_level},
+                     {"wins", d.wins},
+                     {"seeds", d.seeds}});
+    }
+  }
+  return out;
+}
+
+nlohmann::ordered_json mechanism_json(const StudyOptions& o, const Dataset& all,
+                                      const std::vector<Variant>& vs, const std::vector<Run>& runs) {
+  nlohmann::ordered_json variants_out = nlohmann::ordered_json::array();
+  const std::vector<std::string>& types = demo::distortion_names();
+  for (const auto& v : vs) {
+    if (!v.ohem) continue;
+    std::vector<int64_t> seeds;
+    std::vector<double> per_seed;
+    std::map<std::string, std::vector<double>> train_share, hardest_share, mean_h;
+    for (const auto& r : runs) {
+      if (r.method != v.name) continue;
+      const Mechanism m = mechanism(all, r, types, o.top_fraction);
+      seeds.push_back(r.seed);
+      per_seed.push_back(m.hardness_error_srcc);
+      for (const auto& t : m.by_type) {
+        train_share[t.type].push_back(t.train_share);
+        hardest_share[t.type].push_back(t.hardest_share);
+        mean_h[t.type].push_back(t.mean_hardness);
+      }
+    }
+    nlohmann::ordered_json by_type = nlohmann::ordered_json::array();
+    for (const auto& t : types) {
+      const double ts = mean(train_share[t]), hs = mean(hardest_share[t]);
+      by_type.push_back({{"type", t},
+                         {"train_share", number(ts)},
+                         {"hardest_share", number(hs)},
+                         {"enrichment", number(ts > 0 ? hs / ts : NAN)},
+                         {"mean_hardness", number(mean(mean_h[t]))}});
+    }
+    nlohmann::ordered_json ps = nlohmann::ordered_json::array();
+    for (double x : per_seed) ps.push_back(number(x));
+    variants_out.push_back({{"name", v.name == "ohem" ? "magnitude" : v.name},  // the method's own twin
+                            {"label", v.label},
+                            {"twins", v.twins},
+                            {"criterion", ohem::to_string(v.criterion)},
+                            {"random_fraction", v.random_fraction},
+                            {"seeds", seeds},
+                            {"by_type", by_type},
+                            {"hardness_error_srcc", {{"mean", number(mean(per_seed))}, {"per_seed", ps}}}});
+  }
+  return {{"top_fraction", o.top_fraction}, {"variants", variants_out}};
+}
+
+// gMAD between the baseline and the OHEM model of one seed, both directions; copies each pair's images
+// (native size) to OUT/gmad/.
+nlohmann::ordered_json gmad_json(const StudyOptions& o, const Dataset& all, const Run& base, const Run& oh) {
+  TORCH_CHECK(base.test.indices == oh.test.indices, "study: the two models were tested on different images");
+  const fs::path dir = fs::path(o.out) / "gmad";
+  fs::create_directories(dir);
+  nlohmann::ordered_json pairs = nlohmann::ordered_json::array(), summary = nlohmann::ordered_json::array();
+  int64_t k = 0;
+  const std::vector<std::pair<const Run*, const Run*>> roles = {{&base, &oh},
+                                                                {&oh, &base}};  // defender first
+  for (const auto& [def, att] : roles) {
+    const std::vector<GmadCase> cases =
+        adjudicated_gmad(all, def->test.indices, def->test.predictions, att->test.predictions, def->method,
+                         att->method, o.gmad_levels, o.gmad_margin);
+    int64_t won = 0;
+    for (const auto& c : cases) {
+      nlohmann::ordered_json images = nlohmann::ordered_json::array();
+      for (int i = 0; i < 2; ++i) {
+        const Sample& s = all.samples[static_cast<size_t>(c.image[i])];
+        const std::string file = fmt::format("p{}_{}.png", k, i == 0 ? "a" : "b");
+        fs::copy_file(s.path, dir / file, fs::copy_options::overwrite_existing);
+        images.push_back(
+            {{"path", "gmad/" + file},
+             {"name", fs::path(s.path).stem().string()},
+             {"type", s.type},
+             {"label", s.mos},
+             {"scores", {{c.defender, c.defender_score[i]}, {c.attacker, c.attacker_score[i]}}}});
+      }
+      pairs.push_back({{"attacker", c.attacker},
+                       {"defender", c.defender},
+                       {"level", c.level},
+                       {"defender_level_score", c.defender_level_score},
+                       {"images", images},
+                       {"attacker_prefers", c.attacker_prefers},
+                       {"label_prefers", c.label_prefers},
+                       {"attack_succeeded", c.attack_succeeded}});
+      won += c.attack_succeeded ? 1 : 0;
+      ++k;
+    }
+    summary.push_back({{"attacker", att->method},
+                       {"defender", def->method},
+                       {"succeeded", won},
+                       {"pairs", static_cast<int64_t>(cases.size())}});
+  }
+  return {{"seed", base.seed},
+          {"levels", o.gmad_levels},
+          {"margin", o.gmad_margin},
+          {"pairs", pairs},
+          {"summary", summary}};
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return fmt::format("Clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+  return fmt::format("GCC {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+  return "unknown";
+#endif
+}
+
+// Takes --out: one study per directory, replaced only with --overwrite (then its files are removed).
+OutputLock prepare_out(const StudyOptions& o) {
+  OutputLock lock(o.out);
+  const std::vector<std::string> ours = {"results.json", "report.html", "report.md",
+                                         "gmad",         "runs",        "splits"};
+  std::vector<std::string> held;
+  for (const auto& f : ours)
+    if (fs::exists(fs::path(o.out) / f)) held.push_back(f);
+  if (!held.empty()) {
+    std::string list;
+    for (const auto& f : held) list += (list.empty() ? "" : ", ") + f;
+    TORCH_CHECK(o.overwrite, "output directory \"", o.out, "\" already holds a study (", list,
+                "); pass --overwrite to replace it, or another --out");
+    for (const auto& f : held) fs::remove_all(fs::path(o.out) / f);
+  }
+  return lock;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+void print_summary(const nlohmann::ordered_json& j) {
+  std::cout << fmt::format("\n{:<14} {:>6} {:>15} {:>15} {:>8} {:>19} {:>5}\n", "SRCC", "", "baseline",
+                           "OHEM", "diff", "CI", "wins");
+  for (const auto& c : j["comparison"]) {
+    if (c["metric"] != "srcc") continue;
+    auto f = [](const nlohmann::json& x) { return x.is_null() ? NAN : x.get<double>(); };
+    std::cout << fmt::format(
+        "{:<21} {:>7.3f}±{:<6.3f} {:>7.3f}±{:<6.3f} {:>+8.3f} [{:+.3f}, {:+.3f}] {:>2}/{}\n",
+        c["group"].get<std::string>(), f(c["baseline_mean"]), f(c["baseline_std"]), f(c["ohem_mean"]),
+        f(c["ohem_std"]), f(c["diff_mean"]), f(c["ci_low"]), f(c["ci_high"]), c["wins"].get<int64_t>(),
+        c["seeds"].get<int64_t>());
+  }
+  std::cout << "\nenrichment among the hardest training images (hardest share / training share):\n";
+  for (const auto& v : j["mechanism"]["variants"]) {
+    std::string line = fmt::format("  {:<10}", v["name"].get<std::string>());
+    for (const auto& t : v["by_type"])
+      line +=
+          fmt::format(" {}={}", t["type"].get<std::string>(),
+                      t["enrichment"].is_null() ? "-" : fmt::format("{:.2f}", t["enrichment"].get<double>()));
+    const auto& h = v["hardness_error_srcc"]["mean"];
+    line +=
+        fmt::format("  SRCC(hardness, error)={}", h.is_null() ? "-" : fmt::format("{:.3f}", h.get<double>()));
+    std::cout << line << "\n";
+  }
+  std::cout << "gMAD (attacks that the SSIM label confirms):\n";
+  for (const auto& s : j["gmad"]["summary"])
+    std::cout << fmt::format("  {} attacking {}: {} of {}\n", s["attacker"].get<std::string>(),
+                             s["defender"].get<std::string>(), s["succeeded"].get<int64_t>(),
+                             s["pairs"].get<int64_t>());
+}
+
+int run(StudyOptions o) {
+  TORCH_CHECK(o.crop <= o.patch, "study: --crop (", o.crop, ") must not exceed --patch (", o.patch, ")");
+  TORCH_CHECK(o.gmad_seed >= 0 && o.gmad_seed < o.seeds, "study: --gmad-seed must be one of the seeds (0..",
+              o.seeds - 1, "), got ", o.gmad_seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.data.empty()) o.data = (fs::path(o.out) / "data").string();
+  const OutputLock lock = prepare_out(o);
+  torch::set_num_threads(static_cast<int>(o.threads));
+  std::vector<std::string> photos = demo::list_photos(o.photos);
+  if (o.max_photos > 0 && static_cast<int64_t>(photos.size()) > o.max_photos)
+    photos.resize(static_cast<size_t>(o.max_photos));
+  std::cout << fmt::format("ohem study{}: {} photographs from {}, {} seed(s), threads: {} (of {} hardware)\n",
+                           o.quick ? " (quick)" : "", photos.size(), o.photos, o.seeds,
+                           torch::get_num_threads(), std::thread::hardware_concurrency())
+            << "building the dataset in " << o.data << " " << std::flush;
+  const std::string csv =
+      demo::build_synthetic(photos, o.data, demo::SyntheticOptions{o.patch, o.grid, 0}, o.progress);
+  if (!o.progress) std::cout << "\n";
+  const Dataset all = read_generic_csv(csv);
+  const double dataset_seconds = seconds_since(t0);
+
+  const std::vector<Variant> vs = variants(o);
+  std::vector<SeedData> seeds;
+  int64_t total_units = 0;
+  for (int64_t s = 0; s < o.seeds; ++s) {
+    seeds.push_back(seed_data(all, o, s));
+    for (const auto& v : vs)
+      if (runs_on(o, v, s)) total_units += run_cost(o, v, static_cast<int64_t>(seeds.back().train.size()));
+  }
+  std::cout << fmt::format(
+      "dataset: {} images ({} photographs x {} patches x {} types x 5 levels); "
+      "training on {} images (seed 0, long-tailed), testing on {}\n",
+      all.size(), photos.size(), o.grid * o.grid, demo::distortion_names().size(), seeds[0].train.size(),
+      seeds[0].test.size());
+
+  // Training: every variant on every seed it runs on.
+  const auto t1 = std::chrono::steady_clock::now();
+  Progress progress("study", total_units, o.progress);
+  int64_t done_units = 0;
+  std::vector<Run> runs, base, oh;
+  for (int64_t s = 0; s < o.seeds; ++s) {
+    for (const auto& v : vs) {
+      if (!runs_on(o, v, s)) continue;
+      runs.push_back(train_run(o, seeds[static_cast<size_t>(s)], v, s, progress, done_units));
+      const Run& r = runs.back();
+      if (v.name == "baseline") base.push_back(r);
+      if (v.name == "ohem") oh.push_back(r);
+      if (!o.progress || !isatty(2))
+        std::cout << fmt::format("seed {} {:<10} {:5d} steps {:7.1f}s  test SRCC {:.3f} PLCC {:.3f}\n", s,
+                                 v.name, r.steps, r.seconds, r.test.overall.srcc, r.test.overall.plcc)
+                  << std::flush;
+    }
+  }
+  progress.finish();
+  const double training_seconds = seconds_since(t1);
+
+  // Analyses and results.json.
+  const auto t2 = std::chrono::steady_clock::now();
+  nlohmann::ordered_json j;
+  j["schema"] = "ohem-study/1";
+  j["created"] = utc_now();
+  j["quick"] = o.quick;
+  j["environment"] = {{"libtorch", TORCH_VERSION},
+                      {"compiler", compiler()},
+                      {"threads", torch::get_num_threads()},
+                      {"hardware_threads", std::thread::hardware_concurrency()}};
+  j["seconds"] = nlohmann::ordered_json::object();
+  j["config"] = config_json(o);
+  {
+    std::set<std::string> train_photos, test_photos;
+    nlohmann::ordered_json tr = nlohmann::ordered_json::object(), te = nlohmann::ordered_json::object();
+    std::map<std::string, int64_t> ntr, nte;
+    for (int64_t i : seeds[0].train) {
+      ++ntr[all.samples[static_cast<size_t>(i)].type];
+      train_photos.insert(all.samples[static_cast<size_t>(i)].group);
+    }
+    for (int64_t i : seeds[0].test) {
+      ++nte[all.samples[static_cast<size_t>(i)].type];
+      test_photos.insert(all.samples[static_cast<size_t>(i)].group);
+    }
+    for (const auto& t : demo::distortion_names()) {
+      tr[t] = ntr[t];
+      te[t] = nte[t];
+    }
+    j["dataset"] = {{"photos", static_cast<int64_t>(photos.size())},
+                    {"train_photos", static_cast<int64_t>(train_photos.size())},
+                    {"test_photos", static_cast<int64_t>(test_photos.size())},
+                    {"patch", o.patch},
+                    {"levels", 5},
+                    {"images", all.size()},
+                    {"types", demo::distortion_names()},
+                    {"train_images", tr},
+                    {"test_images", te}};
+  }
+  nlohmann::ordered_json runs_out = nlohmann::ordered_json::array();
+  for (const auto& r : runs)
+    if (r.method == "baseline" || r.method == "ohem") runs_out.push_back(run_json(r));
+  j["runs"] = runs_out;
+  j["comparison"] = comparison_json(o, base, oh);
+  j["mechanism"] = mechanism_json(o, all, vs, runs);
+  j["gmad"] = gmad_json(o, all, base[static_cast<size_t>(o.gmad_seed)], oh[static_cast<size_t>(o.gmad_seed)]);
+  j["seconds"] = {{"dataset", dataset_seconds},
+                  {"training", training_seconds},
+                  {"analysis", seconds_since(t2)},
+                  {"total", seconds_since(t0)}};
+  const std::string results = (fs::path(o.out) / "results.json").string();
+  atomic_write_text(results, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  print_summary(j);
+  std::cout << fmt::format("\nwrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
+                           seconds_since(t0), dataset_seconds, training_seconds);
+#ifdef OHEM_STUDY_REPORT
+  ohem_study::write_report(j, o.out);
+  std::cout << "report: " << (fs::path(o.out) / "report.html").string() << "\n";
+#endif
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"The OHEM study: baseline vs OHEM on N seeds, the mechanism, gMAD; writes results.json.",
+               "study"};
+  StudyOptions o;
+  add_study_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  apply_quick(app, o);
+  try {
+    return run(o);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
+}

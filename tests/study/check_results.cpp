@@ -1,0 +1,240 @@
+// Checks that a study's results.json holds every field of the "ohem-study/1" schema with the right JSON
+// type (numbers may be null where a value is undefined), that the lists have the promised entries, and
+// that every gMAD image file exists. Prints each problem; exits 1 if there is one. Not its numbers.
+// Usage: study_check_results results.json
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+int problems = 0;
+
+void fail(const std::string& where, const std::string& what) {
+  std::cerr << "results.json: " << where << ": " << what << "\n";
+  ++problems;
+}
+
+enum class Kind { Number, NumberOrNull, Integer, String, Bool, Object, Array };
+
+bool has(const json& j, const std::string& where, const std::string& key, Kind kind) {
+  if (!j.is_object() || !j.contains(key)) {
+    fail(where, "missing \"" + key + "\"");
+    return false;
+  }
+  const json& v = j.at(key);
+  bool ok = false;
+  switch (kind) {
+    case Kind::Number:
+      ok = v.is_number();
+      break;
+    case Kind::NumberOrNull:
+      ok = v.is_number() || v.is_null();
+      break;
+    case Kind::Integer:
+      ok = v.is_number_integer();
+      break;
+    case Kind::String:
+      ok = v.is_string();
+      break;
+    case Kind::Bool:
+      ok = v.is_boolean();
+      break;
+    case Kind::Object:
+      ok = v.is_object();
+      break;
+    case Kind::Array:
+      ok = v.is_array();
+      break;
+  }
+  if (!ok) fail(where, "\"" + key + "\" has the wrong type: " + v.dump());
+  return ok;
+}
+
+void check_correlation(const json& m, const std::string& where) {
+  has(m, where, "srcc", Kind::NumberOrNull);
+  has(m, where, "plcc", Kind::NumberOrNull);
+  has(m, where, "n", Kind::Integer);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: study_check_results results.json\n";
+    return 2;
+  }
+  const std::filesystem::path path = argv[1];
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "cannot read " << path << "\n";
+    return 1;
+  }
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    std::cerr << path << ": not JSON: " << e.what() << "\n";
+    return 1;
+  }
+  if (has(j, "root", "schema", Kind::String) && j["schema"] != "ohem-study/1")
+    fail("schema", j["schema"].dump());
+  has(j, "root", "created", Kind::String);
+  has(j, "root", "quick", Kind::Bool);
+  if (has(j, "root", "environment", Kind::Object)) {
+    has(j["environment"], "environment", "libtorch", Kind::String);
+    has(j["environment"], "environment", "compiler", Kind::String);
+    has(j["environment"], "environment", "threads", Kind::Integer);
+    has(j["environment"], "environment", "hardware_threads", Kind::Integer);
+  }
+  if (has(j, "root", "seconds", Kind::Object))
+    for (const char* k : {"dataset", "training", "analysis", "total"})
+      has(j["seconds"], "seconds", k, Kind::Number);
+  if (has(j, "root", "config", Kind::Object))
+    for (const char* k : {"seeds", "patch", "crop", "width", "epochs1", "epochs2"})
+      has(j["config"], "config", k, Kind::Integer);
+  std::vector<std::string> types;
+  if (has(j, "root", "dataset", Kind::Object)) {
+    const json& d = j["dataset"];
+    for (const char* k : {"photos", "train_photos", "test_photos", "patch", "levels", "images"})
+      has(d, "dataset", k, Kind::Integer);
+    if (has(d, "dataset", "types", Kind::Array))
+      for (const auto& t : d["types"]) types.push_back(t.get<std::string>());
+    if (types.empty()) fail("dataset.types", "empty");
+    for (const char* k : {"train_images", "test_images"})
+      if (has(d, "dataset", k, Kind::Object))
+        for (const auto& t : types) has(d[k], std::string("dataset.") + k, t, Kind::Integer);
+  }
+  std::set<std::string> methods;
+  if (has(j, "root", "runs", Kind::Array)) {
+    if (j["runs"].empty()) fail("runs", "empty");
+    for (size_t i = 0; i < j["runs"].size(); ++i) {
+      const json& r = j["runs"][i];
+      const std::string w = "runs[" + std::to_string(i) + "]";
+      has(r, w, "seed", Kind::Integer);
+      if (has(r, w, "method", Kind::String)) methods.insert(r["method"].get<std::string>());
+      has(r, w, "seconds", Kind::Number);
+      has(r, w, "steps", Kind::Integer);
+      if (has(r, w, "metrics", Kind::Object)) {
+        if (has(r["metrics"], w + ".metrics", "overall", Kind::Object))
+          check_correlation(r["metrics"]["overall"], w + ".metrics.overall");
+        for (const auto& t : types)
+          if (has(r["metrics"], w + ".metrics", t, Kind::Object))
+            check_correlation(r["metrics"][t], w + ".metrics." + t);
+      }
+      if (has(r, w, "curve", Kind::Array)) {
+        const int64_t epochs = j["config"].value("epochs1", 0) + j["config"].value("epochs2", 0);
+        if (static_cast<int64_t>(r["curve"].size()) != epochs)
+          fail(w + ".curve",
+               std::to_string(r["curve"].size()) + " entries, expected " + std::to_string(epochs));
+        for (const auto& e : r["curve"]) {
+          has(e, w + ".curve", "epoch", Kind::Integer);
+          for (const char* k : {"task_loss", "twin_task_loss", "consistency", "mean_hardness", "test_srcc"})
+            has(e, w + ".curve", k, Kind::NumberOrNull);
+        }
+      }
+    }
+  }
+  if (methods != std::set<std::string>{"baseline", "ohem"}) fail("runs", "methods are not baseline and ohem");
+  if (has(j, "root", "comparison", Kind::Array)) {
+    std::set<std::string> seen;
+    for (const auto& c : j["comparison"]) {
+      has(c, "comparison", "group", Kind::String);
+      has(c, "comparison", "metric", Kind::String);
+      for (const char* k :
+           {"baseline_mean", "baseline_std", "ohem_mean", "ohem_std", "diff_mean", "ci_low", "ci_high"})
+        has(c, "comparison", k, Kind::NumberOrNull);
+      has(c, "comparison", "ci_level", Kind::Number);
+      has(c, "comparison", "wins", Kind::Integer);
+      has(c, "comparison", "seeds", Kind::Integer);
+      seen.insert(c.value("group", "") + "/" + c.value("metric", ""));
+    }
+    std::vector<std::string> groups = types;
+    groups.push_back("overall");
+    for (const auto& g : groups)
+      for (const char* m : {"srcc", "plcc"})
+        if (!seen.count(g + "/" + m)) fail("comparison", "no entry for " + g + " " + m);
+  }
+  if (has(j, "root", "mechanism", Kind::Object)) {
+    const json& m = j["mechanism"];
+    has(m, "mechanism", "top_fraction", Kind::Number);
+    std::set<std::string> names;
+    if (has(m, "mechanism", "variants", Kind::Array)) {
+      for (const auto& v : m["variants"]) {
+        const std::string w = "mechanism.variants[" + v.value("name", std::string("?")) + "]";
+        if (has(v, w, "name", Kind::String)) names.insert(v["name"].get<std::string>());
+        has(v, w, "label", Kind::String);
+        has(v, w, "twins", Kind::Integer);
+        has(v, w, "criterion", Kind::String);
+        has(v, w, "seeds", Kind::Array);
+        if (has(v, w, "by_type", Kind::Array)) {
+          if (v["by_type"].size() != types.size()) fail(w + ".by_type", "not one entry per type");
+          for (const auto& t : v["by_type"]) {
+            has(t, w + ".by_type", "type", Kind::String);
+            for (const char* k : {"train_share", "hardest_share", "enrichment", "mean_hardness"})
+              has(t, w + ".by_type", k, Kind::NumberOrNull);
+          }
+        }
+        if (has(v, w, "hardness_error_srcc", Kind::Object)) {
+          has(v["hardness_error_srcc"], w + ".hardness_error_srcc", "mean", Kind::NumberOrNull);
+          has(v["hardness_error_srcc"], w + ".hardness_error_srcc", "per_seed", Kind::Array);
+        }
+      }
+    }
+    for (const char* n : {"magnitude", "random", "ensemble4"})
+      if (!names.count(n)) fail("mechanism.variants", std::string("no variant \"") + n + "\"");
+  }
+  if (has(j, "root", "gmad", Kind::Object)) {
+    const json& g = j["gmad"];
+    has(g, "gmad", "seed", Kind::Integer);
+    has(g, "gmad", "levels", Kind::Integer);
+    has(g, "gmad", "margin", Kind::Number);
+    if (has(g, "gmad", "pairs", Kind::Array)) {
+      if (g["pairs"].empty()) fail("gmad.pairs", "empty");
+      for (const auto& p : g["pairs"]) {
+        has(p, "gmad.pairs", "attacker", Kind::String);
+        has(p, "gmad.pairs", "defender", Kind::String);
+        has(p, "gmad.pairs", "level", Kind::Integer);
+        has(p, "gmad.pairs", "defender_level_score", Kind::Number);
+        has(p, "gmad.pairs", "attacker_prefers", Kind::Integer);
+        has(p, "gmad.pairs", "label_prefers", Kind::Integer);
+        has(p, "gmad.pairs", "attack_succeeded", Kind::Bool);
+        if (has(p, "gmad.pairs", "images", Kind::Array)) {
+          if (p["images"].size() != 2) fail("gmad.pairs.images", "not 2 images");
+          for (const auto& im : p["images"]) {
+            if (has(im, "gmad.pairs.images", "path", Kind::String) &&
+                !std::filesystem::is_regular_file(path.parent_path() / im["path"].get<std::string>()))
+              fail("gmad.pairs.images", "no file " + im["path"].get<std::string>());
+            has(im, "gmad.pairs.images", "name", Kind::String);
+            has(im, "gmad.pairs.images", "type", Kind::String);
+            has(im, "gmad.pairs.images", "label", Kind::Number);
+            if (has(im, "gmad.pairs.images", "scores", Kind::Object))
+              for (const char* k : {"baseline", "ohem"})
+                has(im["scores"], "gmad.pairs.images.scores", k, Kind::Number);
+          }
+        }
+      }
+    }
+    if (has(g, "gmad", "summary", Kind::Array)) {
+      if (g["summary"].size() != 2) fail("gmad.summary", "not both directions");
+      for (const auto& s : g["summary"]) {
+        has(s, "gmad.summary", "attacker", Kind::String);
+        has(s, "gmad.summary", "defender", Kind::String);
+        has(s, "gmad.summary", "succeeded", Kind::Integer);
+        has(s, "gmad.summary", "pairs", Kind::Integer);
+      }
+    }
+  }
+  if (problems > 0) {
+    std::cerr << problems << " problem(s) in " << path << "\n";
+    return 1;
+  }
+  std::cout << path.string() << ": every field of ohem-study/1 present\n";
+  return 0;
+}
