@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The OHEM study with one command (docs/study.md): fetches the photographs (scripts/fetch-photos.sh; the
-# package manager's output goes to a log), builds the study (and its report generator where present) and
+# package manager's output goes to a log), installs what is missing (scripts/setup.sh), builds the study and its report generator, and
 # runs it: baseline vs OHEM on 5 seeds, the mechanism with its controls, gMAD, results.json and the report.
 #
 # Usage: scripts/study.sh [study options, e.g. --quick, --seeds 3, --out DIR, --overwrite]
@@ -13,15 +13,10 @@ cache="${OHEM_DEMO_CACHE:-$root/build/demo-cache}"
 build="${OHEM_BUILD_DIR:-$root/build/dev}"
 mkdir -p "$cache"
 
-if [ -x scripts/fetch-photos.sh ]; then
-  echo "photographs: scripts/fetch-photos.sh $cache/photos"
-  scripts/fetch-photos.sh "$cache/photos"
-  photos="$cache/photos"
-else
-  # Until fetch-photos.sh is there: the demo's 13 scikit-image photographs.
-  photos="$(OHEM_DEMO_CACHE="$cache" OHEM_DEMO_FETCH_ONLY=1 examples/demo/demo.sh)"
-  echo "photographs: the demo's 13 scikit-image photographs ($photos)"
-fi
+scripts/setup.sh
+echo "photographs: scripts/fetch-photos.sh $cache/photos"
+scripts/fetch-photos.sh "$cache/photos"
+photos="$cache/photos"
 
 if [ "${OHEM_STUDY_SKIP_BUILD:-0}" != 1 ]; then
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
@@ -29,8 +24,7 @@ if [ "${OHEM_STUDY_SKIP_BUILD:-0}" != 1 ]; then
     echo "configuring $build"
     if [ "$build" = "$root/build/dev" ]; then cmake --preset dev >/dev/null; else cmake -S "$root" -B "$build" >/dev/null; fi
   fi
-  targets=(study)
-  if [ -f examples/study/report/CMakeLists.txt ]; then targets+=(study_report); fi
+  targets=(study study_report)
   echo "building ${targets[*]} in $build"
   cmake --build "$build" --target "${targets[@]}"
 fi

@@ -3,7 +3,7 @@
 // data, crops and initialisation per seed), measures the mechanism (which training images the twin finds
 // hard, with a random-mask and a 4-twin control), runs gMAD between the two models on held-out content
 // adjudicated by the SSIM labels, and writes results.json (schema "ohem-study/1", docs/study.md), then the
-// report where the report generator is built in. scripts/study.sh runs it with one command.
+// report (report.html + report.md). scripts/study.sh runs it with one command.
 //
 // Usage: study [--photos DIR] [--out DIR] [--seeds N] [--quick] [options, see --help]
 #include "study.hpp"
@@ -11,10 +11,7 @@
 #include <demo/experiment.hpp>
 #include <train_pairwise/trainer.hpp>
 
-#if __has_include("report/report.hpp")
 #include "report/report.hpp"
-#define OHEM_STUDY_REPORT 1
-#endif
 
 #include <CLI/CLI.hpp>
 
@@ -619,10 +616,8 @@ int run(StudyOptions o) {
   print_summary(j);
   std::cout << fmt::format("\nwrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
                            seconds_since(t0), dataset_seconds, training_seconds);
-#ifdef OHEM_STUDY_REPORT
   ohem_study::write_report(j, o.out);
   std::cout << "report: " << (fs::path(o.out) / "report.html").string() << "\n";
-#endif
   return 0;
 }
 
