@@ -103,6 +103,13 @@ if ((!dry)); then
     [[ $("$python" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))') == 0 ]]; then
     say "warning: this torch uses the pre-C++11 ABI: Debian's fmt/benchmark libraries may not link"
   fi
+  # LibTorch's CMake config derives CUDA flags from TORCH_CUDA_ARCH_LIST, else detects the GPUs (or
+  # falls back to a long list): the device's own compute capability, unless the caller set one.
+  if [[ -z "${TORCH_CUDA_ARCH_LIST:-}" ]] && [[ -z "${OHEM_TORCH_PREFIX:-}" ]]; then
+    TORCH_CUDA_ARCH_LIST=$("$python" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability(0))')
+    export TORCH_CUDA_ARCH_LIST
+  fi
+  echo "- CUDA architectures (TORCH_CUDA_ARCH_LIST): ${TORCH_CUDA_ARCH_LIST:-detected by LibTorch}" >>"$summary"
 fi
 
 # 2. Configure and build (Release, tests and benchmarks, no examples).
@@ -122,13 +129,16 @@ run_step ctest-cuda 300 ctest --test-dir "$build" -L cuda -V || ctest_rc=$?
   echo
   echo '```'
   grep -E 'Test +#|tests passed|tests failed|Skipped|\*\*\*' "$out/ctest-cuda.log" || true
+  # Catch2's totals: how many CUDA test cases ran, failed or skipped themselves (e.g. no autocast support).
+  grep -E 'test cases:|assertions:|All tests passed' "$out/ctest-cuda.log" || true
   grep -E '[0-9.]+ s: ' "$out/ctest-cuda.log" || true  # ohem_tests --durations yes: one line per test case
   echo '```'
 } >>"$summary"
 if ((dry)); then
   grep -q 'Skipped' "$out/ctest-cuda.log" || fail "dry run: the cuda test did not report skipped"
-elif ((ctest_rc != 0)) || grep -q 'Skipped' "$out/ctest-cuda.log"; then
-  fail "CUDA tests (see $out/ctest-cuda.log)"
+elif ((ctest_rc != 0)) || grep -q 'Skipped' "$out/ctest-cuda.log" ||
+  ! grep -q '100% tests passed, 0 tests failed out of 1' "$out/ctest-cuda.log"; then
+  fail "CUDA tests (see $out/ctest-cuda.log): the cuda test must run and pass"
 fi
 
 # 4. bench_step on the GPU (OHEM_BENCH_DEVICE), JSON next to the log.

@@ -52,15 +52,22 @@ inline bool bit_identical(const torch::Tensor& a, const torch::Tensor& b) {
   return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && torch::equal(a.cpu(), b.cpu());
 }
 
-/// Returns a fresh path for a scratch file under the build tree's test tmp dir (or the system's).
+/// Returns a fresh path (nothing exists there) for a scratch file under the build tree's test tmp dir (or
+/// the system's): <name>.<pid>.<n>. The tmp dir outlives the test processes and PIDs are reused (pid_max
+/// is often 32768), so a name a previous run left is skipped, never reused: a trainer test would find
+/// the old run's log.jsonl in "its" output directory.
 inline std::string temp_path(const std::string& name) {
   const char* dir = std::getenv("OHEM_TEST_TMP");
   std::filesystem::path base = dir ? dir : std::filesystem::temp_directory_path();
   std::filesystem::create_directories(base);
   static int counter = 0;
-  std::ostringstream os;
-  os << name << "." << ::getpid() << "." << counter++;
-  return (base / os.str()).string();
+  std::filesystem::path p;
+  do {
+    std::ostringstream os;
+    os << name << "." << ::getpid() << "." << counter++;
+    p = base / os.str();
+  } while (std::filesystem::exists(p) || std::filesystem::is_symlink(p));
+  return p.string();
 }
 
 }  // namespace ohem_test

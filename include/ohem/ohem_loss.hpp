@@ -181,7 +181,7 @@ class OhemLoss {
           const torch::Tensor d =
               options_.consistency() == Consistency::MSE ? (f - t).square() : (f - t).abs();
           // None: one value per sample, the mean over the sample's elements.
-          const torch::Tensor r = c10::get_if<torch::enumtype::kNone>(&options_.reduction())
+          const torch::Tensor r = detail::is_none(options_.reduction())
                                       ? d.reshape({d.size(0), -1}).mean(1)
                                       : detail::reduce(d, options_.reduction());
           out = out.defined() ? out + r : r;

@@ -9,16 +9,27 @@
 OHEM_BEGIN_NAMESPACE
 
 /// How a loss reduces its per-sample values: LibTorch's own `torch::kNone`, `torch::kMean` or `torch::kSum`
-/// (the type of `torch::nn::MSELossOptions::reduction`).
-using reduction_t = c10::variant<torch::enumtype::kNone, torch::enumtype::kMean, torch::enumtype::kSum>;
+/// (the type of `torch::nn::MSELossOptions::reduction`: `c10::variant` in LibTorch 1.x, `std::variant`
+/// in 2.x).
+using reduction_t = torch::nn::MSELossOptions::reduction_t;
 
 namespace detail {
 
 /// Reduces per-sample values (any shape) as asked.
 inline torch::Tensor reduce(const torch::Tensor& values, const reduction_t& r) {
-  if (c10::get_if<torch::enumtype::kMean>(&r)) return values.mean();
-  if (c10::get_if<torch::enumtype::kSum>(&r)) return values.sum();
-  return values;
+  switch (torch::enumtype::reduction_get_enum(r)) {
+    case at::Reduction::Mean:
+      return values.mean();
+    case at::Reduction::Sum:
+      return values.sum();
+    default:
+      return values;
+  }
+}
+
+/// True if `r` is `torch::kNone` (LibTorch 1.x and 2.x alike).
+inline bool is_none(const reduction_t& r) {
+  return torch::enumtype::reduction_get_enum(r) == at::Reduction::None;
 }
 
 /// Flattens a per-sample score ([B] or [B, 1]) to [B]; throws naming the argument otherwise.
