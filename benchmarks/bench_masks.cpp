@@ -34,7 +34,7 @@ const Weights& weights(int depth) {
 }
 
 int64_t recipe_k(const Weights& w) {
-  return ohem::detail::recipe_index(0.65, w.n);
+  return ohem::detail::recipe_index(ohem::MaskOptions().ratio(), w.n);  // the recipe's ratio
 }
 
 void finish(benchmark::State& state, const Weights& w) {

@@ -471,6 +471,8 @@ void smoke(bool ohem_on, ohem::SelfCompetitorMode mode = ohem::SelfCompetitorMod
     REQUIRE(t.competitor() != nullptr);
     masks_before = t.competitor()->twin().masks();
     CHECK(masks_before.sparsity() == Approx(0.65).margin(0.01));
+    // A fresh run computes the first stage's masks once (issue 10).
+    CHECK(t.competitor()->twin().mask_computations() == 1);
   } else {
     CHECK(t.competitor() == nullptr);
   }
@@ -490,6 +492,7 @@ void smoke(bool ohem_on, ohem::SelfCompetitorMode mode = ohem::SelfCompetitorMod
     const ohem::MaskSet& m = t.competitor()->twin().masks();
     REQUIRE(m.size() == masks_before.size());
     for (size_t i = 0; i < m.size(); ++i) CHECK(torch::equal(m.mask(i), masks_before.mask(i)));
+    CHECK(t.competitor()->twin().mask_computations() == 1);
   }
   CHECK(t.tracker().ranking().size() > 0);
 }
@@ -499,11 +502,13 @@ void resume_identical(bool ohem_on) {
   TrainOptions o = smoke_options(ohem_on);
   double expected = 0.0;
   std::string ckpt;
+  ohem::MaskSet saved_masks;
   {
     Trainer a(o);
     a.step();
     ckpt = a.checkpoint_path();
     a.save_checkpoint(ckpt);
+    if (ohem_on) saved_masks = a.competitor()->twin().masks();
     expected = a.step().loss;
   }
   TrainOptions r = o;
@@ -512,6 +517,17 @@ void resume_identical(bool ohem_on) {
   r.seed = o.seed;
   Trainer b(r);
   CHECK(b.global_step() == 1);
+  if (ohem_on) {
+    // The masks come from the checkpoint (in MaskSet's own format), not computed again.
+    CHECK(b.competitor()->twin().mask_computations() == 0);
+    const ohem::MaskSet& m = b.competitor()->twin().masks();
+    REQUIRE(m.size() == saved_masks.size());
+    for (size_t i = 0; i < m.size(); ++i) {
+      CHECK(m.name(i) == saved_masks.name(i));
+      CHECK(torch::equal(m.mask(i), saved_masks.mask(i)));
+      CHECK(m.threshold(i) == saved_masks.threshold(i));
+    }
+  }
   const StepStats s = b.step();
   CHECK(s.loss == expected);  // bit-identical on the CPU
   CHECK(s.step == 1);
@@ -553,8 +569,10 @@ TEST_CASE("train_pairwise: stage 1 trains the head only; results and hardness fi
   const auto after = snapshot(*t.net());
   CHECK(torch::equal(before.at("backbone.conv1.weight"), after.at("backbone.conv1.weight")));
   CHECK_FALSE(torch::equal(before.at("fc.weight"), after.at("fc.weight")));
+  CHECK(t.competitor()->twin().mask_computations() == 1);
   const EvalResult r = t.train();  // 2 more steps end stage 1 (masks refreshed), 1 step of stage 2
   CHECK(t.global_step() == 4);
+  CHECK(t.competitor()->twin().mask_computations() == 2);  // once per stage
   CHECK(r.predictions.size() == 4);
   // The test content (4 images) has one distortion type (the fixture alternates types by index parity).
   REQUIRE(r.by_type.size() == 1);

@@ -9,7 +9,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -384,7 +387,8 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
     other.write("x", torch::ones({1}));
     const auto bad = ohem_test::temp_path("notmasks.pt");
     other.save_to(bad);
-    CHECK_THROWS_WITH(ohem::MaskSet::load(bad), Catch::Contains("is not an ohem mask file"));
+    CHECK_THROWS_WITH(ohem::MaskSet::load(bad),
+                      Catch::Contains("mask file \"" + bad + "\" does not hold ohem masks"));
     CHECK_THROWS_WITH(ohem::MaskSet::load(bad + ".missing"), Catch::Contains("cannot read mask file"));
   }
   SECTION("a float mask in the file") {
@@ -397,6 +401,74 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
     const auto bad = ohem_test::temp_path("floatmask.pt");
     arch.save_to(bad);
     CHECK_THROWS_WITH(ohem::MaskSet::load(bad),
-                      Catch::Contains("\"stem.0.weight\"): masks must be bool tensors"));
+                      Catch::Contains("the mask of \"stem.0.weight\" has dtype Float, expected Bool"));
+  }
+}
+
+TEST_CASE("masks round-trip through a stream; a wrong or damaged payload is a clear error", "[masks][io]") {
+  Nested net;
+  auto slots = ohem::find_slots(*net);
+  auto masks = ohem::compute_masks(slots, ohem::MaskOptions().criterion(ohem::MaskCriterion::LayerMagnitude));
+  std::ostringstream out;
+  masks.save(out);
+  const std::string bytes = out.str();
+  std::istringstream in(bytes);
+  const auto loaded = ohem::MaskSet::load(in, "the test buffer");
+  REQUIRE(loaded.size() == masks.size());
+  for (size_t i = 0; i < masks.size(); ++i) {
+    CHECK(loaded.name(i) == masks.name(i));
+    CHECK(ohem_test::bit_identical(loaded.mask(i), masks.mask(i)));
+    CHECK(loaded.threshold(i) == masks.threshold(i));
+  }
+  CHECK_FALSE(loaded.global_threshold().has_value());
+  // The file format is the stream format: a saved file holds exactly these bytes.
+  const auto path = ohem_test::temp_path("stream_masks.pt");
+  masks.save(path);
+  std::ifstream f(path, std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()) == bytes);
+
+  SECTION("truncated bytes") {
+    std::istringstream cut(bytes.substr(0, bytes.size() / 2));
+    CHECK_THROWS_WITH(
+        ohem::MaskSet::load(cut, "checkpoint \"c.pt\""),
+        Catch::Contains("cannot read masks from checkpoint \"c.pt\" (not a mask payload, or damaged)"));
+  }
+  SECTION("not an archive at all") {
+    std::istringstream junk("certainly not a zip archive");
+    CHECK_THROWS_WITH(ohem::MaskSet::load(junk, "the junk"),
+                      Catch::Contains("cannot read masks from the junk"));
+  }
+  SECTION("an archive of something else") {
+    torch::serialize::OutputArchive other;
+    other.write("x", torch::ones({1}));
+    std::ostringstream o;
+    other.save_to(o);
+    std::istringstream i(o.str());
+    CHECK_THROWS_WITH(ohem::MaskSet::load(i, "the buffer"),
+                      Catch::Contains("the buffer does not hold ohem masks"));
+  }
+  SECTION("a name that is not a string, thresholds of the wrong size") {
+    torch::serialize::OutputArchive arch;
+    arch.write("ohem_mask_format", c10::IValue(int64_t{1}));
+    c10::List<int64_t> names;
+    names.push_back(7);
+    arch.write("names", c10::IValue(names));
+    arch.write("mask0", torch::ones({2}, torch::kBool));
+    std::ostringstream o;
+    arch.save_to(o);
+    std::istringstream i(o.str());
+    CHECK_THROWS_WITH(ohem::MaskSet::load(i, "b"), Catch::Contains("b: name 0 is not a string"));
+
+    torch::serialize::OutputArchive arch2;
+    arch2.write("ohem_mask_format", c10::IValue(int64_t{1}));
+    c10::List<std::string> names2;
+    names2.push_back("a.weight");
+    arch2.write("names", c10::IValue(names2));
+    arch2.write("mask0", torch::ones({2}, torch::kBool));
+    arch2.write("thresholds", torch::zeros({3}, torch::kDouble));
+    std::ostringstream o2;
+    arch2.save_to(o2);
+    std::istringstream i2(o2.str());
+    CHECK_THROWS_WITH(ohem::MaskSet::load(i2, "b"), Catch::Contains("b: expected 1 double thresholds"));
   }
 }

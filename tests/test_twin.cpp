@@ -573,6 +573,19 @@ TEST_CASE("float32 twin and mask save/load through the twin", "[twin][io]") {
   const auto other_path = ohem_test::temp_path("other_masks.pt");
   other_twin.save_masks(other_path);
   CHECK_THROWS_WITH(restored.load_masks(other_path), Catch::Contains("no mask for layer \"conv1.weight\""));
+
+  // Built with given masks: none computed; each refresh computes them once.
+  CHECK(twin.mask_computations() == 1);
+  CHECK(restored.mask_computations() == 1);  // load_masks is not a computation
+  PrunedTwin<ResNetish> given(net, ohem::MaskSet::load(path), TwinOptions().masks(MaskOptions().ratio(0.1)));
+  CHECK(given.mask_computations() == 0);
+  for (size_t i = 0; i < twin.masks().size(); ++i)
+    CHECK(torch::equal(given.masks().mask(i), twin.masks().mask(i)));
+  given.refresh();
+  CHECK(given.mask_computations() == 1);
+  CHECK(given.masks().sparsity() == Approx(0.1).margin(0.01));
+  CHECK_THROWS_WITH(PrunedTwin<ResNetish>(net, ohem::MaskSet::load(other_path)),
+                    Catch::Contains("no mask for layer \"conv1.weight\""));
 }
 
 TEST_CASE("the one-pass masked multiply equals x * mask, with +0 where pruned", "[twin][kernel]") {

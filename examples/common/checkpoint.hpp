@@ -12,11 +12,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -85,33 +82,24 @@ inline void load_checked(torch::serialize::InputArchive& payload, const std::str
   }
 }
 
-/// Returns the bytes of `masks` in `ohem::MaskSet`'s file format (through the file `scratch`, removed).
-inline torch::Tensor mask_file_bytes(const ohem::MaskSet& masks, const std::string& scratch) {
-  struct Remove {
-    std::string p;
-    ~Remove() { std::remove(p.c_str()); }
-  } remove{scratch};
-  masks.save(scratch);
-  std::ifstream in(scratch, std::ios::binary);
-  const std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TORCH_CHECK(in.good() || in.eof(), "cannot read back \"", scratch, "\"");
+/// Returns the bytes of `masks` in `ohem::MaskSet`'s own format (`MaskSet::save(std::ostream&)`), as a
+/// uint8 tensor to store in a checkpoint archive.
+inline torch::Tensor mask_bytes(const ohem::MaskSet& masks) {
+  std::ostringstream out;
+  masks.save(out);
+  const std::string b = out.str();
   return torch::from_blob(const_cast<char*>(b.data()), {static_cast<int64_t>(b.size())}, torch::kUInt8)
       .clone();
 }
 
-/// Reads masks from bytes written by `mask_file_bytes` (through the file `scratch`, removed).
-inline ohem::MaskSet mask_set_from_bytes(const torch::Tensor& bytes, const std::string& scratch) {
-  struct Remove {
-    std::string p;
-    ~Remove() { std::remove(p.c_str()); }
-  } remove{scratch};
-  {
-    const torch::Tensor b = bytes.contiguous();
-    std::ofstream out(scratch, std::ios::binary | std::ios::trunc);
-    out.write(static_cast<const char*>(b.data_ptr()), static_cast<std::streamsize>(b.numel()));
-    TORCH_CHECK(out.good(), "cannot write \"", scratch, "\"");
-  }
-  return ohem::MaskSet::load(scratch);
+/// Reads masks from bytes written by `mask_bytes`; `source` names them in messages (e.g. the
+/// checkpoint). Throws naming `source` if the bytes are not a uint8 vector or not a valid mask payload.
+inline ohem::MaskSet masks_from_bytes(const torch::Tensor& bytes, const std::string& source) {
+  TORCH_CHECK(bytes.defined() && bytes.scalar_type() == torch::kUInt8 && bytes.dim() == 1, source,
+              ": the masks are not stored as bytes (expected a 1-D uint8 tensor)");
+  const torch::Tensor b = bytes.contiguous();
+  std::istringstream in(std::string(static_cast<const char*>(b.data_ptr()), static_cast<size_t>(b.numel())));
+  return ohem::MaskSet::load(in, source);
 }
 
 /// Compares the parameters and buffers of `module` (and its children, recursively) with those saved in

@@ -1,26 +1,24 @@
 #pragma once
 /// @file
-/// File helpers shared by the examples and tools: the one atomic-write helper (a uniquely named
-/// temporary file in the target's directory, optionally synced, then renamed over the target; the
-/// temporary is removed on every error path) and the checks done on input and output paths *before*
+/// File helpers shared by the examples and tools: the examples' atomic write (the library's one
+/// implementation, `ohem::detail::write_atomically`, plus the examples' policy: path checks, creating
+/// directories, syncing to disk) and the checks done on input and output paths *before*
 /// any computation (an output that is one of the inputs, a missing directory, a directory given as a
 /// file, no permission to write).
 ///
 /// Portable: std::filesystem and <cstdio> only; syncing to disk uses POSIX fsync where available and
 /// is skipped elsewhere.
 
+#include <ohem/detail/atomic_file.hpp>
+
 #include <torch/torch.h>
 
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,41 +45,6 @@ struct AtomicWriteOptions {
 
 namespace files_detail {
 
-/// The directory a path's file lives in ("." for a bare file name).
-inline std::filesystem::path parent_dir(const std::filesystem::path& p) {
-  return p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-}
-
-/// Tries to create a new, empty, uniquely named file `<dir>/<name>.tmp.<16 hex digits>` next to
-/// `target` (exclusive creation: never an existing file). Returns an empty path and sets `err` to
-/// the reason on failure.
-inline std::filesystem::path try_create_temp(const std::filesystem::path& target, std::string& err) {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng([] {
-    std::random_device rd;
-    const auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ t;
-  }());
-  const std::filesystem::path dir = parent_dir(target);
-  for (int attempt = 0; attempt < 64; ++attempt) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(rng() + counter++));
-    std::filesystem::path tmp = dir / (target.filename().string() + ".tmp." + hex);
-    errno = 0;
-    // "x": exclusive creation (C11 fopen mode, part of C++17's <cstdio>).
-    if (std::FILE* f = std::fopen(tmp.string().c_str(), "wbx")) {
-      std::fclose(f);
-      return tmp;
-    }
-    if (errno != EEXIST) {
-      err = errno ? std::strerror(errno) : "unknown error";
-      return {};
-    }
-  }
-  err = "64 unique names in a row already existed";
-  return {};
-}
-
 /// Flushes a file or directory to disk (POSIX fsync); a no-op where unavailable.
 inline void sync_path(const std::filesystem::path& p, bool directory) {
 #if OHEM_EXAMPLES_HAVE_FSYNC
@@ -105,7 +68,7 @@ inline void sync_path(const std::filesystem::path& p, bool directory) {
 /// Returns the prefix of the temporary files `atomic_write_file` creates next to `target`
 /// (`<file name>.tmp.`), e.g. to recognise and remove stale ones after a crash.
 inline std::string atomic_temp_prefix(const std::string& target) {
-  return std::filesystem::path(target).filename().string() + ".tmp.";
+  return ohem::detail::atomic_temp_prefix(target);
 }
 
 /// Removes the temporaries `atomic_write_file` left next to `target` after a crash (files named
@@ -113,7 +76,7 @@ inline std::string atomic_temp_prefix(const std::string& target) {
 /// `target` (e.g. while holding the output directory's lock). Returns how many were removed.
 inline int64_t remove_stale_temporaries(const std::string& target) {
   namespace fs = std::filesystem;
-  const fs::path dir = files_detail::parent_dir(fs::path(target));
+  const fs::path dir = ohem::detail::parent_directory(fs::path(target));
   const std::string prefix = atomic_temp_prefix(target);
   int64_t removed = 0;
   std::error_code ec;
@@ -127,10 +90,12 @@ inline int64_t remove_stale_temporaries(const std::string& target) {
   return removed;
 }
 
-/// Replaces `path` atomically: `write(tmp)` writes the new content to a new, uniquely named temporary
-/// file in the same directory (it may open it with any stream, truncating), which is then renamed over
-/// `path` — readers see the old file or the new one, never a half-written one. The temporary is
-/// removed if `write` throws, if syncing fails or if the rename fails.
+/// Replaces `path` atomically with the library's one implementation (`ohem::detail::write_atomically`):
+/// `write(tmp)` writes the new content to a new, uniquely named temporary file in the same directory (it
+/// may open it with any stream, truncating), which is then renamed over `path` — readers see the old
+/// file or the new one, never a half-written one. The temporary is removed if `write` throws, if syncing
+/// fails or if the rename fails. Adds the examples' policy: the checks below, `create_directories` and
+/// `sync`.
 ///
 /// Throws c10::Error naming the path if `path` is a directory, its directory is missing (unless
 /// `create_directories`) or not writable, or the rename fails; rethrows what `write` throws.
@@ -140,7 +105,7 @@ inline void atomic_write_file(const std::string& path, const std::function<void(
   namespace fs = std::filesystem;
   TORCH_CHECK(!path.empty(), "cannot write a file with an empty path");
   const fs::path p(path);
-  const fs::path dir = files_detail::parent_dir(p);
+  const fs::path dir = ohem::detail::parent_directory(p);
   std::error_code ec;
   if (options.create_directories() && p.has_parent_path()) {
     fs::create_directories(dir, ec);
@@ -149,20 +114,9 @@ inline void atomic_write_file(const std::string& path, const std::function<void(
   TORCH_CHECK(!fs::is_directory(p, ec), "\"", path, "\" is a directory; expected a file path");
   TORCH_CHECK(fs::is_directory(dir, ec), "cannot write \"", path, "\": directory \"", dir.string(),
               "\" does not exist");
-  std::string err;
-  const fs::path tmp = files_detail::try_create_temp(p, err);
-  TORCH_CHECK(!tmp.empty(), "cannot create a temporary file in \"", dir.string(), "\" to write \"", path,
-              "\": ", err);
-  try {
-    write(tmp.string());
-    if (options.sync()) files_detail::sync_path(tmp, false);
-    fs::rename(tmp, p, ec);
-    TORCH_CHECK(!ec, "cannot rename \"", tmp.string(), "\" to \"", path, "\": ", ec.message());
-  } catch (...) {
-    std::error_code rm;
-    fs::remove(tmp, rm);
-    throw;
-  }
+  std::function<void(const std::string&)> sync_file;
+  if (options.sync()) sync_file = [](const std::string& tmp) { files_detail::sync_path(tmp, false); };
+  ohem::detail::write_atomically(path, write, "atomic_write_file", sync_file);
   if (options.sync()) files_detail::sync_path(dir, true);
 }
 
@@ -220,12 +174,12 @@ inline void check_output_path(const std::string& out, const std::vector<std::str
       }
     }
   }
-  const fs::path dir = files_detail::parent_dir(p);
+  const fs::path dir = ohem::detail::parent_directory(p);
   const auto ds = fs::status(dir, ec);
   TORCH_CHECK(fs::exists(ds), what, " \"", out, "\": directory \"", dir.string(), "\" does not exist");
   TORCH_CHECK(fs::is_directory(ds), what, " \"", out, "\": \"", dir.string(), "\" is not a directory");
   std::string err;
-  const fs::path probe = files_detail::try_create_temp(p, err);
+  const fs::path probe = ohem::detail::create_temp_beside(p, err);
   TORCH_CHECK(!probe.empty(), what, " \"", out, "\": cannot create files in directory \"", dir.string(),
               "\": ", err);
   fs::remove(probe, ec);

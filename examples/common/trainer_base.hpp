@@ -35,7 +35,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -194,20 +193,33 @@ class TrainerBase {
         std::filesystem::resize_file(log_path, static_cast<uintmax_t>(v.toInt()));
     }
     if (dist_.is_main()) log_ = JsonLog(log_path, /*append=*/resume_in_place_);  // rank 0 alone writes
-    // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss); its masks are
-    // computed here, from the initial weights: the first stage's masks.
+    // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss). Its masks are
+    // computed here, from the initial weights (the first stage's masks), or, on resume, restored from
+    // the checkpoint: computed once either way.
     if (o_.ohem) {
       const ohem::MaskOptions masks = ohem::MaskOptions()
                                           .ratio(o_.ratio)
                                           .criterion(o_.mask_criterion)
                                           .random_fraction(o_.mask_random_fraction)
                                           .seed(o_.seed);  // random parts only (twin k: seed + k)
-      competitor_.emplace(net_, self().task_loss(),
-                          ohem::SelfCompetitorOptions()
-                              .mode(o_.mode)
-                              .num_twins(o_.twins)
-                              .twin(ohem::TwinOptions().masks(masks).batchnorm(o_.batchnorm))
-                              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda)));
+      const auto options = ohem::SelfCompetitorOptions()
+                               .mode(o_.mode)
+                               .num_twins(o_.twins)
+                               .twin(ohem::TwinOptions().masks(masks).batchnorm(o_.batchnorm))
+                               .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda));
+      if (resume_) {
+        const std::string source = "checkpoint \"" + o_.resume + "\"";
+        torch::Tensor bytes;
+        resume_->read("masks", bytes);
+        competitor_.emplace(net_, self().task_loss(), masks_from_bytes(bytes, source), options);
+        for (size_t t = 1; t < competitor_->num_twins(); ++t) {  // twins differ where masks have random parts
+          torch::Tensor own;
+          if (resume_->try_read(fmt::format("masks_{}", t), own))
+            competitor_->twin(t).set_masks(masks_from_bytes(own, source));
+        }
+      } else {
+        competitor_.emplace(net_, self().task_loss(), options);
+      }
     }
     if (resume_) {
       restore();
@@ -431,10 +443,9 @@ class TrainerBase {
       root.write("torch_rng", gen.get_state());
     }
     if (competitor_) {
-      root.write("masks", mask_file_bytes(competitor_->twin().masks(), scratch_path("masks")));
+      root.write("masks", mask_bytes(competitor_->twin().masks()));
       for (size_t t = 1; t < competitor_->num_twins(); ++t)  // twins differ where masks have random parts
-        root.write(fmt::format("masks_{}", t),
-                   mask_file_bytes(competitor_->twin(t).masks(), scratch_path(fmt::format("masks{}", t))));
+        root.write(fmt::format("masks_{}", t), mask_bytes(competitor_->twin(t).masks()));
     }
     root.write("hardness", tracker_.values());
     root.write("log_bytes", c10::IValue(log_.bytes()));
@@ -623,17 +634,6 @@ class TrainerBase {
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(rng);
     }
-    if (competitor_) {
-      torch::Tensor bytes;
-      resume_->read("masks", bytes);
-      const ohem::MaskSet m = mask_set_from_bytes(bytes, scratch_path("masks"));
-      for (size_t t = 0; t < competitor_->num_twins(); ++t) {
-        torch::Tensor own;
-        competitor_->twin(t).set_masks(t > 0 && resume_->try_read(fmt::format("masks_{}", t), own)
-                                           ? mask_set_from_bytes(own, scratch_path(fmt::format("masks{}", t)))
-                                           : m);
-      }
-    }
     torch::Tensor hv;
     resume_->read("hardness", hv);
     TORCH_CHECK(hv.dim() == 1 && hv.size(0) == data_.size(), "checkpoint \"", path, "\" holds hardness for ",
@@ -648,19 +648,6 @@ class TrainerBase {
         nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
     say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
                     schedule_.finished() ? 0 : schedule_.stage().number, epoch(), p.step_in_epoch));
-  }
-
-  // A unique scratch file in --out whose name the stale-temporary cleanup recognises.
-  // (Ranks other than 0 use the system's temporary directory: --out may be rank 0's alone.)
-  std::string scratch_path(const std::string& what) const {
-    if (!dist_.is_main()) {
-      return (std::filesystem::temp_directory_path() /
-              fmt::format("ohem-{}-rank{}-{}", what, dist_.rank(), ::getpid()))
-          .string();
-    }
-    return (std::filesystem::path(o_.out) /
-            fmt::format("{}{}-{}", atomic_temp_prefix("checkpoint.pt"), what, ::getpid()))
-        .string();
   }
 
   // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.

@@ -366,12 +366,13 @@ class DistributedContext {
     return shard_range(n, rank(), world_size());
   }
 
-  /// The wait helper every collective of ohem goes through (internal, for the data-parallel wrapper).
+ private:
+  friend class DistributedDataParallel;
+  // The wait helper every collective of ohem goes through (for the data-parallel wrapper).
   const detail::CommHandle& comm() const {
     return impl_->comm;
   }
 
- private:
   struct Impl {
     DistributedEnv env;
     DistributedOptions options;
@@ -449,6 +450,19 @@ struct DistributedDataParallelOptions {
   /// Launch each bucket's all-reduce from the backward hooks as soon as it is ready (overlapping the rest
   /// of backward). Off: every all-reduce starts in `sync_gradients()` (for measuring the overlap).
   TORCH_ARG(bool, overlap) = true;
+};
+
+/// What the last gradient synchronisation of a `DistributedDataParallel` did (`last_stats()`).
+struct DistributedSyncStats {
+  /// Seconds `sync_gradients()` spent (launching what was left, waiting, averaging, copying back).
+  double sync_seconds = 0;
+  /// Bytes of gradient buckets launched while backward was still running.
+  int64_t bytes_during_backward = 0;
+  /// Bytes of gradient buckets all-reduced in total.
+  int64_t bytes_total = 0;
+  /// Whether the step had to all-reduce every bucket again (first step, or the graph changed: a
+  /// parameter got its gradient a different number of times than in the previous step).
+  bool rebuilt = false;
 };
 
 /// Data-parallel gradients for the user's model, its pruned twin(s) included: at construction the
@@ -534,7 +548,17 @@ class DistributedDataParallel {
   NoSync no_sync() { return NoSync(reducer_.get()); }
 
   /// Returns the timings of the last `sync_gradients()` (zeros for one process).
-  detail::ReducerStats last_stats() const { return reducer_ ? reducer_->stats() : detail::ReducerStats{}; }
+  DistributedSyncStats last_stats() const {
+    DistributedSyncStats out;
+    if (reducer_) {
+      const detail::ReducerStats st = reducer_->stats();
+      out.sync_seconds = st.sync_seconds;
+      out.bytes_during_backward = st.bytes_during_backward;
+      out.bytes_total = st.bytes_total;
+      out.rebuilt = st.rebuilt;
+    }
+    return out;
+  }
   /// Returns the number of gradient buckets (0 for one process).
   size_t num_buckets() const { return reducer_ ? reducer_->num_buckets() : 0; }
   /// Returns the process group.

@@ -9,7 +9,7 @@
 
 OHEM_BEGIN_NAMESPACE
 
-// Prunable weights (ohem/slots.hpp).
+// Prunable weights (ohem/slot_types.hpp, ohem/slots.hpp).
 enum class LayerKind : std::uint32_t;
 struct SlotOptions;
 struct Slot;
@@ -58,14 +58,14 @@ struct HardnessTrackerOptions;
 struct HardnessEntry;
 class HardnessTracker;
 
-// Evaluation: scores, correlations, logistic fits, bootstrap evaluation (ohem/metrics.hpp), gMAD.
+// Evaluation: scores, correlations, logistic models and fits, bootstrap evaluation (ohem/metrics.hpp),
+// gMAD (ohem/gmad.hpp).
 class ScoresRef;
 enum class LogisticModel;
 enum class FitStatus;
 struct FitOptions;
 struct LogisticFit;
 struct LogisticStart;
-struct StandardStart;
 struct Interval;
 struct BootstrapIntervals;
 struct EvalOptions;

@@ -15,8 +15,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <istream>
 #include <limits>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -175,55 +178,64 @@ class MaskSet {
     return out;
   }
 
-  /// Writes the masks and their thresholds to `path` atomically (a temporary file renamed over `path`),
-  /// keyed by name.
-  void save(const std::string& path) const {
+  /// Writes the masks and their thresholds to `out` in the mask format (a LibTorch archive keyed by
+  /// name), e.g. to embed them in a checkpoint. Throws if the stream fails.
+  ///
+  /// Example: `std::ostringstream bytes; masks.save(bytes);`
+  void save(std::ostream& out) const {
     torch::serialize::OutputArchive archive;
-    archive.write("ohem_mask_format", c10::IValue(int64_t{1}));
+    archive.write("ohem_mask_format", c10::IValue(kFormat));
     c10::List<std::string> names;
     for (const auto& n : names_) names.push_back(n);
     archive.write("names", c10::IValue(names));
     for (size_t i = 0; i < size(); ++i) archive.write("mask" + std::to_string(i), masks_[i].to(torch::kCPU));
     archive.write("thresholds", torch::tensor(thresholds_, torch::kDouble));
     if (global_threshold_) archive.write("global_threshold", c10::IValue(*global_threshold_));
-    detail::write_atomically(
-        path, [&](const std::string& tmp) { archive.save_to(tmp); }, "ohem::MaskSet::save");
+    archive.save_to(out);
+    out.flush();
+    TORCH_CHECK(out.good(), "ohem::MaskSet::save: writing the masks to the stream failed");
   }
 
-  /// Reads masks written by `save` (on the CPU; the twin moves them to the weights' device).
-  /// Throws naming the file if it is missing or not a mask file.
-  static MaskSet load(const std::string& path) {
+  /// Writes the masks to `path` atomically (a temporary file renamed over `path`) in the format of
+  /// `save(std::ostream&)`. Throws naming the path if it cannot be written.
+  ///
+  /// Example: `masks.save("masks.pt");`
+  void save(const std::string& path) const {
+    detail::write_atomically(
+        path,
+        [&](const std::string& tmp) {
+          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+          TORCH_CHECK(out.good(), "ohem::MaskSet::save: cannot open \"", tmp, "\" for writing");
+          save(out);
+        },
+        "ohem::MaskSet::save");
+  }
+
+  /// Reads masks written by `save(std::ostream&)` from `in` (on the CPU; the twin moves them to the
+  /// weights' device). `source` names the stream in messages (e.g. "checkpoint \"ckpt.pt\""). Throws
+  /// naming `source` if the bytes are not a mask payload of this format or are damaged (a mask that is
+  /// not bool, names that are not strings, a missing mask, thresholds of the wrong size or dtype).
+  ///
+  /// Example: `std::istringstream in(bytes); auto masks = ohem::MaskSet::load(in, "my buffer");`
+  static MaskSet load(std::istream& in, const std::string& source = "stream") {
     torch::serialize::InputArchive archive;
     try {
-      archive.load_from(path);
+      archive.load_from(in);
     } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "ohem::MaskSet::load: cannot read mask file \"", path,
-                  "\": ", e.what_without_backtrace());
+      TORCH_CHECK(false, "ohem::MaskSet::load: cannot read masks from ", source,
+                  " (not a mask payload, or damaged): ", e.what_without_backtrace());
     }
-    c10::IValue format, names;
-    TORCH_CHECK(archive.try_read("ohem_mask_format", format) && format.isInt() && format.toInt() == 1,
-                "ohem::MaskSet::load: \"", path, "\" is not an ohem mask file (format 1)");
-    TORCH_CHECK(archive.try_read("names", names) && names.isList(), "ohem::MaskSet::load: \"", path,
-                "\" has no list of names");
-    MaskSet set;
-    auto list = names.toList();
-    for (size_t i = 0; i < list.size(); ++i) {
-      torch::Tensor m;
-      TORCH_CHECK(archive.try_read("mask" + std::to_string(i), m), "ohem::MaskSet::load: \"", path,
-                  "\" lacks the mask of \"", list.get(i).toStringRef(), "\"");
-      set.add(list.get(i).toStringRef(), m);
-    }
-    // Thresholds (optional: files written before they were stored have none).
-    torch::Tensor thresholds;
-    if (archive.try_read("thresholds", thresholds) &&
-        thresholds.numel() == static_cast<int64_t>(set.size())) {
-      set.thresholds_.assign(thresholds.data_ptr<double>(),
-                             thresholds.data_ptr<double>() + thresholds.numel());
-    }
-    c10::IValue global;
-    if (archive.try_read("global_threshold", global) && global.isDouble())
-      set.global_threshold_ = global.toDouble();
-    return set;
+    return read(archive, source);
+  }
+
+  /// Reads masks written by `save` from the file `path` (on the CPU). Throws naming the file if it is
+  /// missing or not a valid mask file.
+  ///
+  /// Example: `auto masks = ohem::MaskSet::load("masks.pt");`
+  static MaskSet load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    TORCH_CHECK(in.good(), "ohem::MaskSet::load: cannot read mask file \"", path, "\": cannot open it");
+    return load(in, "mask file \"" + path + "\"");
   }
 
   /// Checks that this set has exactly one bool mask per slot, of the slot's shape; throws naming the
@@ -248,6 +260,45 @@ class MaskSet {
   }
 
  private:
+  static constexpr int64_t kFormat = 1;
+
+  // Reads and validates the entries of a mask archive; `source` names it in messages.
+  static MaskSet read(torch::serialize::InputArchive& archive, const std::string& source) {
+    const std::string who = "ohem::MaskSet::load: " + source;
+    c10::IValue format, names;
+    TORCH_CHECK(archive.try_read("ohem_mask_format", format) && format.isInt() && format.toInt() == kFormat,
+                who, " does not hold ohem masks (mask format ", kFormat, ")");
+    TORCH_CHECK(archive.try_read("names", names) && names.isList(), who, " has no list of names");
+    MaskSet set;
+    auto list = names.toList();
+    for (size_t i = 0; i < list.size(); ++i) {
+      const c10::IValue name = list.get(i);
+      TORCH_CHECK(name.isString(), who, ": name ", i, " is not a string but ", name.tagKind());
+      torch::Tensor m;
+      TORCH_CHECK(archive.try_read("mask" + std::to_string(i), m), who, " lacks the mask of \"",
+                  name.toStringRef(), "\"");
+      TORCH_CHECK(m.scalar_type() == torch::kBool, who, ": the mask of \"", name.toStringRef(),
+                  "\" has dtype ", m.scalar_type(), ", expected Bool");
+      TORCH_CHECK(set.index_.count(name.toStringRef()) == 0, who, ": duplicate mask name \"",
+                  name.toStringRef(), "\"");
+      set.add(name.toStringRef(), m);
+    }
+    torch::Tensor thresholds;
+    if (!archive.try_read("thresholds", thresholds)) return set;  // written before thresholds were stored
+    TORCH_CHECK(thresholds.scalar_type() == torch::kDouble && thresholds.dim() == 1 &&
+                    thresholds.numel() == static_cast<int64_t>(set.size()),
+                who, ": expected ", set.size(), " double thresholds, got a ", thresholds.scalar_type(),
+                " tensor of shape ", thresholds.sizes());
+    thresholds = thresholds.contiguous();
+    set.thresholds_.assign(thresholds.data_ptr<double>(), thresholds.data_ptr<double>() + thresholds.numel());
+    c10::IValue global;
+    if (archive.try_read("global_threshold", global)) {
+      TORCH_CHECK(global.isDouble(), who, ": the global threshold is not a number but ", global.tagKind());
+      set.global_threshold_ = global.toDouble();
+    }
+    return set;
+  }
+
   std::vector<std::string> names_;
   std::vector<torch::Tensor> masks_;
   std::unordered_map<std::string, size_t> index_;

@@ -11,4 +11,5 @@
 #include <ohem/correlation.hpp>
 #include <ohem/evaluation.hpp>
 #include <ohem/logistic_fit.hpp>
+#include <ohem/logistic_model.hpp>
 #include <ohem/scores.hpp>

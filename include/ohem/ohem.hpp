@@ -7,6 +7,7 @@
 
 // The pruned twin: prunable weights, masks, the weight-sharing twin.
 #include <ohem/masks.hpp>
+#include <ohem/slot_types.hpp>
 #include <ohem/slots.hpp>
 #include <ohem/tensor_handle.hpp>
 #include <ohem/twin.hpp>

@@ -88,15 +88,16 @@ class SelfCompetitor {
   /// Builds the twin(s) from the model's current weights and wraps the task loss. Throws if `num_twins` < 1
   /// or the twin or loss options are invalid.
   SelfCompetitor(Model model, TaskLoss task, SelfCompetitorOptions options = {}) {
-    TORCH_CHECK(options.num_twins() >= 1, "ohem::SelfCompetitorOptions::num_twins must be >= 1, got ",
-                options.num_twins());
-    state_ = std::make_shared<State>(std::move(model), std::move(task), options);
-    state_->twins.reserve(static_cast<size_t>(options.num_twins()));
-    for (int64_t k = 0; k < options.num_twins(); ++k) {
-      TwinOptions t = options.twin();
-      t.masks().seed(t.masks().seed() + static_cast<std::uint64_t>(k));
-      state_->twins.emplace_back(state_->model, std::move(t));
-    }
+    build(std::move(model), std::move(task), std::move(options), nullptr);
+  }
+
+  /// Builds the twin(s) with given masks (e.g. restored from a checkpoint; every twin gets a copy)
+  /// instead of computing them, and wraps the task loss. Throws as the other constructor does, or if the
+  /// masks do not match the model's prunable weights.
+  ///
+  /// Example: `ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{}, ohem::MaskSet::load("m.pt"));`
+  SelfCompetitor(Model model, TaskLoss task, const MaskSet& masks, SelfCompetitorOptions options = {}) {
+    build(std::move(model), std::move(task), std::move(options), &masks);
   }
 
   /// Runs the full model and every twin on `input` (a tensor, or a pair/tuple of tensors each run through
@@ -186,6 +187,23 @@ class SelfCompetitor {
   const SelfCompetitorOptions& options() const { return state_->options; }
 
  private:
+  // The constructors: the shared state and `num_twins` twins, with `masks` or computing their own.
+  void build(Model model, TaskLoss task, SelfCompetitorOptions options, const MaskSet* masks) {
+    TORCH_CHECK(options.num_twins() >= 1, "ohem::SelfCompetitorOptions::num_twins must be >= 1, got ",
+                options.num_twins());
+    state_ = std::make_shared<State>(std::move(model), std::move(task), options);
+    state_->twins.reserve(static_cast<size_t>(options.num_twins()));
+    for (int64_t k = 0; k < options.num_twins(); ++k) {
+      TwinOptions t = options.twin();
+      t.masks().seed(t.masks().seed() + static_cast<std::uint64_t>(k));
+      if (masks) {
+        state_->twins.emplace_back(state_->model, *masks, std::move(t));
+      } else {
+        state_->twins.emplace_back(state_->model, std::move(t));
+      }
+    }
+  }
+
   /// What a SelfCompetitor, its copies and a pending Sequential-mode backward share.
   struct State {
     State(Model m, TaskLoss task, const SelfCompetitorOptions& o)

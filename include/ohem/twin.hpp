@@ -76,29 +76,17 @@ class PrunedTwin {
   /// Builds the twin: finds the prunable weights, computes the masks from the current weights and
   /// prepares the BatchNorm policy. Throws if nothing prunable is found or the options are invalid.
   explicit PrunedTwin(Model model, TwinOptions options = {}) : model_(std::move(model)) {
-    TORCH_CHECK(options.refresh_every() >= 0, "ohem::TwinOptions::refresh_every must be >= 0, got ",
-                options.refresh_every());
-    core_ = std::make_shared<detail::TwinCore>();
-    core_->options = std::move(options);
-    if constexpr (detail::is_script_module<Model>::value) {
-      core_->root = model_._ivalue().get();
-      core_->root_name = model_.type()->repr_str();
-      core_->slots = find_slots(model_, core_->options.slots());
-      core_->stats = detail::find_stats(model_);
-    } else {
-      TORCH_CHECK(static_cast<bool>(model_),
-                  "ohem::PrunedTwin: the module is empty (a null holder or pointer)");
-      torch::nn::Module& root = *model_;
-      core_->root = &root;
-      core_->root_name = root.name();
-      core_->slots = find_slots(root, core_->options.slots());
-      core_->stats = detail::find_stats(root);
-    }
-    if (core_->options.batchnorm() == BatchNormPolicy::Separate) {
-      torch::NoGradGuard no_grad;
-      for (auto& st : core_->stats) st.own = st.handle.get().detach().clone();
-    }
+    init(std::move(options));
     refresh();
+  }
+
+  /// Builds the twin with given masks (e.g. loaded from a checkpoint) instead of computing them; throws
+  /// as `set_masks` does if they do not match the module's prunable weights.
+  ///
+  /// Example: `ohem::PrunedTwin<Net> twin(net, ohem::MaskSet::load("masks.pt"));`
+  PrunedTwin(Model model, MaskSet masks, TwinOptions options = {}) : model_(std::move(model)) {
+    init(std::move(options));
+    set_masks(std::move(masks));
   }
 
   /// Runs the module's forward with the masked weights; takes exactly the module's forward arguments.
@@ -126,6 +114,7 @@ class PrunedTwin {
     TORCH_CHECK(!core_->in_scope(),
                 "ohem::PrunedTwin::refresh: cannot recompute masks inside a masked scope");
     core_->set_masks(compute_masks(core_->slots, core_->options.masks()));
+    ++core_->mask_computations;
   }
 
   /// Counts one optimizer step; recomputes the masks when `refresh_every` > 0 steps have passed since the
@@ -164,8 +153,38 @@ class PrunedTwin {
   const TwinOptions& options() const { return core_->options; }
   /// Returns how many times `step()` was called.
   int64_t steps() const { return core_->steps; }
+  /// Returns how many times this twin computed its masks from the weights (at construction, unless
+  /// built with given masks, and at each `refresh()`, also from `step()`); masks set with `set_masks`
+  /// or `load_masks` are not counted.
+  int64_t mask_computations() const { return core_->mask_computations; }
 
  private:
+  // Finds the slots and the BatchNorm statistics and prepares the BatchNorm policy (no masks yet).
+  void init(TwinOptions options) {
+    TORCH_CHECK(options.refresh_every() >= 0, "ohem::TwinOptions::refresh_every must be >= 0, got ",
+                options.refresh_every());
+    core_ = std::make_shared<detail::TwinCore>();
+    core_->options = std::move(options);
+    if constexpr (detail::is_script_module<Model>::value) {
+      core_->root = model_._ivalue().get();
+      core_->root_name = model_.type()->repr_str();
+      core_->slots = find_slots(model_, core_->options.slots());
+      core_->stats = detail::find_stats(model_);
+    } else {
+      TORCH_CHECK(static_cast<bool>(model_),
+                  "ohem::PrunedTwin: the module is empty (a null holder or pointer)");
+      torch::nn::Module& root = *model_;
+      core_->root = &root;
+      core_->root_name = root.name();
+      core_->slots = find_slots(root, core_->options.slots());
+      core_->stats = detail::find_stats(root);
+    }
+    if (core_->options.batchnorm() == BatchNormPolicy::Separate) {
+      torch::NoGradGuard no_grad;
+      for (auto& st : core_->stats) st.own = st.handle.get().detach().clone();
+    }
+  }
+
   Model model_;
   std::shared_ptr<detail::TwinCore> core_;
 };

@@ -1,13 +1,20 @@
 #pragma once
 /// @file
-/// Internal: replacing a file atomically (write a temporary file beside it, then rename it over the
-/// target), portably with `std::filesystem`.
+/// Internal: replacing a file atomically (write a uniquely named temporary file beside it, then rename
+/// it over the target), portably with `std::filesystem` and `<cstdio>`. The one implementation of the
+/// library, the examples and the tools (examples/common/files.hpp wraps it with the examples' policy:
+/// path checks, directory creation, syncing to disk).
 
 #include <ohem/version.hpp>
 
 #include <c10/util/Exception.h>
 
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -17,27 +24,72 @@
 OHEM_BEGIN_NAMESPACE
 namespace detail {
 
-/// Calls `write(tmp)` to write a temporary file in `path`'s directory, then renames it over `path`, so a
-/// reader sees the old file or the new one, never half of one. The temporary name carries a random
-/// suffix, so concurrent writers do not collide. On failure (an exception from `write`, or the rename)
-/// the temporary file is removed; a failed rename throws naming `who` and both paths.
-inline void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write,
-                             const char* who) {
-  std::random_device entropy;
-  const std::uint64_t suffix = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
-  const std::string tmp = path + ".tmp." + std::to_string(suffix);
-  std::error_code ec;
-  try {
-    write(tmp);
-  } catch (...) {
-    std::filesystem::remove(tmp, ec);
-    throw;
+/// Returns the prefix of the temporary files `write_atomically` creates next to `target`
+/// (`<file name>.tmp.`); the prefix is followed by 16 lower-case hex digits.
+inline std::string atomic_temp_prefix(const std::filesystem::path& target) {
+  return target.filename().string() + ".tmp.";
+}
+
+/// Returns the directory a path's file lives in ("." for a bare file name).
+inline std::filesystem::path parent_directory(const std::filesystem::path& p) {
+  return p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+}
+
+/// Creates a new, empty, uniquely named file `<dir>/<name>.tmp.<16 hex digits>` next to `target`
+/// (exclusive creation: never an existing file). Returns an empty path and sets `error` to the reason
+/// on failure.
+inline std::filesystem::path create_temp_beside(const std::filesystem::path& target, std::string& error) {
+  static std::atomic<std::uint64_t> counter{0};
+  thread_local std::mt19937_64 rng([] {
+    std::random_device rd;
+    const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ t;
+  }());
+  const std::filesystem::path dir = parent_directory(target);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(rng() + counter++));
+    std::filesystem::path tmp = dir / (atomic_temp_prefix(target) + hex);
+    errno = 0;
+    // "x": exclusive creation (C11 fopen mode, part of C++17's <cstdio>).
+    if (std::FILE* f = std::fopen(tmp.string().c_str(), "wbx")) {
+      std::fclose(f);
+      return tmp;
+    }
+    if (errno != EEXIST) {
+      error = errno ? std::strerror(errno) : "unknown error";
+      return {};
+    }
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
+  error = "64 unique names in a row already existed";
+  return {};
+}
+
+/// Replaces `path` atomically: creates a new, uniquely named temporary file in `path`'s directory,
+/// calls `write(tmp)` to fill it (it may open it with any stream, truncating), then `before_rename(tmp)`
+/// if given (e.g. to sync it to disk), then renames it over `path`, so a reader sees the old file or the
+/// new one, never half of one. On every error path (the temporary cannot be created, `write` or
+/// `before_rename` throws, the rename fails) the temporary is removed; errors of ours throw `c10::Error`
+/// naming `who` and the paths, and what `write` throws is rethrown.
+inline void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                             const char* who,
+                             const std::function<void(const std::string&)>& before_rename = nullptr) {
+  namespace fs = std::filesystem;
+  TORCH_CHECK(!path.empty(), who, ": cannot write a file with an empty path");
+  std::string error;
+  const fs::path tmp = create_temp_beside(fs::path(path), error);
+  TORCH_CHECK(!tmp.empty(), who, ": cannot create a temporary file in \"", parent_directory(path).string(),
+              "\" to write \"", path, "\": ", error);
+  try {
+    write(tmp.string());
+    if (before_rename) before_rename(tmp.string());
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    TORCH_CHECK(!ec, who, ": cannot rename \"", tmp.string(), "\" to \"", path, "\": ", ec.message());
+  } catch (...) {
     std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    TORCH_CHECK(false, who, ": cannot rename \"", tmp, "\" to \"", path, "\": ", ec.message());
+    fs::remove(tmp, ignored);
+    throw;
   }
 }
 

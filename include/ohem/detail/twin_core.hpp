@@ -161,6 +161,7 @@ struct TwinCore {
   std::vector<torch::Tensor> buffers;
   std::vector<StatSlot> stats;
   int64_t steps = 0;
+  int64_t mask_computations = 0;  // masks computed from the weights (PrunedTwin::mask_computations)
 
   void set_masks(MaskSet m) {
     m.check_matches(slots);
