@@ -113,7 +113,7 @@ inline int to_int(double v) {
 }
 
 /// Mean of the finite values (NaN if none).
-inline double mean(const std::vector<double>& v) {
+inline double finite_mean(const std::vector<double>& v) {
   double s = 0;
   int n = 0;
   for (double x : v) {
@@ -333,7 +333,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     html::LineSeries s{name, color, {}, {}, dashed};
     const auto it = curves.find(method);
     if (it == curves.end()) return s;
-    for (const auto& [x, v] : it->second.*q) s.x.push_back(x), s.y.push_back(mean(v));
+    for (const auto& [x, v] : it->second.*q) s.x.push_back(x), s.y.push_back(finite_mean(v));
     return s;
   };
   auto panel = [&](const std::string& title, const std::string& y_label, std::vector<html::LineSeries> s) {
