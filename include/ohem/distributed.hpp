@@ -265,7 +265,7 @@ class DistributedContext {
     return impl_->store;
   }
   /// Returns the c10d backend that runs the collectives (null for a single process).
-  const c10::intrusive_ptr<detail::CommBackend>& backend() const {
+  const c10::intrusive_ptr<DistributedBackendImpl>& backend() const {
     return impl_->comm.backend;
   }
 
@@ -452,19 +452,6 @@ struct DistributedDataParallelOptions {
   TORCH_ARG(bool, overlap) = true;
 };
 
-/// What the last gradient synchronisation of a `DistributedDataParallel` did (`last_stats()`).
-struct DistributedSyncStats {
-  /// Seconds `sync_gradients()` spent (launching what was left, waiting, averaging, copying back).
-  double sync_seconds = 0;
-  /// Bytes of gradient buckets launched while backward was still running.
-  int64_t bytes_during_backward = 0;
-  /// Bytes of gradient buckets all-reduced in total.
-  int64_t bytes_total = 0;
-  /// Whether the step had to all-reduce every bucket again (first step, or the graph changed: a
-  /// parameter got its gradient a different number of times than in the previous step).
-  bool rebuilt = false;
-};
-
 /// Data-parallel gradients for the user's model, its pruned twin(s) included: at construction the
 /// parameters and buffers are broadcast from rank 0; during every backward, hooks after each leaf's
 /// gradient accumulation launch bucketed all-reduces as soon as a bucket's gradients are final;
@@ -548,17 +535,7 @@ class DistributedDataParallel {
   NoSync no_sync() { return NoSync(reducer_.get()); }
 
   /// Returns the timings of the last `sync_gradients()` (zeros for one process).
-  DistributedSyncStats last_stats() const {
-    DistributedSyncStats out;
-    if (reducer_) {
-      const detail::ReducerStats st = reducer_->stats();
-      out.sync_seconds = st.sync_seconds;
-      out.bytes_during_backward = st.bytes_during_backward;
-      out.bytes_total = st.bytes_total;
-      out.rebuilt = st.rebuilt;
-    }
-    return out;
-  }
+  DistributedSyncStats last_stats() const { return reducer_ ? reducer_->stats() : DistributedSyncStats{}; }
   /// Returns the number of gradient buckets (0 for one process).
   size_t num_buckets() const { return reducer_ ? reducer_->num_buckets() : 0; }
   /// Returns the process group.

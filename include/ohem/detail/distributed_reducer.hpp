@@ -33,15 +33,33 @@
 #include <vector>
 
 OHEM_BEGIN_NAMESPACE
+
+/// What the last gradient synchronisation of a `DistributedDataParallel` did (`last_stats()`; public,
+/// declared here because the reducer fills it).
+struct DistributedSyncStats {
+  /// Seconds `sync_gradients()` spent (launching what was left, waiting, averaging, copying back).
+  double sync_seconds = 0;
+  /// Bytes of gradient buckets launched while backward was still running.
+  int64_t bytes_during_backward = 0;
+  /// Bytes of gradient buckets all-reduced in total.
+  int64_t bytes_total = 0;
+  /// Whether the step had to all-reduce every bucket again (first step, or the graph changed: a
+  /// parameter got its gradient a different number of times than in the previous step).
+  bool rebuilt = false;
+};
+
+/// The c10d type that runs collectives (`DistributedContext::backend()`): `c10d::ProcessGroup` in
+/// LibTorch 1.x, `c10d::Backend` from 2.0 on (the concrete Gloo/NCCL classes derive from it in each
+/// version).
+#if TORCH_VERSION_MAJOR >= 2
+using DistributedBackendImpl = c10d::Backend;
+#else
+using DistributedBackendImpl = c10d::ProcessGroup;
+#endif
+
 namespace detail {
 
-/// The c10d type that runs collectives: `ProcessGroup` in LibTorch 1.x, `Backend` from 2.0 on (the
-/// concrete Gloo/NCCL classes derive from it in each version).
-#if TORCH_VERSION_MAJOR >= 2
-using CommBackend = c10d::Backend;
-#else
-using CommBackend = c10d::ProcessGroup;
-#endif
+using CommBackend = DistributedBackendImpl;
 
 /// What a collective needs to wait with a clear error: the backend, the timeout, who we are.
 struct CommHandle {
@@ -105,19 +123,6 @@ inline void flat_collective(const std::vector<torch::Tensor>& tensors,
     }
   }
 }
-
-/// Timings of the last gradient synchronisation (for benchmarks and logs).
-struct ReducerStats {
-  /// Seconds `sync_gradients()` spent (launching what was left, waiting, averaging, copying back).
-  double sync_seconds = 0;
-  /// Bytes of gradient buckets launched while backward was still running.
-  int64_t bytes_during_backward = 0;
-  /// Bytes of gradient buckets all-reduced in total.
-  int64_t bytes_total = 0;
-  /// Whether the step had to all-reduce every bucket again (first step, or the graph changed: a
-  /// parameter got its gradient a different number of times than in the previous step).
-  bool rebuilt = false;
-};
 
 /// All-reduces (and averages) the gradients of a fixed list of leaf tensors in buckets.
 ///
@@ -195,7 +200,7 @@ class GradientReducer {
     State& s = *state_;
     std::lock_guard<std::mutex> lock(s.mutex);
     const auto start = std::chrono::steady_clock::now();
-    s.stats = ReducerStats{};
+    s.stats = DistributedSyncStats{};
     s.stats.bytes_during_backward = s.bytes_launched;
     // 1. Launch the buckets that were expected to be launched and are not yet (in bucket order).
     for (size_t b = 0; b < s.buckets.size(); ++b) {
@@ -269,7 +274,7 @@ class GradientReducer {
     s.stats.sync_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
-  const ReducerStats& stats() const { return state_->stats; }
+  const DistributedSyncStats& stats() const { return state_->stats; }
   size_t num_buckets() const { return state_->buckets.size(); }
   size_t num_params() const { return state_->params.size(); }
 
@@ -307,7 +312,7 @@ class GradientReducer {
     size_t next = 0;  // the first bucket in order not yet launched from the hooks
     std::vector<Param> params;
     std::vector<Bucket> buckets;
-    ReducerStats stats;
+    DistributedSyncStats stats;
   };
 
   /// Puts the counting hook after the gradient accumulation of every leaf that requires grad and has none.
