@@ -265,6 +265,19 @@ inline std::string legend(const std::vector<std::pair<std::string, std::string>>
   return out;
 }
 
+/// The opening of a chart's SVG: its size, accessible title, visible title and the legend of its series.
+template <typename Chart>
+std::string chart_open(const Chart& c, double left) {
+  std::string svg =
+      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+                  c.width, c.height, c.width, c.height, escape(c.title));
+  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
+                     escape(c.title));
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& s : c.series) items.emplace_back(s.name, s.color);
+  return svg + legend(items, left, 33);
+}
+
 }  // namespace detail
 
 /// Returns the chart as an inline `<svg>` (no xmlns needed inside HTML) wrapped in
@@ -290,14 +303,7 @@ inline std::string bar_chart(const BarChart& c) {
   const auto t = detail::ticks(lo, hi);
   const double step = t.size() > 1 ? t[1] - t[0] : 1;
   auto y = [&](double v) { return top + ph * (hi - v) / (hi - lo); };
-  std::string svg =
-      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
-                  c.width, c.height, c.width, c.height, escape(c.title));
-  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
-                     escape(c.title));
-  std::vector<std::pair<std::string, std::string>> items;
-  for (const auto& s : c.series) items.emplace_back(s.name, s.color);
-  svg += detail::legend(items, left, 33);
+  std::string svg = detail::chart_open(c, left);
   for (double v : t) {
     svg += fmt::format(
         "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/><text class=\"tick\" "
@@ -384,14 +390,7 @@ inline std::string line_chart(const LineChart& c) {
       ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
     }
   }
-  std::string svg =
-      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
-                  c.width, c.height, c.width, c.height, escape(c.title));
-  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
-                     escape(c.title));
-  std::vector<std::pair<std::string, std::string>> items;
-  for (const auto& s : c.series) items.emplace_back(s.name, s.color);
-  svg += detail::legend(items, left, 33);
+  std::string svg = detail::chart_open(c, left);
   if (!std::isfinite(xlo)) {
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" class=\"tick\">no data</text>",
                        left + pw / 2, top + ph / 2);

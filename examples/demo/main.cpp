@@ -8,6 +8,8 @@
 
 #include <train_pairwise/trainer.hpp>
 
+#include <common/errors.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -154,12 +156,5 @@ int main(int argc, char** argv) {
   DemoOptions o;
   add_demo_options(app, o);
   CLI11_PARSE(app, argc, argv);
-  try {
-    return run(o);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  }
-  return 1;
+  return ohem_examples::run_reporting_errors([&] { return run(o); });
 }

@@ -13,6 +13,8 @@
 
 #include "report/report.hpp"
 
+#include <common/errors.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -630,12 +632,5 @@ int main(int argc, char** argv) {
   add_study_options(app, o);
   CLI11_PARSE(app, argc, argv);
   apply_quick(app, o);
-  try {
-    return run(o);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  }
-  return 1;
+  return ohem_examples::run_reporting_errors([&] { return run(o); });
 }

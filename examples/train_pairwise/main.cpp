@@ -2,16 +2,8 @@
 // See docs/examples.md.
 #include "trainer.hpp"
 
-#include <exception>
-#include <iostream>
+#include <common/errors.hpp>
 
 int main(int argc, char** argv) {
-  try {
-    return train_pairwise::main(argc, argv);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  }
-  return 1;
+  return ohem_examples::run_reporting_errors([&] { return train_pairwise::main(argc, argv); });
 }

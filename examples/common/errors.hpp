@@ -1,0 +1,26 @@
+#pragma once
+/// The examples' and tools' top level: an exception that escapes the program becomes one line
+/// `error: <what>` on stderr and exit status 1 (LibTorch's errors without their C++ backtrace).
+#include <c10/util/Exception.h>
+
+#include <exception>
+#include <iostream>
+
+namespace ohem_examples {
+
+/// Runs `program` (returning the exit status) and reports an escaping exception as `error: <what>`, then
+/// returns 1. Example: `int main(int argc, char** argv) { return run_reporting_errors([&] { return
+/// train(argc, argv); }); }`
+template <typename Program>
+int run_reporting_errors(Program&& program) {
+  try {
+    return program();
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace ohem_examples
