@@ -5,8 +5,9 @@
 #   $OUT/gpu-summary.md when $OUT is set, else build/gpu/summary.md   (logs next to it, *.log)
 # Each step has a time limit; the whole check fits in about 10 minutes on a 16-core machine.
 #
-# Usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run]
+# Usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run] [--distributed]
 #   --jobs N        build jobs (default: nproc)
+#   --distributed   also bench_distributed on the CPU cores: 1 x 4 threads vs 2 processes x 4 threads
 #   --cpu-dry-run   no GPU needed: every step runs, the CUDA tests must report "skipped" and bench_step
 #                   runs briefly on the CPU (to check this script on a machine without a GPU)
 # Environment:
@@ -18,11 +19,13 @@ cd "$repo"
 
 jobs="$(nproc)"
 dry=0
+dist=0
 while (($#)); do
   case "$1" in
     --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
     --cpu-dry-run) dry=1; shift ;;
-    *) echo "usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run]" >&2; exit 2 ;;
+    --distributed) dist=1; shift ;;
+    *) echo "usage: scripts/gpu-check.sh [--jobs N] [--cpu-dry-run] [--distributed]" >&2; exit 2 ;;
   esac
 done
 
@@ -117,7 +120,9 @@ configure=(cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOH
   -DOHEM_BUILD_EXAMPLES=OFF -DOHEM_BUILD_BENCHMARKS=ON)
 [[ -z "$torch_prefix" ]] || configure+=("-DCMAKE_PREFIX_PATH=$torch_prefix")
 run_step configure 180 "${configure[@]}" || fail "configure (see $out/configure.log)"
-run_step build 420 cmake --build "$build" -j "$jobs" --target ohem_tests bench_step ||
+targets=(ohem_tests bench_step)
+((!dist)) || targets+=(bench_distributed)
+run_step build 420 cmake --build "$build" -j "$jobs" --target "${targets[@]}" ||
   fail "build (see $out/build.log)"
 
 # 3. The CUDA tests: CTest's "cuda" test (ohem_tests "[cuda]"), then the per-test durations.
@@ -167,5 +172,27 @@ PY
     echo '```'
   fi
 } >>"$summary"
+
+# 5. (--distributed) Data-parallel throughput and overlap on this machine's CPU cores (Gloo on 127.0.0.1):
+# with spare cores, how much of the all-reduce hides behind backward (docs/distributed.md). A failure is
+# reported, not fatal (a step past its time limit still ends the check).
+if ((dist)); then
+  export MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456
+  bd="$build/benchmarks/bench_distributed"
+  args=(--steps=10 --warmup=4)
+  {
+    run_step dist-1x4 120 "$bd" --threads=4 "${args[@]}" &&
+      run_step dist-2x4 180 "$repo/scripts/launch.sh" 2 "$bd" --threads=4 "${args[@]}" &&
+      run_step dist-2x4-off-first 180 "$repo/scripts/launch.sh" 2 "$bd" --threads=4 "${args[@]}" --first=off
+  } || say "warning: bench_distributed failed (see $out/dist-*.log)"
+  {
+    echo
+    echo "## bench_distributed (CPU, Gloo on 127.0.0.1, $(nproc) cores)"
+    echo
+    echo '```'
+    cat "$out"/dist-*.log 2>/dev/null || true
+    echo '```'
+  } >>"$summary"
+fi
 say "done: $summary"
 cat "$summary"
