@@ -19,14 +19,29 @@ if ((${#launcher[@]} == 0)); then
   echo "SKIP: torchrun / python3-torch not installed (apt install python3-torch)"
   exit 77
 fi
-# Debian 12's torchrun (torch 1.13 on Python 3.11) cannot start any process: its elastic agent fails
-# in to_map() ('NoneType' object has no attribute 'get') whatever the program. A launcher that cannot
+# Debian 12's torchrun (torch 1.13 on Python 3.11) fails before starting any process with its default
+# output settings: Std.from_str("0") returns None on Python 3.11 (an IntFlag's 0 member is no longer
+# iterated), and the elastic agent stops in to_map() ('NoneType' object has no attribute 'get').
+# Settings that parse (stdout teed to the console through a log file, stderr untouched) avoid it:
+# `--redirects 1 --tee 1`, used only when the plain launcher fails that way. A launcher that still cannot
 # run `true` cannot test us: skipped, with the reason, never passed.
-if ! probe=$(timeout 120 "${launcher[@]}" --standalone --nproc_per_node=1 --no_python true 2>&1); then
-  echo "SKIP: ${launcher[*]} cannot start a process here (torch's launcher itself fails):"
-  printf '%s\n' "$probe" | tail -n 3
-  exit 77
+extra=()
+probe() { timeout 120 "${launcher[@]}" --standalone --nproc_per_node=1 "${extra[@]}" --no_python true 2>&1; }
+if ! out=$(probe); then
+  if grep -q "to_map" <<<"$out"; then
+    extra=(--redirects 1 --tee 1)
+    out=$(probe) || {
+      echo "SKIP: ${launcher[*]} cannot start a process here, even with ${extra[*]}:"
+      printf '%s\n' "$out" | tail -n 3
+      exit 77
+    }
+  else
+    echo "SKIP: ${launcher[*]} cannot start a process here (torch's launcher itself fails):"
+    printf '%s\n' "$out" | tail -n 3
+    exit 77
+  fi
 fi
 [[ "${1:-}" == --check ]] && exit 0
-echo "launcher: ${launcher[*]}"
-exec "${launcher[@]}" --standalone --nproc_per_node=2 --no_python "$@"  # --no_python: the spelling of torch 1.13 and 2.x alike
+echo "launcher: ${launcher[*]} ${extra[*]}"
+# --no_python: the spelling of torch 1.13 and 2.x alike
+exec "${launcher[@]}" --standalone --nproc_per_node=2 "${extra[@]}" --no_python "$@"
