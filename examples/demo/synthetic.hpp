@@ -230,6 +230,17 @@ inline std::string build_synthetic(const std::vector<std::string>& photos, const
   return csv;
 }
 
+/// Returns the distortion level (1..5) of an image of `build_synthetic`, read from its file name
+/// (`<photo>_<yx>_<type>_<level>.png`); throws naming the path when it does not have that form.
+inline int distortion_level(const std::string& path) {
+  const std::string stem = std::filesystem::path(path).stem().string();
+  const auto cut = stem.rfind('_');
+  const std::string digits = cut == std::string::npos ? std::string() : stem.substr(cut + 1);
+  TORCH_CHECK(digits.size() == 1 && digits[0] >= '1' && digits[0] <= '5', "synthetic: \"", path,
+              "\" is not an image of the synthetic dataset (expected a name ending in _<level 1..5>)");
+  return digits[0] - '0';
+}
+
 /// Returns the long-tailed training mix: of each distortion type's images in `train`, a seeded share
 /// `shares[t]` (t = the type's position in `distortion_names()`; at least 2 images) is kept.
 inline std::vector<int64_t> long_tailed(const Dataset& all, const std::vector<int64_t>& train,

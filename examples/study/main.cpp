@@ -387,6 +387,40 @@ nlohmann::ordered_json mechanism_json(const StudyOptions& o, const Dataset& all,
   return {{"top_fraction", o.top_fraction}, {"variants", variants_out}};
 }
 
+// The level-only reference: scores = −(distortion level), a predictor that knows each test image's level
+// (1..5) exactly and nothing about its content or distortion type. SSIM labels depend on the content too
+// (a flat patch keeps a high SSIM under blur), so this shows how far level recognition alone goes; a
+// model must also judge the content to go beyond it. Mean over the seeds' test sets.
+nlohmann::ordered_json reference_json(const Dataset& all, const std::vector<SeedData>& seeds) {
+  std::map<std::string, std::vector<double>> srcc, plcc;  // group → one value per seed
+  for (const auto& d : seeds) {
+    std::vector<double> pred, mos;
+    std::vector<std::string> types;
+    for (int64_t i : d.test) {
+      const Sample& s = all.samples[static_cast<size_t>(i)];
+      pred.push_back(-static_cast<double>(demo::distortion_level(s.path)));
+      mos.push_back(s.mos);
+      types.push_back(s.type);
+    }
+    const Correlations o = correlations(pred, mos);
+    srcc["overall"].push_back(o.srcc);
+    plcc["overall"].push_back(o.plcc);
+    for (const auto& [t, c] : correlations_by(pred, mos, types)) {
+      srcc[t].push_back(c.srcc);
+      plcc[t].push_back(c.plcc);
+    }
+  }
+  nlohmann::ordered_json m;
+  std::vector<std::string> groups = {"overall"};
+  for (const auto& t : demo::distortion_names()) groups.push_back(t);
+  for (const auto& g : groups)
+    if (srcc.count(g)) m[g] = {{"srcc", number(mean(srcc[g]))}, {"plcc", number(mean(plcc[g]))}};
+  return {{"name", "level_only"},
+          {"label", "knows each image's distortion level (1-5) exactly, not its content"},
+          {"seeds", static_cast<int64_t>(seeds.size())},
+          {"metrics", m}};
+}
+
 // gMAD between the baseline and the OHEM model of one seed, both directions; copies each pair's images
 // (native size) to OUT/gmad/.
 nlohmann::ordered_json gmad_json(const StudyOptions& o, const Dataset& all, const Run& base, const Run& oh) {
@@ -488,6 +522,12 @@ void print_summary(const nlohmann::ordered_json& j) {
         c["group"].get<std::string>(), f(c["baseline_mean"]), f(c["baseline_std"]), f(c["ohem_mean"]),
         f(c["ohem_std"]), f(c["diff_mean"]), f(c["ci_low"]), f(c["ci_high"]), c["wins"].get<int64_t>(),
         c["seeds"].get<int64_t>());
+  }
+  if (j.contains("reference")) {
+    const auto& r = j["reference"]["metrics"]["overall"]["srcc"];
+    std::cout << fmt::format("{:<21} {}  (reference: {})\n", "level only",
+                             r.is_null() ? "-" : fmt::format("{:7.3f}", r.get<double>()),
+                             j["reference"]["label"].get<std::string>());
   }
   std::cout << "\nenrichment among the hardest training images (hardest share / training share):\n";
   for (const auto& v : j["mechanism"]["variants"]) {
@@ -607,6 +647,7 @@ int run(StudyOptions o) {
     if (r.method == "baseline" || r.method == "ohem") runs_out.push_back(run_json(r));
   j["runs"] = runs_out;
   j["comparison"] = comparison_json(o, base, oh);
+  j["reference"] = reference_json(all, seeds);
   j["mechanism"] = mechanism_json(o, all, vs, runs);
   j["gmad"] = gmad_json(o, all, base[static_cast<size_t>(o.gmad_seed)], oh[static_cast<size_t>(o.gmad_seed)]);
   j["seconds"] = {{"dataset", dataset_seconds},

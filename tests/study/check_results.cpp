@@ -161,6 +161,24 @@ int main(int argc, char** argv) {
       for (const char* m : {"srcc", "plcc"})
         if (!seen.count(g + "/" + m)) fail("comparison", "no entry for " + g + " " + m);
   }
+  // The level-only reference: correlations for overall and every type. Stronger distortion lowers SSIM,
+  // so a score of −level must correlate positively with the labels overall.
+  if (has(j, "root", "reference", Kind::Object)) {
+    const json& r = j["reference"];
+    has(r, "reference", "label", Kind::String);
+    if (has(r, "reference", "metrics", Kind::Object)) {
+      std::vector<std::string> groups = types;
+      groups.push_back("overall");
+      for (const auto& g : groups) {
+        if (!has(r["metrics"], "reference.metrics", g, Kind::Object)) continue;
+        has(r["metrics"][g], "reference.metrics." + g, "srcc", Kind::NumberOrNull);
+        has(r["metrics"][g], "reference.metrics." + g, "plcc", Kind::NumberOrNull);
+      }
+      const json& o = r["metrics"].value("overall", json::object());
+      if (!o.value("srcc", json()).is_number() || !(o["srcc"].get<double>() > 0 && o["srcc"].get<double>() <= 1))
+        fail("reference.metrics.overall.srcc", "expected a number in (0, 1], got " + o.value("srcc", json()).dump());
+    }
+  }
   if (has(j, "root", "mechanism", Kind::Object)) {
     const json& m = j["mechanism"];
     has(m, "mechanism", "top_fraction", Kind::Number);

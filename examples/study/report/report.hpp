@@ -19,6 +19,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ohem_study {
@@ -43,19 +44,23 @@ inline std::string kind(const json& j) {
                           : "a number";
 }
 
+// The functions that return a reference into `j` take their names as std::string_view by value: with
+// `const std::string&`, every call with a literal binds a temporary, and GCC 14's -Wdangling-reference
+// then warns that the returned reference may dangle (it does not: it refers into `j`).
+
 /// `j[key]` where `j` is an object and the field exists; else a clear error naming the path.
-inline const json& field(const json& j, const std::string& key, const std::string& where) {
-  if (!j.is_object()) fail(where, "expected an object, got " + kind(j));
-  const auto it = j.find(key);
-  if (it == j.end()) fail(where, "missing field \"" + key + "\"");
+inline const json& field(const json& j, std::string_view key, std::string_view where) {
+  if (!j.is_object()) fail(std::string(where), "expected an object, got " + kind(j));
+  const auto it = j.find(std::string(key));
+  if (it == j.end()) fail(std::string(where), "missing field \"" + std::string(key) + "\"");
   return *it;
 }
 
-inline std::string join(const std::string& where, const std::string& key) {
-  return where.empty() ? key : where + "." + key;
+inline std::string join(std::string_view where, std::string_view key) {
+  return where.empty() ? std::string(key) : std::string(where) + "." + std::string(key);
 }
 
-inline const json& array(const json& j, const std::string& key, const std::string& where,
+inline const json& array(const json& j, std::string_view key, std::string_view where,
                          bool non_empty = false) {
   const json& a = field(j, key, where);
   if (!a.is_array()) fail(join(where, key), "expected an array, got " + kind(a));
@@ -157,6 +162,12 @@ inline void validate_results(const nlohmann::json& results) {
       num(comparison[i], k, w);
     }
   }
+  if (results.contains("reference")) {  // optional: the level-only reference (studies since 2026-11-28)
+    const json& ref = results["reference"];
+    str(ref, "label", "reference");
+    const json& m = field(ref, "metrics", "reference");
+    num(field(m, "overall", "reference.metrics"), "srcc", "reference.metrics.overall");
+  }
   const json& mech = field(results, "mechanism", "");
   num(mech, "top_fraction", "mechanism");
   const json& variants = array(mech, "variants", "mechanism", true);
@@ -229,6 +240,13 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     const auto it = cmp.find({g, m});
     return it == cmp.end() ? nullptr : it->second;
   };
+  // The level-only reference (optional): its metric `m` of group `g`, NaN where absent.
+  const json* reference = results.contains("reference") ? &results.at("reference") : nullptr;
+  auto ref_metric = [&](const std::string& g, const std::string& m) {
+    if (!reference || !reference->contains("metrics")) return kNaN;
+    const json& metrics = reference->at("metrics");
+    return metrics.contains(g) ? num_or_nan(metrics.at(g), m) : kNaN;
+  };
   // An interval means something only from 2 seeds on (one seed: the "interval" is the one difference).
   auto has_interval = [&](const json& c) {
     const double n = num_or_nan(c, "seeds");
@@ -275,6 +293,15 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     }
   }
   srcc.series = {sb, so};
+  if (reference) {
+    html::BarSeries sr{"level only (reference)", "#9a9a9a", {}, {}, {}};
+    for (const auto& g : groups) {
+      const double v = ref_metric(g, "srcc");
+      sr.values.push_back(v), sr.low.push_back(kNaN), sr.high.push_back(kNaN);
+      if (std::isfinite(v)) lowest = std::min(lowest, v);
+    }
+    srcc.series.push_back(sr);
+  }
   srcc.y_min = lowest >= 0.5 ? 0.5 : lowest >= 0 ? 0 : -1;
   diff.series = {sd};
 
@@ -286,6 +313,12 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
       seeds, ci_name);
   t_cmp.header = {"group", "metric", "baseline", "OHEM", "Δ", ci_name, "wins", "reading"};
   t_cmp.numeric = {false, false, true, true, true, true, true, false};
+  if (reference) {
+    t_cmp.caption += " Level only: the reference predictor that knows each image's distortion level, not its "
+                     "content.";
+    t_cmp.header.insert(t_cmp.header.begin() + 4, "level only");
+    t_cmp.numeric.insert(t_cmp.numeric.begin() + 4, true);
+  }
   for (const auto& g : groups) {
     for (const std::string m : {"srcc", "plcc"}) {
       const json* c = get(g, m);
@@ -303,6 +336,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
            signed_num(num_or_nan(*c, "diff_mean")), "[" + signed_num(lo) + ", " + signed_num(hi) + "]",
            html::number(num_or_nan(*c, "wins"), 0) + "/" + html::number(num_or_nan(*c, "seeds"), 0),
            reading});
+      if (reference) t_cmp.rows.back().insert(t_cmp.rows.back().begin() + 4, html::number(ref_metric(g, m)));
     }
   }
 
@@ -534,6 +568,14 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
                          : fmt::format("The baseline reaches only SRCC {} (< 0.8) on held-out content: both "
                                        "models are weak, which limits what the comparison can show.",
                                        html::number(bm)));
+    }
+    const double lvl = ref_metric("overall", "srcc");
+    if (std::isfinite(lvl)) {
+      says.push_back(fmt::format(
+          "Reference: a predictor that knew each test image's distortion level exactly, and nothing about its "
+          "content, would reach SRCC {} overall. The SSIM labels also depend on the content; a model must "
+          "judge it to go beyond that.",
+          html::number(lvl)));
     }
   }
   std::vector<std::string> better, worse;
