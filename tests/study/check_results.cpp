@@ -161,8 +161,8 @@ int main(int argc, char** argv) {
       for (const char* m : {"srcc", "plcc"})
         if (!seen.count(g + "/" + m)) fail("comparison", "no entry for " + g + " " + m);
   }
-  // The level-only reference: correlations for overall and every type. Stronger distortion lowers SSIM,
-  // so a score of −level must correlate positively with the labels overall.
+  // The type-and-level reference: correlations for overall and every type. Stronger distortion lowers
+  // SSIM, so the mean training label per type and level must correlate positively with the labels.
   if (has(j, "root", "reference", Kind::Object)) {
     const json& r = j["reference"];
     has(r, "reference", "label", Kind::String);

@@ -162,7 +162,7 @@ inline void validate_results(const nlohmann::json& results) {
       num(comparison[i], k, w);
     }
   }
-  if (results.contains("reference")) {  // optional: the level-only reference (studies since 2026-11-28)
+  if (results.contains("reference")) {  // optional: the type-and-level reference (studies since 2026-11-28)
     const json& ref = results["reference"];
     str(ref, "label", "reference");
     const json& m = field(ref, "metrics", "reference");
@@ -240,7 +240,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     const auto it = cmp.find({g, m});
     return it == cmp.end() ? nullptr : it->second;
   };
-  // The level-only reference (optional): its metric `m` of group `g`, NaN where absent.
+  // The type-and-level reference (optional): its metric `m` of group `g`, NaN where absent.
   const json* reference = results.contains("reference") ? &results.at("reference") : nullptr;
   auto ref_metric = [&](const std::string& g, const std::string& m) {
     if (!reference || !reference->contains("metrics")) return kNaN;
@@ -294,7 +294,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   }
   srcc.series = {sb, so};
   if (reference) {
-    html::BarSeries sr{"level only (reference)", "#9a9a9a", {}, {}, {}};
+    html::BarSeries sr{"type+level only (reference)", "#9a9a9a", {}, {}, {}};
     for (const auto& g : groups) {
       const double v = ref_metric(g, "srcc");
       sr.values.push_back(v), sr.low.push_back(kNaN), sr.high.push_back(kNaN);
@@ -314,9 +314,10 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   t_cmp.header = {"group", "metric", "baseline", "OHEM", "Δ", ci_name, "wins", "reading"};
   t_cmp.numeric = {false, false, true, true, true, true, true, false};
   if (reference) {
-    t_cmp.caption += " Level only: the reference predictor that knows each image's distortion level, not its "
-                     "content.";
-    t_cmp.header.insert(t_cmp.header.begin() + 4, "level only");
+    t_cmp.caption += " Type+level only: the reference predictor that knows each image's distortion type and "
+                     "level, not its content (it scores an image with the mean training label of its type and "
+                     "level).";
+    t_cmp.header.insert(t_cmp.header.begin() + 4, "type+level only");
     t_cmp.numeric.insert(t_cmp.numeric.begin() + 4, true);
   }
   for (const auto& g : groups) {
@@ -572,9 +573,9 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
     const double lvl = ref_metric("overall", "srcc");
     if (std::isfinite(lvl)) {
       says.push_back(fmt::format(
-          "Reference: a predictor that knew each test image's distortion level exactly, and nothing about its "
-          "content, would reach SRCC {} overall. The SSIM labels also depend on the content; a model must "
-          "judge it to go beyond that.",
+          "Reference: a predictor that knew each test image's distortion type and level, and nothing about "
+          "its content, would reach SRCC {} overall (it scores an image with the mean training label of its "
+          "type and level). A model below it has not learnt to recognise the distortions.",
           html::number(lvl)));
     }
   }

@@ -33,8 +33,8 @@ check "no script" bash -c "! grep -qi '<script' '$html'"
 check "click to enlarge (CSS lightbox)" grep -q 'class="zoom"' "$html"
 check "native size or more (32 px images shown 192 px wide)" grep -q 'width="192" height="192"' "$html"
 check "plain-words summary" grep -q 'What the numbers support' "$html"
-check "the level-only reference in the summary" grep -q 'Reference: a predictor that knew each test image' "$html"
-check "the level-only reference in the comparison table" grep -qF "| group | metric | baseline | OHEM | level only |" "$md"
+check "the type-and-level reference in the summary" grep -q 'Reference: a predictor that knew each test image' "$html"
+check "the type-and-level reference in the comparison table" grep -qF "| group | metric | baseline | OHEM | type+level only |" "$md"
 for header in "| group | metric |" "| variant | type |" "| attacker | defender |"; do
   check "report.md table '$header'" grep -qF "$header" "$md"
 done
