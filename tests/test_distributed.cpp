@@ -91,6 +91,32 @@ TEST_CASE("DistributedEnv reads the torchrun variables and names what is wrong",
   CHECK(error_of(bad).find("MASTER_ADDR is empty") != std::string::npos);
 }
 
+namespace {
+struct StoreOptionsWithLibuv {
+  bool useLibUV = true;
+};
+struct StoreOptionsWithoutLibuv {
+  int port = 0;
+};
+}  // namespace
+
+TEST_CASE("The libuv store is turned off only where the store options have it and it is on",
+          "[distributed]") {
+  // LibTorch 2.4+ defaults TCPStoreOptions::useLibUV to true and throws where it was built without
+  // libuv (Debian 13's 2.6); DistributedContext then retries with it off. 1.x has no such member.
+  StoreOptionsWithLibuv on;
+  CHECK(ohem::detail::disable_libuv(on));
+  CHECK_FALSE(on.useLibUV);
+  CHECK_FALSE(ohem::detail::disable_libuv(on));  // already off: no second retry
+  StoreOptionsWithoutLibuv none;
+  CHECK_FALSE(ohem::detail::disable_libuv(none));
+#if TORCH_VERSION_MAJOR < 2
+  CHECK_FALSE(ohem::detail::has_use_libuv<c10d::TCPStoreOptions>::value);
+#elif TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4
+  CHECK(ohem::detail::has_use_libuv<c10d::TCPStoreOptions>::value);
+#endif
+}
+
 TEST_CASE("DistributedContext: a port in use and an unreachable master give clear errors", "[distributed]") {
   auto busy = listening_store();
   const int port = busy->getPort();
