@@ -40,7 +40,7 @@ c10::intrusive_ptr<c10d::TCPStore> listening_store() {
   o.isServer = true;
   o.numWorkers = 1;
   o.waitWorkers = false;
-  return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
+  return ohem::detail::make_tcp_store("127.0.0.1", o);
 }
 
 }  // namespace
@@ -103,7 +103,7 @@ struct StoreOptionsWithoutLibuv {
 TEST_CASE("The libuv store is turned off only where the store options have it and it is on",
           "[distributed]") {
   // LibTorch 2.4+ defaults TCPStoreOptions::useLibUV to true and throws where it was built without
-  // libuv (Debian 13's 2.6); DistributedContext then retries with it off. 1.x has no such member.
+  // libuv (Debian 13's 2.6); detail::make_tcp_store then retries with it off. 1.x has no such member.
   StoreOptionsWithLibuv on;
   CHECK(ohem::detail::disable_libuv(on));
   CHECK_FALSE(on.useLibUV);

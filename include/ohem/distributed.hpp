@@ -180,14 +180,7 @@ class DistributedContext {
     so.waitWorkers = true;
     so.timeout = options.timeout();
     try {
-      try {
-        s.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-      } catch (const std::exception& e) {
-        // LibTorch 2.4+ defaults to the libuv store, and a LibTorch built without libuv (Debian 13's 2.6)
-        // refuses it before opening any socket: then the classic store, as torchrun does with USE_LIBUV=0.
-        if (std::string(e.what()).find("libuv") == std::string::npos || !detail::disable_libuv(so)) throw;
-        s.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-      }
+      s.store = detail::make_tcp_store(env.master_addr, so);  // libuv store, else the classic one
     } catch (const std::exception& e) {
       const std::string msg = e.what();
       if (env.rank == 0 &&

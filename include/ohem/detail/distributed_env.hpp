@@ -12,30 +12,9 @@
 #include <functional>
 #include <map>
 #include <string>
-#include <type_traits>
-#include <utility>
 
 OHEM_BEGIN_NAMESPACE
 namespace detail {
-
-/// Whether a store options type has `useLibUV` (c10d::TCPStoreOptions from LibTorch 2.4 on).
-template <typename T, typename = void>
-struct has_use_libuv : std::false_type {};
-template <typename T>
-struct has_use_libuv<T, std::void_t<decltype(std::declval<T&>().useLibUV)>> : std::true_type {};
-
-/// Turns the libuv store off in `o`; returns false where it was already off or does not exist (1.x).
-template <typename StoreOptions>
-bool disable_libuv(StoreOptions& o) {
-  if constexpr (has_use_libuv<StoreOptions>::value) {
-    if (!o.useLibUV) return false;
-    o.useLibUV = false;
-    return true;
-  } else {
-    (void)o;
-    return false;
-  }
-}
 
 /// The names of the variables, in the order they are reported.
 inline const char* const* launcher_variables() {

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Internals of ohem/distributed.hpp: c10d includes, and the bucketed gradient reducer that all-reduces
-/// leaf gradients while backward runs (hooks after each leaf's gradient accumulation).
+/// Internals of ohem/distributed.hpp: c10d includes, the rendezvous store's construction, and the
+/// bucketed gradient reducer that all-reduces leaf gradients while backward runs (hooks after each leaf's
+/// gradient accumulation).
 
 #include <ohem/version.hpp>
 
@@ -25,10 +26,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,6 +61,37 @@ using DistributedBackendImpl = c10d::ProcessGroup;
 #endif
 
 namespace detail {
+
+/// Whether a store options type has `useLibUV` (c10d::TCPStoreOptions from LibTorch 2.3 on).
+template <typename T, typename = void>
+struct has_use_libuv : std::false_type {};
+template <typename T>
+struct has_use_libuv<T, std::void_t<decltype(std::declval<T&>().useLibUV)>> : std::true_type {};
+
+/// Turns the libuv store off in `o`; returns false where it was already off or does not exist (1.x).
+template <typename StoreOptions>
+bool disable_libuv(StoreOptions& o) {
+  if constexpr (has_use_libuv<StoreOptions>::value) {
+    if (!o.useLibUV) return false;
+    o.useLibUV = false;
+    return true;
+  } else {
+    (void)o;
+    return false;
+  }
+}
+
+/// Makes a c10d::TCPStore with `options`. From LibTorch 2.4 the default is the libuv store, which a
+/// LibTorch built without libuv (Debian 13's 2.6) refuses before opening any socket: then the classic
+/// store, as torchrun does with USE_LIBUV=0. Other errors propagate.
+inline c10::intrusive_ptr<c10d::TCPStore> make_tcp_store(const std::string& host, c10d::TCPStoreOptions options) {
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const std::exception& e) {
+    if (std::string(e.what()).find("libuv") == std::string::npos || !disable_libuv(options)) throw;
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  }
+}
 
 using CommBackend = DistributedBackendImpl;
 
