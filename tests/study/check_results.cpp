@@ -175,8 +175,10 @@ int main(int argc, char** argv) {
         has(r["metrics"][g], "reference.metrics." + g, "plcc", Kind::NumberOrNull);
       }
       const json& o = r["metrics"].value("overall", json::object());
-      if (!o.value("srcc", json()).is_number() || !(o["srcc"].get<double>() > 0 && o["srcc"].get<double>() <= 1))
-        fail("reference.metrics.overall.srcc", "expected a number in (0, 1], got " + o.value("srcc", json()).dump());
+      if (!o.value("srcc", json()).is_number() ||
+          !(o["srcc"].get<double>() > 0 && o["srcc"].get<double>() <= 1))
+        fail("reference.metrics.overall.srcc",
+             "expected a number in (0, 1], got " + o.value("srcc", json()).dump());
     }
   }
   if (has(j, "root", "mechanism", Kind::Object)) {

@@ -314,9 +314,10 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   t_cmp.header = {"group", "metric", "baseline", "OHEM", "Δ", ci_name, "wins", "reading"};
   t_cmp.numeric = {false, false, true, true, true, true, true, false};
   if (reference) {
-    t_cmp.caption += " Type+level only: the reference predictor that knows each image's distortion type and "
-                     "level, not its content (it scores an image with the mean training label of its type and "
-                     "level).";
+    t_cmp.caption +=
+        " Type+level only: the reference predictor that knows each image's distortion type and "
+        "level, not its content (it scores an image with the mean training label of its type and "
+        "level).";
     t_cmp.header.insert(t_cmp.header.begin() + 4, "type+level only");
     t_cmp.numeric.insert(t_cmp.numeric.begin() + 4, true);
   }

@@ -84,7 +84,8 @@ bool disable_libuv(StoreOptions& o) {
 /// Makes a c10d::TCPStore with `options`. From LibTorch 2.4 the default is the libuv store, which a
 /// LibTorch built without libuv (Debian 13's 2.6) refuses before opening any socket: then the classic
 /// store, as torchrun does with USE_LIBUV=0. Other errors propagate.
-inline c10::intrusive_ptr<c10d::TCPStore> make_tcp_store(const std::string& host, c10d::TCPStoreOptions options) {
+inline c10::intrusive_ptr<c10d::TCPStore> make_tcp_store(const std::string& host,
+                                                         c10d::TCPStoreOptions options) {
   try {
     return c10::make_intrusive<c10d::TCPStore>(host, options);
   } catch (const std::exception& e) {
