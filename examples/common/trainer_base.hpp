@@ -23,6 +23,7 @@
 #include "image.hpp"
 #include "io.hpp"
 #include "output_dir.hpp"
+#include "platform.hpp"
 #include "schedule.hpp"
 #include "transforms.hpp"
 
@@ -138,6 +139,10 @@ class TrainerBase {
     dist_ = ohem::DistributedContext::from_env();
     prepare_output();
     torch::set_num_threads(o_.threads);
+    // LibTorch builds whose convolution gradients read unwritten memory get oneDNN turned off (stderr
+    // says so, also under --quiet: it changes speed).
+    if (const std::string warning = guard_convolution_backward(); !warning.empty() && dist_.is_main())
+      std::cerr << warning << std::endl;
     const ReadOptions read = ReadOptions().skip_bad_rows(o_.skip_bad_rows);
     data_ = read_dataset(o_.format, o_.csv, o_.images, read);
     if (!o_.test_csv.empty()) {
