@@ -100,6 +100,31 @@ struct StoreOptionsWithoutLibuv {
 };
 }  // namespace
 
+namespace {
+void count_sigpipe(int) {}
+}  // namespace
+
+TEST_CASE("SIGPIPE is ignored where it has the default action, a program's own handler is kept",
+          "[distributed]") {
+  struct sigaction saved {};
+  REQUIRE(::sigaction(SIGPIPE, nullptr, &saved) == 0);
+  struct sigaction set {};
+  sigemptyset(&set.sa_mask);
+  set.sa_handler = SIG_DFL;
+  REQUIRE(::sigaction(SIGPIPE, &set, nullptr) == 0);
+  CHECK(ohem::detail::ignore_sigpipe());
+  struct sigaction now {};
+  REQUIRE(::sigaction(SIGPIPE, nullptr, &now) == 0);
+  CHECK(now.sa_handler == SIG_IGN);
+  CHECK_FALSE(ohem::detail::ignore_sigpipe());  // already ignored
+  set.sa_handler = count_sigpipe;
+  REQUIRE(::sigaction(SIGPIPE, &set, nullptr) == 0);
+  CHECK_FALSE(ohem::detail::ignore_sigpipe());
+  REQUIRE(::sigaction(SIGPIPE, nullptr, &now) == 0);
+  CHECK(now.sa_handler == count_sigpipe);
+  REQUIRE(::sigaction(SIGPIPE, &saved, nullptr) == 0);
+}
+
 TEST_CASE("The libuv store is turned off only where the store options have it and it is on",
           "[distributed]") {
   // LibTorch 2.4+ defaults TCPStoreOptions::useLibUV to true and throws where it was built without

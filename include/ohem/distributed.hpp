@@ -161,7 +161,8 @@ class DistributedContext {
 
   /// Joins the group `env` describes: rank 0 starts the store (throws naming MASTER_PORT if the port is
   /// in use), every rank connects to it (throws naming MASTER_ADDR:MASTER_PORT if it cannot within the
-  /// timeout), then the backend connects every pair of ranks.
+  /// timeout), then the backend connects every pair of ranks. A launched context sets SIGPIPE to "ignore"
+  /// unless the program handles it (Python's default), so that a peer that exits gives an error here.
   DistributedContext(DistributedEnv env, DistributedOptions options = {}) : impl_(std::make_shared<Impl>()) {
     Impl& s = *impl_;
     s.env = env;
@@ -170,6 +171,8 @@ class DistributedContext {
     s.comm.world_size = env.world_size;
     s.comm.timeout = options.timeout();
     if (!env.launched) return;
+    // A peer that exits mid-collective must give this rank an error, not a silent death by SIGPIPE.
+    detail::ignore_sigpipe();
     TORCH_CHECK(options.timeout().count() > 0, "ohem::DistributedOptions::timeout must be > 0, got ",
                 options.timeout().count(), " ms");
     const std::string where = env.master_addr + ":" + std::to_string(env.port);

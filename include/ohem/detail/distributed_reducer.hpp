@@ -24,6 +24,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <signal.h>  // sigaction (POSIX)
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -92,6 +93,25 @@ inline c10::intrusive_ptr<c10d::TCPStore> make_tcp_store(const std::string& host
     if (std::string(e.what()).find("libuv") == std::string::npos || !disable_libuv(options)) throw;
     return c10::make_intrusive<c10d::TCPStore>(host, options);
   }
+}
+
+/// Makes writes to a socket whose peer has gone fail with EPIPE (which Gloo and the store turn into an
+/// error) instead of killing the process with SIGPIPE: sets SIGPIPE to "ignore" where it has the default
+/// action (Python does the same at start-up, which is why torch.distributed never meets it). A handler the
+/// program installed itself is left alone. Returns true if it changed the disposition.
+inline bool ignore_sigpipe() {
+#if defined(SIGPIPE)
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
+      current.sa_handler != SIG_DFL)
+    return false;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  return ::sigaction(SIGPIPE, &ignore, nullptr) == 0;
+#else
+  return false;
+#endif
 }
 
 using CommBackend = DistributedBackendImpl;
