@@ -209,19 +209,31 @@ TEST_CASE("files: output paths are checked before any work", "[csv][files]") {
                                         {"--pairs", (fs::path(dir) / "." / "o.txt").string()}},
                                        {in}),
                     Contains("--pairs and --json name the same file"));
-  // No permission to write (skipped where the user can write anyway, e.g. root).
+  // No permission to write: a read-only directory, or, where the user may write anyway (root), a
+  // directory the kernel refuses files in (procfs, sysfs). Skipped only where none refuses.
   const std::string ro = (fs::path(dir) / "ro").string();
   fs::create_directories(ro);
   fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
-  const bool privileged = std::ofstream((fs::path(ro) / "probe").string()).good();
-  if (privileged) {
-    fs::remove(fs::path(ro) / "probe");
-    WARN("SKIPPED: running with permission to write into a read-only directory (root?)");
-  } else {
-    CHECK_THROWS_WITH(check_output_path((fs::path(ro) / "x.json").string(), {in}, "--json"),
-                      Contains("cannot create files in directory"));
+  const auto refuses_files = [](const std::string& d) {
+    if (!fs::is_directory(d)) return false;
+    const fs::path probe = fs::path(d) / "ohem-write-probe";
+    if (!std::ofstream(probe.string()).good()) return true;
+    std::error_code ec;
+    fs::remove(probe, ec);
+    return false;
+  };
+  std::string unwritable;
+  for (const std::string& d : {ro, std::string("/proc/self"), std::string("/sys")}) {
+    if (refuses_files(d)) {
+      unwritable = d;
+      break;
+    }
   }
   fs::permissions(ro, fs::perms::owner_all);
+  if (unwritable.empty()) OHEM_SKIP("no directory here refuses new files to this user (root without /proc?)");
+  INFO("unwritable directory: " << unwritable);
+  CHECK_THROWS_WITH(check_output_path((fs::path(unwritable) / "x.json").string(), {in}, "--json"),
+                    Contains("cannot create files in directory"));
 }
 
 TEST_CASE("files: input checks name a directory as a directory", "[csv][files]") {
