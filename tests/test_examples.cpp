@@ -357,6 +357,56 @@ TEST_CASE("backbones: ResNet-18/50 have torchvision's parameter names and counts
   CHECK_THROWS_WITH(ResNet(ResNetOptions("vgg16")), Contains("unknown architecture"));
 }
 
+TEST_CASE("backbones: CNNIQA's local normalisation, pooling, shapes and errors", "[examples]") {
+  torch::manual_seed(3);
+  CNNIQA net(CNNIQAOptions().kernels(6).hidden(10));
+  CHECK(net->feature_dim() == 10);
+  const torch::Tensor x = torch::randn({2, 3, 9, 11}, torch::kDouble);
+  net->to(torch::kDouble);
+  CHECK(net->forward(x).sizes() == torch::IntArrayRef({2, 10}));
+  // The local normalisation against a direct computation: at each pixel, the mean and the (population)
+  // standard deviation of the grey values in the 7x7 window clipped to the image.
+  const torch::Tensor z = net->normalize_local(x);
+  REQUIRE(z.sizes() == torch::IntArrayRef({2, 2, 9, 11}));
+  const torch::Tensor grey = x.mean(1);
+  double worst = 0.0;
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < 9; ++i) {
+      for (int64_t j = 0; j < 11; ++j) {
+        double sum = 0.0, sum2 = 0.0;
+        int n = 0;
+        for (int64_t u = std::max<int64_t>(0, i - 3); u <= std::min<int64_t>(8, i + 3); ++u) {
+          for (int64_t v = std::max<int64_t>(0, j - 3); v <= std::min<int64_t>(10, j + 3); ++v) {
+            const double g = grey[b][u][v].item<double>();
+            sum += g;
+            sum2 += g * g;
+            ++n;
+          }
+        }
+        const double mean = sum / n, sd = std::sqrt(std::max(0.0, sum2 / n - mean * mean));
+        const double lcn = (grey[b][i][j].item<double>() - mean) / (sd + 0.05);
+        worst = std::max({worst, std::abs(z[b][0][i][j].item<double>() - lcn),
+                          std::abs(z[b][1][i][j].item<double>() - sd)});
+      }
+    }
+  }
+  CHECK(worst < 1e-9);
+  // Contrast stays visible: halving the contrast halves the standard-deviation channel.
+  const torch::Tensor half = net->normalize_local(x * 0.5);
+  CHECK(ohem_test::close(half.select(1, 1), z.select(1, 1) * 0.5, 0.0, 1e-12));
+  // The pooled features are each kernel's maximum and minimum response.
+  const torch::Tensor y = net->conv(z).flatten(2);
+  const torch::Tensor expected =
+      torch::relu(net->fc2(torch::relu(net->fc1(torch::cat({y.amax(2), y.amin(2)}, 1)))));
+  CHECK(ohem_test::close(net->forward(x), expected, 0.0, 1e-12));
+  CHECK_THROWS_WITH(net->forward(torch::rand({2, 1, 9, 9}, torch::kDouble)),
+                    Contains("expected input [B, 3, H, W]"));
+  CHECK_THROWS_WITH(net->forward(torch::rand({2, 3, 6, 9}, torch::kDouble)),
+                    Contains("smaller than the 7x7 kernel"));
+  CHECK_THROWS_WITH(CNNIQA(CNNIQAOptions().window(4)), Contains("window must be a positive odd number"));
+  CHECK_THROWS_WITH(CNNIQA(CNNIQAOptions().kernels(0)), Contains("must be positive"));
+}
+
 namespace {
 // Mirrors a torch::nn module tree as a TorchScript module (what torch.jit.script of the same model
 // exports, as far as names and tensors go).
@@ -539,10 +589,7 @@ void resume_identical(bool ohem_on) {
 TEST_CASE("platform: the convolution input gradient reads only memory it wrote (oneDNN off where not)",
           "[examples][platform]") {
   bool* junk = ohem_examples::detail::junk_fill_flag();
-  if (junk == nullptr) {
-    WARN("SKIPPED: this LibTorch exports no c10 junk-fill flag; the probe cannot run");
-    return;
-  }
+  if (junk == nullptr) OHEM_SKIP("this LibTorch exports no c10 junk-fill flag; the probe cannot run");
   // The probe's instrument works: with junk fill on, a new CPU tensor is not finite until written.
   const bool before = *junk;
   *junk = true;
@@ -571,6 +618,36 @@ TEST_CASE("platform: the convolution input gradient reads only memory it wrote (
 TEST_CASE("train_pairwise: two steps with and without OHEM", "[examples][trainer]") {
   smoke<train_pairwise::Trainer>(true);
   smoke<train_pairwise::Trainer>(false);
+}
+
+TEST_CASE("train_pairwise and train_mos: --arch cnniqa trains; the twin prunes its convolution",
+          "[examples][trainer]") {
+  TrainOptions o = smoke_options(true);
+  o.arch = "cnniqa";
+  o.width = 8;  // kernels
+  train_pairwise::Trainer t(o);
+  const auto before = snapshot(*t.net());
+  for (const char* name :
+       {"backbone.conv.weight", "backbone.fc1.weight", "backbone.fc2.weight", "fc.weight"}) {
+    CHECK(before.count(name) == 1);
+  }
+  REQUIRE(t.competitor() != nullptr);
+  CHECK(t.competitor()->twin().masks().size() == 1);  // the recipe masks convolutions only: CNNIQA has one
+  CHECK(t.competitor()->twin().masks().sparsity() == Approx(0.65).margin(0.01));
+  for (int k = 0; k < 2; ++k) CHECK(std::isfinite(t.step().loss));
+  const auto after = snapshot(*t.net());
+  CHECK_FALSE(torch::equal(before.at("backbone.conv.weight"), after.at("backbone.conv.weight")));
+  CHECK_FALSE(torch::equal(before.at("backbone.fc2.weight"), after.at("backbone.fc2.weight")));
+  // train_mos takes CNNIQA's features as its one scale.
+  TrainOptions m = o;
+  m.out = temp_dir("run");
+  train_mos::Trainer mos(m);
+  CHECK(mos.net()->fc1->weight.size(1) == CNNIQAOptions().hidden());
+  CHECK(std::isfinite(mos.step().loss));
+  // ImageNet weights exist for the ResNets only.
+  o.pretrained = "resnet18.pt";
+  o.out = temp_dir("run");
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o), Contains("--arch cnniqa has none"));
 }
 
 TEST_CASE("train_pairwise: sequential mode gives the joint mode's first loss", "[examples][trainer]") {

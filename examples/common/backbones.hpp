@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// ResNet-18 and ResNet-50 backbones in C++ with torchvision's layout and parameter names
-/// ("conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", ...; no "fc"), and loading
-/// of weights from a TorchScript file exported from Python (names matched one to one).
+/// ("conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", ...; no "fc"), loading
+/// of weights from a TorchScript file exported from Python (names matched one to one), and CNNIQA, a
+/// shallow network for IQA on little data (`--arch cnniqa`).
 ///
 /// Pretrained weights cannot be downloaded here; the default is torchvision's random initialisation.
 /// To use ImageNet weights, export them once in Python (docs/examples.md):
@@ -163,6 +164,91 @@ struct ResNetImpl : torch::nn::Module {
   int64_t features_ = 0;
 };
 TORCH_MODULE(ResNet);
+
+/// Options of the CNNIQA backbone.
+///
+/// Example: `CNNIQAOptions().kernels(50)`
+struct CNNIQAOptions {
+  /// Convolution kernels (Kang et al.: 50).
+  TORCH_ARG(int64_t, kernels) = 50;
+  /// Side of the convolution kernels (7).
+  TORCH_ARG(int64_t, kernel_size) = 7;
+  /// Width of the two fully connected layers (800).
+  TORCH_ARG(int64_t, hidden) = 800;
+  /// Side of the local normalisation window (7).
+  TORCH_ARG(int64_t, window) = 7;
+  /// Added to the local standard deviation before dividing (on the ImageNet-normalised scale).
+  TORCH_ARG(double, epsilon) = 0.05;
+};
+
+/// CNNIQA (Kang, Ye, Li, Doermann, CVPR 2014), a shallow network that learns distortions rather than
+/// content from little data: local normalisation of the grey image → one convolution → global max and
+/// min pooling → two fully connected layers with ReLU; `forward` returns the features [B, hidden].
+///
+/// Deviation from the paper: the convolution sees two channels, the locally normalised image and the
+/// local standard deviation it divided by, so that contrast changes (which local normalisation removes)
+/// stay visible. The input is an RGB batch [B, 3, H, W] (as the trainers feed it, ImageNet-normalised),
+/// at least `kernel_size` pixels on a side. Initialised with LibTorch's defaults.
+struct CNNIQAImpl : torch::nn::Module {
+  explicit CNNIQAImpl(CNNIQAOptions options = {}) : options_(options) {
+    TORCH_CHECK(options_.kernels() >= 1 && options_.hidden() >= 1 && options_.kernel_size() >= 1,
+                "CNNIQA: kernels, hidden and kernel_size must be positive, got ", options_.kernels(), ", ",
+                options_.hidden(), ", ", options_.kernel_size());
+    TORCH_CHECK(options_.window() >= 1 && options_.window() % 2 == 1,
+                "CNNIQA: window must be a positive odd number, got ", options_.window());
+    TORCH_CHECK(options_.epsilon() > 0.0, "CNNIQA: epsilon must be positive, got ", options_.epsilon());
+    conv = register_module(
+        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2, options_.kernels(), options_.kernel_size())));
+    fc1 = register_module("fc1", torch::nn::Linear(2 * options_.kernels(), options_.hidden()));
+    fc2 = register_module("fc2", torch::nn::Linear(options_.hidden(), options_.hidden()));
+  }
+  /// Returns the network's input [B, 2, H, W]: the grey image (mean of the channels) minus its local
+  /// mean, divided by its local standard deviation plus epsilon; and that local standard deviation.
+  torch::Tensor normalize_local(const torch::Tensor& x) const {
+    TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "CNNIQA: expected input [B, 3, H, W], got ", x.sizes());
+    TORCH_CHECK(x.size(2) >= options_.kernel_size() && x.size(3) >= options_.kernel_size(), "CNNIQA: input ",
+                x.sizes(), " is smaller than the ", options_.kernel_size(), "x", options_.kernel_size(),
+                " kernel");
+    namespace F = torch::nn::functional;
+    const int64_t w = options_.window();
+    const auto pool = F::AvgPool2dFuncOptions(w).stride(1).padding(w / 2).count_include_pad(false);
+    const torch::Tensor grey = x.mean(1, /*keepdim=*/true);
+    const torch::Tensor mean = F::avg_pool2d(grey, pool);
+    const torch::Tensor sd = (F::avg_pool2d(grey * grey, pool) - mean * mean).clamp_min(0.0).sqrt();
+    return torch::cat({(grey - mean) / (sd + options_.epsilon()), sd}, 1);
+  }
+  /// Returns the features [B, hidden()].
+  torch::Tensor forward(const torch::Tensor& x) {
+    // max/min with indices: their backward scatters into the argmax, much cheaper than amax/amin's.
+    const torch::Tensor y = conv(normalize_local(x)).flatten(2);
+    const torch::Tensor pooled = torch::cat({std::get<0>(y.max(2)), std::get<0>(y.min(2))}, 1);
+    return torch::relu(fc2(torch::relu(fc1(pooled))));
+  }
+  /// Returns the number of features (hidden).
+  int64_t feature_dim() const { return options_.hidden(); }
+  /// Returns the options.
+  const CNNIQAOptions& options() const { return options_; }
+
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+ private:
+  CNNIQAOptions options_;
+};
+TORCH_MODULE(CNNIQA);
+
+/// Builds the trainers' backbone for `--arch` (resnet18, resnet50: a ResNet of base width `width`;
+/// cnniqa: CNNIQA with `width` kernels), registers it in `owner` as "backbone", sets the one of `resnet`
+/// and `cnniqa` it built, and returns its number of features.
+inline int64_t register_backbone(torch::nn::Module& owner, const std::string& arch, int64_t width,
+                                 ResNet& resnet, CNNIQA& cnniqa) {
+  if (arch == "cnniqa") {
+    cnniqa = owner.register_module("backbone", CNNIQA(CNNIQAOptions().kernels(width)));
+    return cnniqa->feature_dim();
+  }
+  resnet = owner.register_module("backbone", ResNet(ResNetOptions(arch).width(width)));
+  return resnet->feature_dim();
+}
 
 /// Copies parameters and buffers from a TorchScript module (e.g. a scripted torchvision ResNet) into a
 /// C++ module by qualified name. Names in the file that the module lacks are ignored only if they match

@@ -44,8 +44,8 @@ struct TrainOptions {
   bool cache = false;              ///< [--cache] keep decoded, resized images in memory
   std::string label = "binary";    ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
   // Model
-  std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50
-  int64_t width = 64;             ///< [--width] backbone base width (64 = torchvision)
+  std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50 | cnniqa
+  int64_t width = 64;             ///< [--width] ResNet base width (64 = torchvision); CNNIQA's kernels
   std::string pretrained;         ///< [--pretrained] TorchScript file with torchvision weights
   // Transforms
   int64_t resize = 512;       ///< [--resize] training short side
@@ -140,8 +140,10 @@ void visit_train_options(Options& o, F&& f) {
                {"binary", "thurstone"}},
     o.label);
   // model
-  f(OptionInfo{"--arch", "backbone", R::Run, false, {"resnet18", "resnet50"}}, o.arch);
-  f(OptionInfo{"--width", "backbone base width (64 = torchvision)"}, o.width);
+  f(OptionInfo{"--arch", "backbone", R::Run, false, {"resnet18", "resnet50", "cnniqa"}}, o.arch);
+  f(OptionInfo{"--width",
+               "ResNet base width (64 = torchvision); cnniqa: its convolution kernels (paper: 50)"},
+    o.width);
   f(OptionInfo{"--pretrained", "TorchScript file with torchvision weights"}, o.pretrained);
   // images
   f(OptionInfo{"--resize", "training short side (0: as is)"}, o.resize);
@@ -321,6 +323,9 @@ inline void validate(const TrainOptions& o) {
   TORCH_CHECK(o.gamma > 0, "--gamma must be positive, got ", o.gamma);
   TORCH_CHECK(o.threads > 0 && o.threads <= 4096, "--threads must be in [1, 4096], got ", o.threads);
   TORCH_CHECK(o.width > 0, "--width must be positive, got ", o.width);
+  TORCH_CHECK(
+      o.pretrained.empty() || o.arch != "cnniqa",
+      "--pretrained loads torchvision ResNet weights; --arch cnniqa has none (use resnet18 or resnet50)");
   TORCH_CHECK(o.resize >= 0 && o.crop >= 0 && o.test_resize >= 0 && o.test_crop >= 0,
               "image sizes must be >= 0");
   TORCH_CHECK(o.crop == 0 || o.resize == 0 || o.crop <= o.resize, "--crop (", o.crop,

@@ -115,7 +115,7 @@ struct EvalResult {
 };
 
 /// The shared trainer machinery (CRTP). `Derived` provides:
-/// - `Net make_net()` — the model (a module holder with a `ResNet backbone` member);
+/// - `Net make_net()` — the model (a module holder whose child "backbone" takes `--pretrained`);
 /// - `TaskLoss task_loss()` — the task loss the OHEM loss wraps;
 /// - `std::vector<torch::Tensor> head_parameters()` — what stage 1 trains;
 /// - `int64_t items_per_epoch()` — training items (pairs or images) per epoch;
@@ -184,7 +184,7 @@ class TrainerBase {
     torch::manual_seed(o_.seed);
     net_ = self().make_net();
     if (!o_.pretrained.empty()) {
-      const int64_t n = load_script_weights(*backbone(), o_.pretrained);
+      const int64_t n = load_script_weights(backbone(), o_.pretrained);
       say(fmt::format("loaded {} backbone tensors from {}", n, o_.pretrained));
     }
     const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
@@ -503,8 +503,12 @@ class TrainerBase {
     return torch::stack(xs);
   }
 
-  /// Returns the backbone (for pretrained weights); the derived class's net must expose `backbone`.
-  ResNet& backbone() { return net_->backbone; }
+  /// Returns the backbone (for pretrained weights): the net's child module named "backbone".
+  torch::nn::Module& backbone() {
+    auto children = net_->named_children();
+    TORCH_CHECK(children.contains("backbone"), "the model has no child module named \"backbone\"");
+    return *children["backbone"];
+  }
 
   /// Prints a line unless quiet (rank 0 only).
   void say(const std::string& s) const {

@@ -22,6 +22,7 @@ struct ExperimentOptions {
   int64_t seeds = 2, threads = 2, patch = 64, grid = 2, crop = 56, width = 16, epochs1 = 1, epochs2 = 5,
           batch = 16;
   double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
+  std::string arch = "resnet18";                                   ///< resnet18 | resnet50 | cnniqa
   std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  ///< per type, distortion_names() order
 };
 
@@ -40,7 +41,10 @@ inline void add_experiment_options(CLI::App& app, ExperimentOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
   app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--width", o.width, "ResNet-18 base width (torchvision: 64)")
+  app.add_option("--arch", o.arch, "backbone")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"resnet18", "resnet50", "cnniqa"}));
+  app.add_option("--width", o.width, "ResNet base width (torchvision: 64); cnniqa: its kernels (paper: 50)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--epochs1", o.epochs1, "epochs of stage 1 (backbone frozen)")->capture_default_str();
@@ -67,6 +71,7 @@ inline ohem_examples::TrainOptions train_options(const ExperimentOptions& o, con
   t.csv = train_csv;
   t.test_csv = test_csv;
   t.cache = true;
+  t.arch = o.arch;
   t.width = o.width;
   t.resize = 0;
   t.crop = o.crop;

@@ -20,17 +20,19 @@ namespace train_mos {
 using namespace ohem_examples;
 
 /// The MOS regressor: multi-scale pooled backbone features → Linear(→ hidden) → ReLU → Linear(→ 1).
+/// With `--arch cnniqa` the features are CNNIQA's (one scale).
 struct MosNetImpl : torch::nn::Module {
   MosNetImpl(const std::string& arch, int64_t width, int64_t hidden = 128) {
-    backbone = register_module("backbone", ResNet(ResNetOptions(arch).width(width)));
+    const int64_t features = register_backbone(*this, arch, width, backbone, shallow);
     const int64_t expansion = arch == "resnet50" ? 4 : 1;
-    const int64_t in = width * expansion * (2 + 4 + 8);
+    const int64_t in = shallow ? features : width * expansion * (2 + 4 + 8);
     fc1 = register_module("fc1", torch::nn::Linear(in, hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden, 1));
   }
   /// Returns the predicted MOS [B] of a batch [B, 3, H, W].
   torch::Tensor forward(const torch::Tensor& x) {
     TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "MosNet: expected input [B, 3, H, W], got ", x.sizes());
+    if (shallow) return fc2(torch::relu(fc1(shallow->forward(x)))).reshape({-1});
     auto& b = *backbone;
     auto y = torch::max_pool2d(torch::relu(b.bn1(b.conv1(x))), 3, 2, 1);
     std::vector<torch::Tensor> pooled;
@@ -40,7 +42,8 @@ struct MosNetImpl : torch::nn::Module {
     }
     return fc2(torch::relu(fc1(torch::cat(pooled, 1)))).reshape({-1});
   }
-  ResNet backbone{nullptr};
+  ResNet backbone{nullptr};  ///< the backbone, unless --arch cnniqa
+  CNNIQA shallow{nullptr};   ///< the backbone with --arch cnniqa
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(MosNet);

@@ -20,18 +20,20 @@ namespace train_pairwise {
 using namespace ohem_examples;
 
 /// BaseCNN: backbone → average pool → L2-normalise → Linear(features → 1) = the score μ (σ² fixed to 1).
+/// With `--arch cnniqa` the backbone is CNNIQA (its own pooling and two fully connected layers).
 struct BaseCNNImpl : torch::nn::Module {
   BaseCNNImpl(const std::string& arch, int64_t width) {
-    backbone = register_module("backbone", ResNet(ResNetOptions(arch).width(width)));
-    fc = register_module("fc", torch::nn::Linear(backbone->feature_dim(), 1));
+    const int64_t features = register_backbone(*this, arch, width, backbone, shallow);
+    fc = register_module("fc", torch::nn::Linear(features, 1));
   }
   /// Returns the scores [B] of a batch [B, 3, H, W].
   torch::Tensor forward(const torch::Tensor& x) {
-    auto f = backbone->forward(x);
+    auto f = backbone ? backbone->forward(x) : shallow->forward(x);
     f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1));
     return fc->forward(f).reshape({-1});
   }
-  ResNet backbone{nullptr};
+  ResNet backbone{nullptr};  ///< the backbone, unless --arch cnniqa
+  CNNIQA shallow{nullptr};   ///< the backbone with --arch cnniqa
   torch::nn::Linear fc{nullptr};
 };
 TORCH_MODULE(BaseCNN);
