@@ -234,6 +234,64 @@ TEST_CASE("A single process without launcher variables: every collective is the 
   CHECK(tracker.ranking().size() == 2);
 }
 
+TEST_CASE("gradient buckets: filled backwards up to the cap, a small last bucket, one dtype each",
+          "[distributed]") {
+  using ohem::detail::plan_buckets;
+  using Plan = std::vector<std::vector<size_t>>;
+  auto floats = [](std::vector<int64_t> n) {
+    std::vector<torch::Tensor> out;
+    for (int64_t k : n) out.push_back(torch::empty({k}));
+    return out;
+  };
+  // 4-byte floats: caps of 1000 bytes (250 floats) and 100 bytes (25 floats).
+  const auto p = floats({10, 10, 10, 100, 100, 100});
+  CHECK(plan_buckets(p, 1000, 100) == Plan{{5, 4}, {3, 2}, {1, 0}});
+  CHECK(plan_buckets(p, 1000, 0) == Plan{{5, 4}, {3, 2, 1, 0}});
+  // The last bucket holds at least the first parameter; a parameter above the cap is alone.
+  CHECK(plan_buckets(floats({30, 10, 300, 10}), 1000, 100) == Plan{{3}, {2}, {1}, {0}});
+  CHECK(plan_buckets(floats({5}), 1000, 100) == Plan{{0}});
+  CHECK(plan_buckets({}, 1000, 100).empty());
+  // dtypes never mix, in the last bucket either.
+  std::vector<torch::Tensor> mixed = floats({10, 10, 10, 10});
+  mixed[1] = torch::empty({10}, torch::kDouble);
+  mixed[3] = torch::empty({10}, torch::kDouble);
+  CHECK(plan_buckets(mixed, 1000, 1000) == Plan{{3}, {2}, {1}, {0}});
+
+  // ResNet-18 + Linear(512, 1) in registration order (conv1, bn1, layer1..4 with their BatchNorms and
+  // downsampling, head); the expected sizes come from the same rule computed independently.
+  std::vector<int64_t> sizes{64 * 3 * 49, 64, 64};
+  int64_t in = 64;
+  for (int64_t c : {64, 128, 256, 512}) {
+    for (int block = 0; block < 2; ++block) {
+      const int64_t from = block == 0 ? in : c;
+      for (int64_t n : {c * from * 9, c, c, c * c * 9, c, c}) sizes.push_back(n);
+      if (block == 0 && from != c) {
+        for (int64_t n : {c * from, c, c}) sizes.push_back(n);
+      }
+    }
+    in = c;
+  }
+  sizes.push_back(512);
+  sizes.push_back(1);
+  const auto resnet = floats(sizes);
+  REQUIRE(resnet.size() == 62);
+  auto bytes = [&](const Plan& plan) {
+    std::vector<int64_t> out;
+    for (const auto& b : plan) {
+      int64_t sum = 0;
+      for (size_t i : b) sum += resnet[i].numel() * 4;
+      out.push_back(sum);
+    }
+    return out;
+  };
+  const int64_t mb = ohem::detail::megabytes(1.0);
+  const Plan defaults = plan_buckets(resnet, 25 * mb, mb);
+  CHECK(bytes(defaults) == std::vector<int64_t>{19417092, 24365056, 925952});
+  CHECK(defaults.back().size() == 18);  // conv1, bn1, layer1, layer2.0.conv1 and its BatchNorm
+  CHECK(defaults.back().back() == 0);
+  CHECK(bytes(plan_buckets(resnet, 25 * mb, 0)) == std::vector<int64_t>{19417092, 25291008});
+}
+
 TEST_CASE("DistributedSampler: disjoint equal shards, padding at the tail, reshuffled per epoch",
           "[distributed]") {
   for (int64_t n : {0, 1, 7, 10, 13}) {

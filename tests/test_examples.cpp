@@ -407,6 +407,24 @@ TEST_CASE("backbones: CNNIQA's local normalisation, pooling, shapes and errors",
   CHECK_THROWS_WITH(CNNIQA(CNNIQAOptions().kernels(0)), Contains("must be positive"));
 }
 
+TEST_CASE("backbones: register_backbone builds every --arch choice and refuses others", "[examples]") {
+  for (const auto& arch : backbone_names()) {
+    torch::nn::Module owner;
+    ResNet resnet{nullptr};
+    CNNIQA cnniqa{nullptr};
+    const int64_t features = register_backbone(owner, arch, 8, resnet, cnniqa);
+    CHECK(owner.named_children().contains("backbone"));
+    CHECK(static_cast<bool>(resnet) == (arch != "cnniqa"));
+    CHECK(static_cast<bool>(cnniqa) == (arch == "cnniqa"));
+    // ResNet-18: 8 × 8 features; ResNet-50: 8 × 8 × 4 (bottleneck expansion); CNNIQA: its FC width, 800.
+    CHECK(features == (arch == "resnet18" ? 64 : arch == "resnet50" ? 256 : 800));
+  }
+  torch::nn::Module owner;
+  ResNet resnet{nullptr};
+  CNNIQA cnniqa{nullptr};
+  CHECK_THROWS_WITH(register_backbone(owner, "vgg16", 8, resnet, cnniqa), Contains("unknown arch \"vgg16\""));
+}
+
 namespace {
 // Mirrors a torch::nn module tree as a TorchScript module (what torch.jit.script of the same model
 // exports, as far as names and tensors go).

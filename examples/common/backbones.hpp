@@ -17,6 +17,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -237,11 +238,19 @@ struct CNNIQAImpl : torch::nn::Module {
 };
 TORCH_MODULE(CNNIQA);
 
+/// The names `register_backbone` takes: the trainers' and the demo's `--arch` choices.
+inline std::vector<std::string> backbone_names() {
+  return {"resnet18", "resnet50", "cnniqa"};
+}
+
 /// Builds the trainers' backbone for `--arch` (resnet18, resnet50: a ResNet of base width `width`;
 /// cnniqa: CNNIQA with `width` kernels), registers it in `owner` as "backbone", sets the one of `resnet`
 /// and `cnniqa` it built, and returns its number of features.
 inline int64_t register_backbone(torch::nn::Module& owner, const std::string& arch, int64_t width,
                                  ResNet& resnet, CNNIQA& cnniqa) {
+  const auto names = backbone_names();
+  TORCH_CHECK(std::find(names.begin(), names.end(), arch) != names.end(),
+              "register_backbone: unknown arch \"", arch, "\" (expected resnet18, resnet50 or cnniqa)");
   if (arch == "cnniqa") {
     cnniqa = owner.register_module("backbone", CNNIQA(CNNIQAOptions().kernels(width)));
     return cnniqa->feature_dim();

@@ -5,6 +5,8 @@
 /// (`add_train_options`), the run's configuration as JSON (`run_config`, stored in every checkpoint) and
 /// the comparison a resume makes (`resume_differences`).
 
+#include "backbones.hpp"
+
 #include <ohem/masks.hpp>
 #include <ohem/ohem_loss.hpp>
 #include <ohem/self_competitor.hpp>
@@ -140,7 +142,7 @@ void visit_train_options(Options& o, F&& f) {
                {"binary", "thurstone"}},
     o.label);
   // model
-  f(OptionInfo{"--arch", "backbone", R::Run, false, {"resnet18", "resnet50", "cnniqa"}}, o.arch);
+  f(OptionInfo{"--arch", "backbone", R::Run, false, backbone_names()}, o.arch);
   f(OptionInfo{"--width",
                "ResNet base width (64 = torchvision); cnniqa: its convolution kernels (paper: 50)"},
     o.width);

@@ -43,7 +43,7 @@ inline void add_experiment_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--crop", o.crop, "training crop")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--arch", o.arch, "backbone")
       ->capture_default_str()
-      ->check(CLI::IsMember({"resnet18", "resnet50", "cnniqa"}));
+      ->check(CLI::IsMember(ohem_examples::backbone_names()));
   app.add_option("--width", o.width, "ResNet base width (torchvision: 64); cnniqa: its kernels (paper: 50)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -179,6 +179,47 @@ inline void flat_collective(const std::vector<torch::Tensor>& tensors,
   }
 }
 
+/// Converts megabytes (MiB, as PyTorch's bucket_cap_mb) to bytes.
+inline int64_t megabytes(double mb) {
+  return static_cast<int64_t>(mb * 1024.0 * 1024.0);
+}
+
+/// Assigns `params` (distinct leaves in registration order) to gradient buckets; returns the buckets in
+/// launch order, each a list of indices into `params`. Backward produces gradients roughly in reverse
+/// registration order, so the buckets are filled from the last parameter backwards, each up to `cap`
+/// bytes (a parameter larger than `cap` gets a bucket of its own), and never mix dtypes or devices.
+/// The parameters registered first, whose gradients are final only when backward ends, form the last
+/// bucket on their own, of at most `last_cap` bytes (the longest such prefix; at least one parameter),
+/// so that little waits for the end of backward. `last_cap` 0: no such bucket.
+inline std::vector<std::vector<size_t>> plan_buckets(const std::vector<torch::Tensor>& params, int64_t cap,
+                                                     int64_t last_cap) {
+  auto bytes = [&](size_t i) { return params[i].numel() * static_cast<int64_t>(params[i].element_size()); };
+  auto same_kind = [&](size_t i, size_t j) {
+    return params[i].scalar_type() == params[j].scalar_type() && params[i].device() == params[j].device();
+  };
+  size_t tail = 0;  // params[0, tail) form the last bucket
+  if (last_cap > 0 && !params.empty()) {
+    int64_t sum = bytes(0);
+    tail = 1;
+    while (tail < params.size() && same_kind(tail, 0) && sum + bytes(tail) <= last_cap) sum += bytes(tail++);
+  }
+  std::vector<std::vector<size_t>> buckets;
+  int64_t filled = 0;
+  for (size_t i = params.size(); i-- > tail;) {
+    if (buckets.empty() || !same_kind(buckets.back().front(), i) || filled + bytes(i) > cap) {
+      buckets.emplace_back();
+      filled = 0;
+    }
+    buckets.back().push_back(i);
+    filled += bytes(i);
+  }
+  if (tail > 0) {
+    buckets.emplace_back();
+    for (size_t i = tail; i-- > 0;) buckets.back().push_back(i);
+  }
+  return buckets;
+}
+
 /// All-reduces (and averages) the gradients of a fixed list of leaf tensors in buckets.
 ///
 /// A hook after each leaf's gradient accumulation counts how often the leaf received a gradient since
@@ -191,15 +232,15 @@ inline void flat_collective(const std::vector<torch::Tensor>& tensors,
 /// waits, divides by the world size and copies the results into `.grad()`.
 class GradientReducer {
  public:
-  GradientReducer(CommHandle comm, std::vector<torch::Tensor> params, double bucket_cap_mb, bool overlap)
+  /// `cap` and `last_cap`: bucket sizes in bytes (`plan_buckets`).
+  GradientReducer(CommHandle comm, const std::vector<torch::Tensor>& params, int64_t cap, int64_t last_cap,
+                  bool overlap)
       : state_(std::make_shared<State>()) {
     State& s = *state_;
     s.comm = std::move(comm);
     s.overlap = overlap;
-    const int64_t cap = static_cast<int64_t>(bucket_cap_mb * 1024.0 * 1024.0);
-    // Buckets in reverse registration order: roughly the order in which backward produces gradients.
-    for (auto it = params.rbegin(); it != params.rend(); ++it) {
-      const torch::Tensor& p = *it;
+    std::vector<torch::Tensor> distinct;
+    for (const auto& p : params) {
       TORCH_CHECK(p.defined(), "ohem::DistributedDataParallel: an undefined parameter was given");
       // Frozen parameters (requires_grad false) are kept: they may be unfrozen later (stage 2 of the
       // recipe); their hook is installed once they require grad.
@@ -207,25 +248,22 @@ class GradientReducer {
       TORCH_CHECK(p.is_floating_point() || p.is_complex(),
                   "ohem::DistributedDataParallel: parameters must be floating point, got ", p.scalar_type());
       bool dup = false;
-      for (const auto& q : s.params) dup = dup || q.tensor.is_same(p);
-      if (dup) continue;  // LibTorch's parameters() does not de-duplicate shared tensors
-      Param q;
-      q.tensor = p;
-      const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
-      const bool fits = !s.buckets.empty() && s.buckets.back().dtype == p.scalar_type() &&
-                        s.buckets.back().device == p.device() &&
-                        (s.buckets.back().bytes + bytes <= cap || s.buckets.back().bytes == 0);
-      if (!fits) {
-        Bucket nb(p.scalar_type(), p.device());
-        s.buckets.push_back(std::move(nb));
+      for (const auto& q : distinct) dup = dup || q.is_same(p);
+      if (!dup) distinct.push_back(p);  // LibTorch's parameters() does not de-duplicate shared tensors
+    }
+    for (const auto& members : plan_buckets(distinct, cap, last_cap)) {
+      Bucket b(distinct[members.front()].scalar_type(), distinct[members.front()].device());
+      for (size_t i : members) {
+        Param q;
+        q.tensor = distinct[i];
+        q.bucket = s.buckets.size();
+        q.offset = b.numel;
+        b.numel += q.tensor.numel();
+        b.bytes += q.tensor.numel() * static_cast<int64_t>(q.tensor.element_size());
+        b.params.push_back(s.params.size());
+        s.params.push_back(std::move(q));
       }
-      Bucket& b = s.buckets.back();
-      q.bucket = s.buckets.size() - 1;
-      q.offset = b.numel;
-      b.numel += p.numel();
-      b.bytes += bytes;
-      b.params.push_back(s.params.size());
-      s.params.push_back(std::move(q));
+      s.buckets.push_back(std::move(b));
     }
     for (auto& b : s.buckets)
       b.flat = torch::zeros({b.numel}, torch::TensorOptions().dtype(b.dtype).device(b.device));
@@ -331,6 +369,11 @@ class GradientReducer {
 
   const DistributedSyncStats& stats() const { return state_->stats; }
   size_t num_buckets() const { return state_->buckets.size(); }
+  std::vector<int64_t> bucket_bytes() const {
+    std::vector<int64_t> out;
+    for (const auto& b : state_->buckets) out.push_back(b.bytes);
+    return out;
+  }
   size_t num_params() const { return state_->params.size(); }
 
  private:
