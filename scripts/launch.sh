@@ -21,7 +21,11 @@ shift
 [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 ]] || { echo "launch.sh: N must be a positive integer, got '$n'" >&2; exit 2; }
 
 # A port nobody listens on: ask the kernel for an ephemeral one through bash's /dev/tcp is not possible,
-# so probe random ports in the dynamic range until a connection is refused and no listener is shown.
+# so probe random ports until a connection is refused and no listener is shown. The candidates lie outside
+# the kernel's ephemeral range (ip_local_port_range), from which every port-0 bind and outgoing connection
+# gets its port (Gloo's pairs, torchrun's store, other programs): a port found free inside it can be
+# handed to one of those before rank 0 binds it ("Address already in use"), which happened when two
+# distributed tests ran at once.
 port_in_use() {
   if command -v ss >/dev/null 2>&1; then
     ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
@@ -29,9 +33,27 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
   return 1
 }
+# Prints a random port in [10000, 65535] outside the ephemeral range (anywhere in it if none is left).
+random_port() {
+  local lo=32768 hi=60999
+  { read -r lo hi </proc/sys/net/ipv4/ip_local_port_range; } 2>/dev/null || true
+  local below=$((lo - 10000)) above=$((65535 - hi))
+  ((below < 0)) && below=0
+  ((above < 0)) && above=0
+  local r=$((RANDOM * 32768 + RANDOM))
+  if ((below + above == 0)); then
+    echo $((10000 + r % 55536))
+  elif ((r % (below + above) < below)); then
+    echo $((10000 + r % below))
+  else
+    echo $((hi + 1 + r % above))
+  fi
+}
 if [[ -z "${MASTER_PORT:-}" ]]; then
   for _ in $(seq 1 100); do
-    candidate=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    candidate=$(random_port)
+    # torchrun --standalone's rendezvous port and torch's default MASTER_PORT: left to their owners.
+    [[ $candidate == 29400 || $candidate == 29500 ]] && continue
     if ! port_in_use "$candidate"; then
       MASTER_PORT=$candidate
       break

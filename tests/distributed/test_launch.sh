@@ -17,6 +17,14 @@ for r in 0 1 2; do
   [[ -z "${first_port:-}" || "$first_port" == "$port" ]] || fail "ranks saw different ports"
   first_port=$port
 done
+# The port chosen lies outside the kernel's ephemeral range, which port-0 binds draw from.
+for _ in 1 2 3 4 5 6 7 8; do
+  port=$(bash "$launch" 1 bash -c 'echo "$MASTER_PORT"') || fail "a 1-process launch failed"
+  if read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((hi - lo < 55000)); then
+    ((port < lo || port > hi)) || fail "MASTER_PORT $port is in the ephemeral range $lo-$hi"
+  fi
+  ((port >= 10000 && port <= 65535)) || fail "MASTER_PORT $port outside 10000-65535"
+done
 
 # 2. A failing rank: its status is returned and the other rank (sleeping 60 s) is stopped at once.
 start=$SECONDS
