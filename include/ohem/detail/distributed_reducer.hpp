@@ -229,7 +229,9 @@ inline std::vector<std::vector<size_t>> plan_buckets(const std::vector<torch::Te
 /// every rank), while backward goes on. `sync()` launches what is left, checks with one small all-reduce
 /// that every rank saw the same counts and no gradient arrived after its bucket was launched (otherwise
 /// every bucket is all-reduced again from the final gradients: averaging is linear, so this is exact),
-/// waits, divides by the world size and copies the results into `.grad()`.
+/// and copies each bucket into `.grad()` as soon as its own all-reduce completed. Gradients are divided by
+/// the world size while they are copied into their bucket (during backward, as PyTorch's DDP does), so
+/// that nothing but the wait and the copy back is left for `sync()`.
 class GradientReducer {
  public:
   /// `cap` and `last_cap`: bucket sizes in bytes (`plan_buckets`).
@@ -329,32 +331,33 @@ class GradientReducer {
       used[k] = ip[2 * n + i] != 0;
       redo = redo || ip[i] != s.params[k].expected || -ip[n + i] != s.params[k].expected;
     }
-    // 3. Wait for what was launched; then all-reduce again (redo) or what is still missing.
-    wait_all(s);
+    // 3. Redo: wait for what was launched, then all-reduce every needed bucket again from the final
+    // gradients. Otherwise launch what no rank expected but some rank has (first step, newly unfrozen
+    // parameters). Every rank takes the same decisions (from the agreed counts), in bucket order.
     for (size_t b = 0; b < s.buckets.size(); ++b) {
       bool needed = false;
       for (size_t k : s.buckets[b].params) needed = needed || used[k];
       s.buckets[b].needed = needed;
-      if (needed && (redo || !s.buckets[b].launched)) launch(s, b);
     }
-    wait_all(s);
-    // 4. Average and copy back.
-    {
+    if (redo) wait_all(s);
+    for (size_t b = 0; b < s.buckets.size(); ++b) {
+      if (s.buckets[b].needed && (redo || !s.buckets[b].launched)) launch(s, b);
+    }
+    // 4. Copy each bucket's average back as soon as its all-reduce completed, while later ones go on.
+    for (size_t bi = 0; bi < s.buckets.size(); ++bi) {
+      wait_one(s, bi);
+      Bucket& b = s.buckets[bi];
+      if (!b.needed) continue;
       torch::NoGradGuard no_grad;
-      const double scale = 1.0 / static_cast<double>(s.comm.world_size);
-      for (auto& b : s.buckets) {
-        if (!b.needed) continue;
-        b.flat.mul_(scale);
-        for (size_t k : b.params) {
-          if (!used[k]) continue;
-          Param& q = s.params[k];
-          torch::Tensor view = b.flat.narrow(0, q.offset, q.tensor.numel()).view(q.tensor.sizes());
-          torch::Tensor& g = q.tensor.mutable_grad();
-          if (g.defined()) {
-            g.copy_(view);
-          } else {
-            g = view.clone();
-          }
+      for (size_t k : b.params) {
+        if (!used[k]) continue;
+        Param& q = s.params[k];
+        torch::Tensor view = b.flat.narrow(0, q.offset, q.tensor.numel()).view(q.tensor.sizes());
+        torch::Tensor& g = q.tensor.mutable_grad();
+        if (g.defined()) {
+          g.copy_(view);
+        } else {
+          g = view.clone();
         }
       }
     }
@@ -471,13 +474,16 @@ class GradientReducer {
     Bucket& b = s.buckets[bi];
     {
       torch::NoGradGuard no_grad;
+      const torch::Tensor scale =
+          torch::scalar_tensor(1.0 / static_cast<double>(s.comm.world_size), torch::kDouble);
       for (size_t k : b.params) {
         const Param& q = s.params[k];
         torch::Tensor view = b.flat.narrow(0, q.offset, q.tensor.numel());
         const torch::Tensor& g = q.tensor.grad();
         if (g.defined()) {
           TORCH_CHECK(!g.is_sparse(), "ohem::DistributedDataParallel: sparse gradients are not supported");
-          view.copy_(g.reshape({-1}));
+          // Divided while copied (one pass), as PyTorch's DDP: the sum over ranks is then the average.
+          at::mul_out(view, g.reshape({-1}), scale);
         } else {
           view.zero_();
         }
@@ -492,13 +498,14 @@ class GradientReducer {
     s.bytes_launched += b.bytes;
   }
 
+  static void wait_one(State& s, size_t b) {
+    if (!s.buckets[b].work) return;
+    auto w = std::move(s.buckets[b].work);
+    s.buckets[b].work.reset();
+    s.comm.wait(w, "the all-reduce of gradient bucket " + std::to_string(b));
+  }
   static void wait_all(State& s) {
-    for (size_t b = 0; b < s.buckets.size(); ++b) {
-      if (!s.buckets[b].work) continue;
-      auto w = std::move(s.buckets[b].work);
-      s.buckets[b].work.reset();
-      s.comm.wait(w, "the all-reduce of gradient bucket " + std::to_string(b));
-    }
+    for (size_t b = 0; b < s.buckets.size(); ++b) wait_one(s, b);
   }
 
   std::shared_ptr<State> state_;
