@@ -422,7 +422,8 @@ TEST_CASE("backbones: register_backbone builds every --arch choice and refuses o
   torch::nn::Module owner;
   ResNet resnet{nullptr};
   CNNIQA cnniqa{nullptr};
-  CHECK_THROWS_WITH(register_backbone(owner, "vgg16", 8, resnet, cnniqa), Contains("unknown arch \"vgg16\""));
+  CHECK_THROWS_WITH(register_backbone(owner, "vgg16", 8, resnet, cnniqa),
+                    Contains("unknown arch \"vgg16\" (expected one of resnet18, resnet50, cnniqa)"));
 }
 
 namespace {

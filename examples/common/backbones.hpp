@@ -250,7 +250,8 @@ inline int64_t register_backbone(torch::nn::Module& owner, const std::string& ar
                                  ResNet& resnet, CNNIQA& cnniqa) {
   const auto names = backbone_names();
   TORCH_CHECK(std::find(names.begin(), names.end(), arch) != names.end(),
-              "register_backbone: unknown arch \"", arch, "\" (expected resnet18, resnet50 or cnniqa)");
+              "register_backbone: unknown arch \"", arch, "\" (expected one of ", c10::Join(", ", names),
+              ")");
   if (arch == "cnniqa") {
     cnniqa = owner.register_module("backbone", CNNIQA(CNNIQAOptions().kernels(width)));
     return cnniqa->feature_dim();
