@@ -4,13 +4,15 @@
 //   bench_distributed --threads=2                         1 process x 2 threads
 //   bench_distributed --threads=1                         1 process x 1 thread
 //   scripts/launch.sh 2 bench_distributed --threads=1     2 processes x 1 thread (Gloo on 127.0.0.1)
-// Options: --batch=B pairs per rank (4), --size=S image side (64), --steps=N timed steps (6), --warmup=N (2),
-// --first=on|off which configuration runs first with 2+ processes (on).
+// Options (--help lists them): --batch=B pairs per rank (4), --size=S image side (64), --steps=N timed steps
+// (6), --warmup=N (2), --first=on|off which configuration runs first with 2+ processes (on).
 //
 // Prints pairs/s (all ranks together), and with 2+ processes the all-reduce time of ResNet-18's gradients
 // alone (every bucket launched after backward: DistributedDataParallelOptions::overlap(false)), the time
 // sync_gradients() still blocks when the buckets are launched during backward (overlap on), and the share
-// of communication hidden behind backward = 1 − blocked / alone. Also the CPU time (all threads of the
+// of communication hidden behind backward = 1 − blocked / alone. Both times are those of the rank whose
+// backward ended last, step by step: a rank that ended earlier also waits for the others' backward, which
+// is imbalance (printed as the skew), not communication. Also the CPU time (all threads of the
 // process) that the all-reduce alone costs, and the step time overlap saves, (step off − step on) / alone:
 // communication that competes with backward for the same cores shortens sync_gradients() by lengthening
 // backward, which the first figure counts as hidden and the second does not.
@@ -20,11 +22,11 @@
 #include <ohem/distributed.hpp>
 #include <ohem/task_losses.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -55,7 +57,8 @@ double median(std::vector<double> v) {
 
 struct Timing {
   double step = 0;               // median seconds per step
-  double blocked = 0;            // median seconds in sync_gradients()
+  double blocked = 0;            // median seconds in sync_gradients() of the rank whose backward ended last
+  double skew = 0;               // median difference between the ranks' times in sync_gradients()
   double during = 0;             // share of bytes launched during backward (last step)
   double cpu = 0;                // median CPU seconds (all threads of the process) spent in sync_gradients()
   std::vector<int64_t> buckets;  // bytes per gradient bucket, in launch order
@@ -101,38 +104,60 @@ Timing run(const ohem::DistributedContext& dist, BaseCnn& net, bool overlap, dou
     const auto st = ddp.last_stats();
     t.during = st.bytes_total > 0 ? static_cast<double>(st.bytes_during_backward) / st.bytes_total : 0.0;
   }
-  // Every rank reports rank 0's view after agreeing on the slowest rank's medians.
-  torch::Tensor m = dist.all_reduce(
-      torch::tensor({median(step_s), median(sync_s), median(cpu_s)}, torch::kDouble), c10d::ReduceOp::MAX);
-  t.step = m[0].item<double>();
-  t.blocked = m[1].item<double>();
-  t.cpu = m[2].item<double>();
+  // Per step, across ranks: the step time of the slowest rank; the blocking time of the rank that
+  // finished backward last (the minimum): a rank that finished earlier also waits in sync_gradients() for
+  // the others' backward, which is imbalance between the ranks, not communication; that difference
+  // (maximum − minimum) is reported as the skew. Then medians over the steps.
+  auto per_step = [&](const std::vector<double>& v, c10d::ReduceOp op) {
+    torch::Tensor all = dist.all_reduce(torch::tensor(v, torch::kDouble), op);
+    return std::vector<double>(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
+  };
+  const std::vector<double> slowest = per_step(step_s, c10d::ReduceOp::MAX),
+                            last_done = per_step(sync_s, c10d::ReduceOp::MIN),
+                            first_done = per_step(sync_s, c10d::ReduceOp::MAX);
+  std::vector<double> skew(sync_s.size());
+  for (size_t i = 0; i < skew.size(); ++i) skew[i] = first_done[i] - last_done[i];
+  t.step = median(slowest);
+  t.blocked = median(last_done);
+  t.skew = median(skew);
+  t.cpu = dist.all_reduce(torch::tensor({median(cpu_s)}, torch::kDouble), c10d::ReduceOp::MAX).item<double>();
   return t;
-}
-
-int64_t arg(int argc, char** argv, const char* name, int64_t fallback) {
-  const size_t n = std::strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return std::atoll(argv[i] + n + 1);
-  }
-  return fallback;
-}
-
-std::string arg_text(int argc, char** argv, const char* name, const char* fallback) {
-  const size_t n = std::strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
-  }
-  return fallback;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = static_cast<int>(arg(argc, argv, "--threads", 1));
-  const int64_t batch = arg(argc, argv, "--batch", 4), size = arg(argc, argv, "--size", 64);
-  const int steps = static_cast<int>(arg(argc, argv, "--steps", 6)),
-            warmup = static_cast<int>(arg(argc, argv, "--warmup", 2));
+  CLI::App app(
+      "Data-parallel OHEM Joint step throughput and gradient all-reduce overlap (ResNet-18 + head, one "
+      "twin, Adam). Run as one process, or as N under scripts/launch.sh N or torchrun.");
+  app.get_formatter()->column_width(34);
+  int threads = 1, steps = 6, warmup = 2;
+  int64_t batch = 4, size = 64;
+  double bucket_mb = 25, last_bucket_mb = 1;
+  std::string first = "on";
+  app.add_option("--threads", threads, "torch threads per process")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--batch", batch, "pairs per rank and step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--size", size, "image side in pixels")->check(CLI::Range(32, 4096))->capture_default_str();
+  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed steps first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--bucket-mb", bucket_mb, "DistributedDataParallelOptions::bucket_cap_mb")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--last-bucket-mb", last_bucket_mb, "DistributedDataParallelOptions::last_bucket_cap_mb")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  // --first=off measures the no-overlap configuration first (a process's first steps can be slower: the
+  // allocator and the thread pools warm up), so that the order of the two runs can be checked.
+  app.add_option("--first", first, "which configuration runs first with 2+ processes")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   ohem::DistributedContext dist = ohem::DistributedContext::from_env();
   torch::manual_seed(0);
@@ -140,11 +165,7 @@ int main(int argc, char** argv) {
   int64_t numel = 0;
   for (const auto& p : net->parameters()) numel += p.numel();
   const int world = dist.world_size();
-  // --first=off measures the no-overlap configuration first (a process's first steps can be slower: the
-  // allocator and the thread pools warm up), so that the order of the two runs can be checked.
-  const double bucket_mb = std::atof(arg_text(argc, argv, "--bucket-mb", "25").c_str());
-  const double last_bucket_mb = std::atof(arg_text(argc, argv, "--last-bucket-mb", "1").c_str());
-  const bool off_first = arg_text(argc, argv, "--first", "on") == "off";
+  const bool off_first = first == "off";
   Timing on, off;
   if (off_first && world > 1)
     off = run(dist, net, false, bucket_mb, last_bucket_mb, batch, size, steps, warmup);
@@ -167,11 +188,14 @@ int main(int argc, char** argv) {
     const double hidden = off.blocked > 0 ? std::max(0.0, 1.0 - on.blocked / off.blocked) : 0.0;
     std::printf(
         "all-reduce of the gradients alone (overlap off, in sync_gradients): %.1f ms per step, of which "
-        "%.1f ms of CPU time in this process (%.0f%% busy: the rest waits for the peer)\n",
-        off.blocked * 1e3, off.cpu * 1e3, off.blocked > 0 ? 100.0 * off.cpu / off.blocked : 0.0);
+        "%.1f ms of CPU time in this process (%.0f%% busy: the rest waits for the peer); the ranks' "
+        "backward ended %.1f ms apart (skew, not counted)\n",
+        off.blocked * 1e3, off.cpu * 1e3, off.blocked > 0 ? 100.0 * off.cpu / off.blocked : 0.0,
+        off.skew * 1e3);
     std::printf(
-        "still blocking with overlap on: %.1f ms per step (%.0f%% of the bytes launched during backward)\n",
-        on.blocked * 1e3, on.during * 100);
+        "still blocking with overlap on: %.1f ms per step (%.0f%% of the bytes launched during backward; "
+        "skew %.1f ms)\n",
+        on.blocked * 1e3, on.during * 100, on.skew * 1e3);
     const double saved = off.blocked > 0 ? (off.step - on.step) / off.blocked : 0.0;
     std::printf(
         "communication hidden behind backward: %.0f%%; step without overlap: %.1f ms (%.2f pairs/s); "

@@ -179,7 +179,7 @@ PY
 if ((dist)); then
   export MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456
   bd="$build/benchmarks/bench_distributed"
-  args=(--steps=10 --warmup=4)
+  args=(--steps=10 --warmup=4 --batch=8 --size=128)
   {
     run_step dist-1x4 120 "$bd" --threads=4 "${args[@]}" &&
       run_step dist-2x4 180 "$repo/scripts/launch.sh" 2 "$bd" --threads=4 "${args[@]}" &&
