@@ -9,6 +9,7 @@
 
 #include <ohem/detail/distributed_env.hpp>
 #include <ohem/detail/distributed_reducer.hpp>
+#include <ohem/detail/model.hpp>
 #include <ohem/hardness.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/self_competitor.hpp>
@@ -505,8 +506,9 @@ class DistributedDataParallel {
         options.overlap());
   }
 
-  /// Wraps a model: a torch::nn holder or `std::shared_ptr<Impl>`, a `torch::jit::Module`, or an
-  /// `ohem::SelfCompetitor` (its model and the twins' own BatchNorm statistics, Separate policy).
+  /// Wraps a model: your module held by value, a torch::nn holder or `std::shared_ptr<Impl>`, a
+  /// `torch::jit::Module`, or an `ohem::SelfCompetitor` (its model and the twins' own BatchNorm
+  /// statistics, Separate policy).
   template <typename Model>
   DistributedDataParallel(DistributedContext dist, Model& model, DistributedDataParallelOptions options = {})
       : DistributedDataParallel(std::move(dist), collect(model, false), collect(model, true), options) {}
@@ -580,16 +582,8 @@ class DistributedDataParallel {
         }
       }
       return out;
-    } else if constexpr (std::is_same_v<Model, torch::jit::Module>) {
-      std::vector<torch::Tensor> out;
-      if (buffers) {
-        for (const auto& b : model.buffers(true)) out.push_back(b);
-      } else {
-        for (const auto& p : model.parameters(true)) out.push_back(p);
-      }
-      return out;
     } else {
-      return buffers ? model->buffers(true) : model->parameters(true);
+      return detail::module_tensors(model, buffers);
     }
   }
 

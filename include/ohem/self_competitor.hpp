@@ -64,31 +64,57 @@ struct SelfCompetitorOptions {
   /// seed `twin.masks.seed + k`, so random criteria (Random, or `random_fraction` > 0) give K different
   /// masks. The twin task losses, consistencies and hardness are averaged over the twins. Recipe: 1.
   TORCH_ARG(int64_t, num_twins) = 1;
+
+ public:
+  /// Sets which layer kinds the twin(s) mask: the short form of
+  /// `twin(TwinOptions().slots(SlotOptions().kinds(kinds)))` that keeps every other twin option. Recipe:
+  /// `LayerKind::Recipe` (convolutions); a model without convolutions (e.g. only Linear layers) needs
+  /// `LayerKind::All` or `LayerKind::Linear`.
+  ///
+  /// Example: `ohem::SelfCompetitor sc(model, loss,
+  /// ohem::SelfCompetitorOptions().layers(ohem::LayerKind::All));`
+  SelfCompetitorOptions& layers(LayerKind kinds) {
+    twin_.layers(kinds);
+    return *this;
+  }
+  /// Returns the layer kinds the twin(s) mask (`twin().layers()`).
+  LayerKind layers() const noexcept { return twin_.layers(); }
 };
 
 /// The one-call self-competitor (Wang et al., IEEE TMM 2023): holds the user's model, its pruned twin(s)
 /// and the OHEM loss, runs every branch on a batch and returns the `OhemLossResult`.
 ///
-/// `Model` is what `PrunedTwin` accepts (a torch::nn holder, `std::shared_ptr<NetImpl>` or a
-/// `torch::jit::Module`); the model is shared, not copied, and the user's optimizer keeps working on its
-/// parameters. `sc(input, targets...)` runs `model->forward` on the input — a tensor, or each member of a
-/// pair/tuple of tensors in order (the recipe's image pair: the prediction is then the pair of scores) —
-/// for the full model and then for each twin; `run(forward, targets...)` takes any callable that runs the
-/// model. The result's `total` carries a graph in both modes: back-propagate it as any LibTorch loss
+/// `Model` is what `PrunedTwin` accepts: your module held by value (`Net net;`: the SelfCompetitor refers
+/// to it, and `net` must outlive it), a torch::nn holder, `std::shared_ptr<NetImpl>` or a
+/// `torch::jit::Module`; the model is shared, not copied, and the user's optimizer keeps working on its
+/// parameters. `TaskLoss` is any callable `task(prediction, targets...)`: a torch::nn loss module, a
+/// lambda, an ohem BIQA loss, or a function (pointer) taking exactly those arguments. `sc(input, targets...)`
+/// runs `model->forward` on the input — a tensor, or each member of a pair/tuple of tensors in order (the
+/// recipe's image pair: the prediction is then the pair of scores) — for the full model and then for each
+/// twin; `run(forward, targets...)` takes any callable that runs the model. The result's `total` carries a
+/// graph in both modes: back-propagate it as any LibTorch loss
 /// (`r.total.backward()`, `(r.total / accumulation_steps).backward()`, `r.backward()`). In Sequential
 /// mode that backward re-runs the forwards, so it must come before the next forward through the
 /// SelfCompetitor and before the optimizer step (both throw otherwise). Copies share the same state (like
-/// a torch::nn module holder).
+/// a torch::nn module holder). Log `r.task`, the full model's task loss: the number the same loop without
+/// OHEM computes (`total` adds the twin's task loss and the consistency).
 ///
-/// Example: `ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{}); sc(std::make_pair(x1, x2),
-/// g).total.backward();`
+/// Example: `Net net; ohem::SelfCompetitor sc(net, torch::nn::NLLLoss()); auto r = sc(x, y);
+/// r.total.backward(); std::cout << r.task.item<float>();`
 template <typename Model, typename TaskLoss>
 class SelfCompetitor {
+  static_assert(
+      detail::is_model_v<Model>,
+      "ohem::SelfCompetitor<Model, TaskLoss>: Model must be your module type (deriving from "
+      "torch::nn::Module, held by value: the SelfCompetitor refers to it), a torch::nn module holder, "
+      "std::shared_ptr<NetImpl> with NetImpl deriving from torch::nn::Module, or torch::jit::Module.");
+  using Storage = detail::ModelStorage<Model>;
+
  public:
   /// Builds the twin(s) from the model's current weights and wraps the task loss. Throws if `num_twins` < 1
   /// or the twin or loss options are invalid.
-  SelfCompetitor(Model model, TaskLoss task, SelfCompetitorOptions options = {}) {
-    build(std::move(model), std::move(task), std::move(options), nullptr);
+  SelfCompetitor(typename Storage::Arg model, TaskLoss task, SelfCompetitorOptions options = {}) {
+    build(Storage::store(model), std::move(task), std::move(options), nullptr);
   }
 
   /// Builds the twin(s) with given masks (e.g. restored from a checkpoint; every twin gets a copy)
@@ -96,8 +122,19 @@ class SelfCompetitor {
   /// masks do not match the model's prunable weights.
   ///
   /// Example: `ohem::SelfCompetitor sc(net, ohem::PairwiseFidelityLoss{}, ohem::MaskSet::load("m.pt"));`
-  SelfCompetitor(Model model, TaskLoss task, const MaskSet& masks, SelfCompetitorOptions options = {}) {
-    build(std::move(model), std::move(task), std::move(options), &masks);
+  SelfCompetitor(typename Storage::Arg model, TaskLoss task, const MaskSet& masks,
+                 SelfCompetitorOptions options = {}) {
+    build(Storage::store(model), std::move(task), std::move(options), &masks);
+  }
+
+  /// Refuses a temporary module held by value: the SelfCompetitor refers to the module, so it must outlive
+  /// the SelfCompetitor.
+  template <typename M = Model, typename... Rest, std::enable_if_t<detail::is_module_value_v<M>, int> = 0>
+  SelfCompetitor(M&&, TaskLoss, Rest&&...) {
+    static_assert(!sizeof(M),
+                  "ohem::SelfCompetitor: it refers to a module held by value and cannot own a temporary; "
+                  "declare the module first (Net net; ohem::SelfCompetitor sc(net, loss);) or hold it in a "
+                  "std::shared_ptr");
   }
 
   /// Runs the full model and every twin on `input` (a tensor, or a pair/tuple of tensors each run through
@@ -171,7 +208,9 @@ class SelfCompetitor {
     return any;
   }
 
-  /// Returns the k-th twin.
+  /// Returns the k-th twin: its masks (`twin().masks()`, `twin().save_masks(path)`), slots and thin layers.
+  ///
+  /// Example: `sc.twin().save_masks("masks.pt"); std::cout << sc.twin().masks().summary();`
   PrunedTwin<Model>& twin(size_t k = 0) {
     TORCH_CHECK(k < state_->twins.size(), "ohem::SelfCompetitor::twin: index ", k,
                 " out of range, there are ", state_->twins.size(), " twins");
@@ -180,7 +219,7 @@ class SelfCompetitor {
   /// Returns the number of twins K.
   size_t num_twins() const { return state_->twins.size(); }
   /// Returns the wrapped model (the same object the user holds).
-  Model& module() { return state_->model; }
+  Model& module() { return Storage::get(state_->model); }
   /// Returns the OHEM loss.
   OhemLoss<TaskLoss>& loss() { return state_->loss; }
   /// Returns the options.
@@ -188,7 +227,8 @@ class SelfCompetitor {
 
  private:
   // The constructors: the shared state and `num_twins` twins, with `masks` or computing their own.
-  void build(Model model, TaskLoss task, SelfCompetitorOptions options, const MaskSet* masks) {
+  void build(typename Storage::Stored model, TaskLoss task, SelfCompetitorOptions options,
+             const MaskSet* masks) {
     TORCH_CHECK(options.num_twins() >= 1, "ohem::SelfCompetitorOptions::num_twins must be >= 1, got ",
                 options.num_twins());
     state_ = std::make_shared<State>(std::move(model), std::move(task), options);
@@ -197,18 +237,18 @@ class SelfCompetitor {
       TwinOptions t = options.twin();
       t.masks().seed(t.masks().seed() + static_cast<std::uint64_t>(k));
       if (masks) {
-        state_->twins.emplace_back(state_->model, *masks, std::move(t));
+        state_->twins.emplace_back(Storage::get(state_->model), *masks, std::move(t));
       } else {
-        state_->twins.emplace_back(state_->model, std::move(t));
+        state_->twins.emplace_back(Storage::get(state_->model), std::move(t));
       }
     }
   }
 
   /// What a SelfCompetitor, its copies and a pending Sequential-mode backward share.
   struct State {
-    State(Model m, TaskLoss task, const SelfCompetitorOptions& o)
+    State(typename Storage::Stored m, TaskLoss task, const SelfCompetitorOptions& o)
         : model(std::move(m)), loss(std::move(task), o.loss()), options(o) {}
-    Model model;
+    typename Storage::Stored model;
     std::vector<PrunedTwin<Model>> twins;
     OhemLoss<TaskLoss> loss;
     SelfCompetitorOptions options;
@@ -271,17 +311,23 @@ class SelfCompetitor {
 
   /// Returns a check that nothing moved the model on since this call: no later forward through the
   /// SelfCompetitor, no in-place change of a parameter (an optimizer step).
+  /// (Version counters catch an in-place change through the parameters; a sample of the values catches
+  /// one through `.data()`, as LibTorch 1.13's SGD makes.)
   std::function<void()> freshness_check() const {
     const int64_t call = state_->calls;
-    const int64_t versions = detail::version_sum(detail::module_tensors(state_->model, false));
-    return [state = state_, call, versions]() {
+    const std::vector<torch::Tensor> params = detail::module_tensors(state_->model, false);
+    const int64_t versions = detail::version_sum(params);
+    torch::Tensor sample = detail::value_sample(params);
+    return [state = state_, call, versions, sample]() {
       TORCH_CHECK(state->calls == call,
                   "ohem::SelfCompetitor: in Sequential mode back-propagate a result before the next forward "
                   "through the SelfCompetitor (this result is from call ",
                   call, ", the latest is ", state->calls, ")");
-      TORCH_CHECK(detail::version_sum(detail::module_tensors(state->model, false)) == versions,
-                  "ohem::SelfCompetitor: the model's parameters changed in place since the forward (an "
-                  "optimizer step?); in Sequential mode back-propagate the loss before optimizer.step()");
+      const std::vector<torch::Tensor> now = detail::module_tensors(state->model, false);
+      TORCH_CHECK(
+          detail::version_sum(now) == versions && detail::same_sample(detail::value_sample(now), sample),
+          "ohem::SelfCompetitor: the model's parameters changed since the forward (an optimizer "
+          "step?); in Sequential mode back-propagate the loss before optimizer.step()");
     };
   }
 
@@ -313,5 +359,16 @@ class SelfCompetitor {
 
   std::shared_ptr<State> state_;
 };
+
+// Deduction guides: `ohem::SelfCompetitor sc(net, loss)` for every kind of model (a module held by value
+// is referred to, see `detail::ModelStorage`) and task loss (a function decays to its pointer).
+template <typename M, typename T>
+SelfCompetitor(M&&, T) -> SelfCompetitor<detail::remove_cvref_t<M>, T>;
+template <typename M, typename T>
+SelfCompetitor(M&&, T, SelfCompetitorOptions) -> SelfCompetitor<detail::remove_cvref_t<M>, T>;
+template <typename M, typename T>
+SelfCompetitor(M&&, T, const MaskSet&) -> SelfCompetitor<detail::remove_cvref_t<M>, T>;
+template <typename M, typename T>
+SelfCompetitor(M&&, T, const MaskSet&, SelfCompetitorOptions) -> SelfCompetitor<detail::remove_cvref_t<M>, T>;
 
 OHEM_END_NAMESPACE

@@ -43,7 +43,8 @@ void register_prunable(std::string type, torch::Tensor Impl::*field, LayerKind k
 /// Collects the prunable weights of a `torch::nn::Module` tree, in the order of `named_modules()`.
 ///
 /// Walks nested Sequential / ModuleList / ModuleDict / user modules. A weight shared by several layers is
-/// listed once. Throws `c10::Error` if nothing prunable is found, naming what was looked for.
+/// listed once. Throws `c10::Error` if nothing prunable is found, naming what was looked for, the layers of
+/// other kinds the module has, and the option that masks them.
 ///
 /// Example: `auto slots = ohem::find_slots(*net, ohem::SlotOptions().exclude({"^fc\\."}));`
 inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions& options = {}) {
@@ -55,11 +56,15 @@ inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions
     std::lock_guard<std::mutex> lock(detail::registry_mutex());
     rules = detail::layer_rules();
   }
+  std::vector<std::string> skipped;  // the type of each layer left out by its kind
   auto visit = [&](const std::string& prefix, const std::shared_ptr<torch::nn::Module>& m) {
     for (const auto& rule : rules) {
       TensorHandle h = rule.match(m);
       if (!h.get) continue;
-      if (!contains(options.kinds(), rule.kind)) return;
+      if (!contains(options.kinds(), rule.kind)) {
+        skipped.push_back(rule.type);
+        return;
+      }
       torch::Tensor w = h.get();
       // The member must be one of the module's registered parameters: that is what the optimizer holds.
       std::string pname;
@@ -79,7 +84,7 @@ inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions
     }
   };
   detail::for_each_module(module, visit);
-  detail::check_found(slots, "module " + module.name(), options);
+  detail::check_found(slots, "module " + module.name(), options, skipped);
   return slots;
 }
 
@@ -92,13 +97,17 @@ inline std::vector<Slot> find_slots(const torch::jit::Module& module, const Slot
   detail::NameFilter filter(options);
   std::vector<Slot> slots;
   std::unordered_set<const void*> seen;
+  std::vector<std::string> skipped;  // the type of each layer left out by its kind
   for (const auto& sub : module.named_modules()) {
     const auto& type = sub.value.type();
     if (!type->name()) continue;
     LayerKind kind = LayerKind::None;
     int64_t output_dim = 0;
     if (!detail::script_rule(type->name()->name(), &kind, &output_dim)) continue;
-    if (!contains(options.kinds(), kind)) continue;
+    if (!contains(options.kinds(), kind)) {
+      skipped.push_back(type->name()->name());
+      continue;
+    }
     auto idx = type->findAttributeSlot("weight");
     if (!idx || !type->is_parameter(*idx)) continue;
     torch::Tensor w = sub.value.attr("weight").toTensor();
@@ -109,7 +118,7 @@ inline std::vector<Slot> find_slots(const torch::jit::Module& module, const Slot
     slots.push_back(
         Slot{name, type->name()->name(), kind, w, output_dim, TensorHandle::attribute(sub.value, "weight")});
   }
-  detail::check_found(slots, "TorchScript module " + module.type()->repr_str(), options);
+  detail::check_found(slots, "TorchScript module " + module.type()->repr_str(), options, skipped);
   return slots;
 }
 

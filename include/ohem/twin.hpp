@@ -7,6 +7,7 @@
 #include <ohem/detail/twin_core.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
+#include <ohem/thin_layers.hpp>
 #include <ohem/twin_options.hpp>
 
 #include <torch/script.h>
@@ -54,8 +55,10 @@ class MaskedScope {
 
 /// A pruned twin ("self-competitor", Wang et al., IEEE TMM 2023) of a user's module.
 ///
-/// Wraps the module without copying it: a `torch::nn` module holder (e.g. `torch::nn::Sequential` or
-/// your `TORCH_MODULE(Net)`), a `std::shared_ptr<NetImpl>`, or a `torch::jit::Module`. `forward(args...)`
+/// Wraps the module without copying it: your module held by value (`struct Net : torch::nn::Module`,
+/// `Net net;`, as LibTorch's examples write it: the twin refers to `net`, which must outlive the twin), a
+/// `torch::nn` module holder (e.g. `torch::nn::Sequential` or your `TORCH_MODULE(Net)`), a
+/// `std::shared_ptr<NetImpl>`, or a `torch::jit::Module`. `forward(args...)`
 /// takes the module's own forward arguments and runs it inside a `MaskedScope`, so the twin shares every
 /// weight with the full model and only the masks differ. Gradients flow to the module's own registered
 /// parameters: its `parameters()` and any optimizer built on them are untouched. Masks are computed from
@@ -63,19 +66,22 @@ class MaskedScope {
 /// a stage start) or every `refresh_every` calls of `step()`.
 ///
 /// Example:
-/// `ohem::PrunedTwin<Net> twin(net); auto full = net->forward(x); auto pruned = twin.forward(x);`
+/// `ohem::PrunedTwin twin(net); auto full = net.forward(x); auto pruned = twin.forward(x);`
 template <typename Model>
 class PrunedTwin {
   static_assert(
       detail::is_model_v<Model>,
-      "ohem::PrunedTwin<Model>: Model must be a torch::nn module holder (torch::nn::Sequential, or "
-      "your TORCH_MODULE(Net) holder), std::shared_ptr<NetImpl> with NetImpl deriving from "
-      "torch::nn::Module, or torch::jit::Module. Pass the holder or pointer, not the Impl by value.");
+      "ohem::PrunedTwin<Model>: Model must be your module type (deriving from torch::nn::Module, held "
+      "by value: the twin refers to it), a torch::nn module holder (torch::nn::Sequential, or your "
+      "TORCH_MODULE(Net) holder), std::shared_ptr<NetImpl> with NetImpl deriving from torch::nn::Module, "
+      "or torch::jit::Module.");
+  using Storage = detail::ModelStorage<Model>;
 
  public:
   /// Builds the twin: finds the prunable weights, computes the masks from the current weights and
-  /// prepares the BatchNorm policy. Throws if nothing prunable is found or the options are invalid.
-  explicit PrunedTwin(Model model, TwinOptions options = {}) : model_(std::move(model)) {
+  /// prepares the BatchNorm policy. Throws if nothing prunable is found or the options are invalid, and
+  /// reports layers the masks leave (almost) empty as `TwinOptions::thin_layers` says.
+  explicit PrunedTwin(typename Storage::Arg model, TwinOptions options = {}) : model_(Storage::store(model)) {
     init(std::move(options));
     refresh();
   }
@@ -83,10 +89,20 @@ class PrunedTwin {
   /// Builds the twin with given masks (e.g. loaded from a checkpoint) instead of computing them; throws
   /// as `set_masks` does if they do not match the module's prunable weights.
   ///
-  /// Example: `ohem::PrunedTwin<Net> twin(net, ohem::MaskSet::load("masks.pt"));`
-  PrunedTwin(Model model, MaskSet masks, TwinOptions options = {}) : model_(std::move(model)) {
+  /// Example: `ohem::PrunedTwin twin(net, ohem::MaskSet::load("masks.pt"));`
+  PrunedTwin(typename Storage::Arg model, MaskSet masks, TwinOptions options = {})
+      : model_(Storage::store(model)) {
     init(std::move(options));
     set_masks(std::move(masks));
+  }
+
+  /// Refuses a temporary module held by value: the twin refers to the module, so it must outlive the twin.
+  template <typename M = Model, std::enable_if_t<detail::is_module_value_v<M>, int> = 0>
+  explicit PrunedTwin(M&&, TwinOptions = {}) {
+    static_assert(!sizeof(M),
+                  "ohem::PrunedTwin: the twin refers to a module held by value and cannot own a temporary; "
+                  "declare the module first (Net net; ohem::PrunedTwin twin(net);) or hold it in a "
+                  "std::shared_ptr");
   }
 
   /// Runs the module's forward with the masked weights; takes exactly the module's forward arguments.
@@ -110,10 +126,16 @@ class PrunedTwin {
   MaskedScope scope() { return MaskedScope(core_); }
 
   /// Recomputes the masks from the current weights (call at the start of a training stage).
+  /// Reports layers the new masks leave (almost) empty as `TwinOptions::thin_layers` says (a warning by
+  /// default; with `ThinLayerAction::Refuse` it throws and keeps the previous masks).
   void refresh() {
     TORCH_CHECK(!core_->in_scope(),
                 "ohem::PrunedTwin::refresh: cannot recompute masks inside a masked scope");
-    core_->set_masks(compute_masks(core_->slots, core_->options.masks()));
+    MaskSet masks = compute_masks(core_->slots, core_->options.masks());
+    std::vector<ThinLayer> thin = find_thin_layers(core_->slots, masks, core_->options.thin_layers());
+    report_thin_layers(thin, core_->options.thin_layers(), "ohem::PrunedTwin");
+    thin_layers_ = std::move(thin);
+    core_->set_masks(std::move(masks));
     ++core_->mask_computations;
   }
 
@@ -147,8 +169,11 @@ class PrunedTwin {
     }
     return out;
   }
+  /// Returns the layers the last computed masks left (almost) empty (see `TwinOptions::thin_layers`); empty
+  /// when none did, or when the masks were given rather than computed.
+  const std::vector<ThinLayer>& thin_layers() const { return thin_layers_; }
   /// Returns the wrapped module (the same object the user holds, not a copy).
-  Model& module() { return model_; }
+  Model& module() { return Storage::get(model_); }
   /// Returns the options.
   const TwinOptions& options() const { return core_->options; }
   /// Returns how many times `step()` was called.
@@ -185,8 +210,20 @@ class PrunedTwin {
     }
   }
 
-  Model model_;
+  typename Storage::Stored model_;
   std::shared_ptr<detail::TwinCore> core_;
+  std::vector<ThinLayer> thin_layers_;
 };
+
+// Deduction guides: `ohem::PrunedTwin twin(net)` for every kind of model (a module held by value is
+// referred to, see `detail::ModelStorage`; a temporary one is refused by the constructor).
+template <typename M>
+PrunedTwin(M&&) -> PrunedTwin<detail::remove_cvref_t<M>>;
+template <typename M>
+PrunedTwin(M&&, TwinOptions) -> PrunedTwin<detail::remove_cvref_t<M>>;
+template <typename M>
+PrunedTwin(M&&, MaskSet) -> PrunedTwin<detail::remove_cvref_t<M>>;
+template <typename M>
+PrunedTwin(M&&, MaskSet, TwinOptions) -> PrunedTwin<detail::remove_cvref_t<M>>;
 
 OHEM_END_NAMESPACE

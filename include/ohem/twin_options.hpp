@@ -5,6 +5,7 @@
 
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
+#include <ohem/thin_layers.hpp>
 
 #include <torch/torch.h>
 
@@ -57,6 +58,22 @@ struct TwinOptions {
   /// cost of holding them between scopes (4 bytes per float32 masked weight). Not part of the recipe;
   /// results are identical either way.
   TORCH_ARG(bool, reuse_buffers) = true;
+  /// When computed masks leave a layer thin (almost empty), and whether the twin warns (default), refuses
+  /// or ignores it (see `ThinLayerOptions`). A diagnostic: it never changes a mask.
+  TORCH_ARG(ThinLayerOptions, thin_layers) = {};
+
+ public:
+  /// Sets which layer kinds are masked: the short form of `slots(SlotOptions().kinds(kinds))` that keeps
+  /// the include/exclude patterns. Recipe: `LayerKind::Recipe` (convolutions); a model without
+  /// convolutions (e.g. only Linear layers) needs `LayerKind::All` or `LayerKind::Linear`.
+  ///
+  /// Example: `TwinOptions().layers(ohem::LayerKind::All)`
+  TwinOptions& layers(LayerKind kinds) {
+    slots_.kinds(kinds);
+    return *this;
+  }
+  /// Returns the masked layer kinds (`slots().kinds()`).
+  LayerKind layers() const noexcept { return slots_.kinds(); }
 };
 
 OHEM_END_NAMESPACE

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Internal: the three kinds of model ohem wraps (a torch::nn module holder, a `std::shared_ptr` to a
-/// module, a TorchScript module), and running one on an input of tensors.
+/// Internal: the kinds of model ohem wraps (a torch::nn module held by value, a module holder, a
+/// `std::shared_ptr` to a module, a TorchScript module), how a wrapper stores each, and running one on an
+/// input of tensors.
 
 #include <ohem/version.hpp>
 
@@ -17,6 +18,10 @@
 OHEM_BEGIN_NAMESPACE
 namespace detail {
 
+/// std::remove_cvref_t (C++20).
+template <typename T>
+using remove_cvref_t = std::remove_cv_t<std::remove_reference_t<T>>;
+
 template <typename T, typename = void>
 struct is_module_holder : std::false_type {};
 template <typename T>
@@ -31,10 +36,37 @@ struct is_module_ptr<std::shared_ptr<T>> : std::is_base_of<torch::nn::Module, T>
 template <typename T>
 struct is_script_module : std::is_same<T, torch::jit::Module> {};
 
+/// True for a user's module type held by value (`struct Net : torch::nn::Module {...}; Net net;`, as
+/// LibTorch's own examples write it): ohem refers to such a module, it never copies or owns it.
+template <typename T>
+inline constexpr bool is_module_value_v = std::is_base_of_v<torch::nn::Module, T>;
+
 /// True for the model types ohem wraps.
 template <typename T>
-inline constexpr bool is_model_v =
-    is_module_holder<T>::value || is_module_ptr<T>::value || is_script_module<T>::value;
+inline constexpr bool is_model_v = is_module_holder<T>::value || is_module_ptr<T>::value ||
+                                   is_script_module<T>::value || is_module_value_v<T>;
+
+/// How a wrapper of `Model` takes and keeps it. A holder, a `std::shared_ptr` and a TorchScript module are
+/// handles: taken by value, kept as they are (copies share the module). A module held by value is taken
+/// by reference and kept as a non-owning `std::shared_ptr` (an empty deleter): the wrapper refers to the
+/// user's object, which must outlive it. While that pointer lives, the module's `shared_from_this()` works,
+/// so LibTorch's module walks reach the root too.
+template <typename Model, bool = is_module_value_v<Model>>
+struct ModelStorage {
+  using Arg = Model;
+  using Stored = Model;
+  static Stored store(Model model) { return model; }
+  static Model& get(Stored& stored) { return stored; }
+};
+template <typename Model>
+struct ModelStorage<Model, true> {
+  using Arg = Model&;
+  using Stored = std::shared_ptr<Model>;
+  static Stored store(Model& model) {
+    return Stored(&model, [](Model*) {});
+  }
+  static Model& get(Stored& stored) { return *stored; }
+};
 
 /// Returns the model's parameters (`buffers` false) or buffers (true), recursively.
 template <typename Model>
@@ -46,6 +78,8 @@ std::vector<torch::Tensor> module_tensors(Model& model, bool buffers) {
     } else {
       for (const auto& p : model.parameters(true)) out.push_back(p);
     }
+  } else if constexpr (is_module_value_v<Model>) {
+    out = buffers ? model.buffers(true) : model.parameters(true);
   } else {
     out = buffers ? model->buffers(true) : model->parameters(true);
   }

@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -73,6 +74,29 @@ inline int64_t version_sum(const std::vector<torch::Tensor>& tensors) {
   int64_t v = 0;
   for (const auto& t : tensors) v += static_cast<int64_t>(t._version());
   return v;
+}
+
+/// A sample of the tensors' values: up to 17 evenly spaced elements of each, copied to the CPU. An optimizer
+/// that updates the weights through `.data()` (LibTorch 1.13's SGD) leaves the version counters alone; it
+/// still changes every element with a non-zero gradient, so the sample sees it. (An update that changes
+/// none of the sampled elements of any tensor would go unnoticed.)
+inline torch::Tensor value_sample(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  parts.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    if (!t.defined() || t.numel() == 0) continue;
+    const torch::Tensor flat = t.detach().reshape({-1});
+    const int64_t step = std::max<int64_t>(1, flat.numel() / 16);
+    parts.push_back(flat.slice(0, 0, flat.numel(), step).to(torch::kCPU, torch::kDouble));
+  }
+  return parts.empty() ? torch::zeros({0}, torch::kDouble) : torch::cat(parts);
+}
+
+/// True if two samples of `value_sample` are equal, NaN equal to NaN.
+inline bool same_sample(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  return (a.eq(b) | (a.isnan() & b.isnan())).all().item<bool>();
 }
 
 /// One unit of a Sequential-mode forward: runs the model on (part of) the input and returns the prediction

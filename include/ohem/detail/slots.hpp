@@ -146,12 +146,39 @@ void for_each_module(torch::nn::Module& root, Fn&& fn) {
   walk(std::string(), root);
 }
 
-inline void check_found(const std::vector<Slot>& slots, const std::string& what, const SlotOptions& options) {
-  TORCH_CHECK(!slots.empty(), "ohem::find_slots: no prunable weight found in ", what,
-              "; looked for layer kinds {", to_string(options.kinds()), "} (built-in: Conv1d/2d/3d, ",
-              "ConvTranspose1d/2d/3d, Linear; register your own layer with ohem::register_prunable)",
+/// Throws if no slot was found: names what was looked for, the layers left out by their kind (`skipped`,
+/// one type name per layer) and the options that mask them.
+inline void check_found(const std::vector<Slot>& slots, const std::string& what, const SlotOptions& options,
+                        const std::vector<std::string>& skipped) {
+  if (!slots.empty()) return;
+  // "2 Linear layers, 1 ConvTranspose2d layer", in the order first met.
+  std::vector<std::pair<std::string, int>> counts;
+  for (const auto& type : skipped) {
+    bool found = false;
+    for (auto& c : counts) {
+      if (c.first == type) {
+        ++c.second;
+        found = true;
+      }
+    }
+    if (!found) counts.emplace_back(type, 1);
+  }
+  std::string others;
+  for (const auto& [type, n] : counts)
+    others += (others.empty() ? "" : ", ") + std::to_string(n) + " " + type + (n == 1 ? " layer" : " layers");
+  TORCH_CHECK(false, "ohem::find_slots: no prunable weight found in ", what, "; looked for layer kinds {",
+              to_string(options.kinds()), "}",
+              options.kinds() == LayerKind::Recipe ? " (the recipe's default: convolutions only)" : "",
               options.include().empty() ? "" : ", include patterns {" + join(options.include()) + "}",
-              options.exclude().empty() ? "" : ", exclude patterns {" + join(options.exclude()) + "}");
+              options.exclude().empty() ? "" : ", exclude patterns {" + join(options.exclude()) + "}",
+              others.empty() ? ""
+                             : ". Left out by their kind: " + others +
+                                   ". To mask them too, pass "
+                                   "SelfCompetitorOptions().layers(ohem::LayerKind::All) to SelfCompetitor, "
+                                   "TwinOptions().layers(ohem::LayerKind::All) to PrunedTwin, or "
+                                   "SlotOptions().kinds(ohem::LayerKind::All) to find_slots",
+              ". Built-in layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear; register a layer type of your "
+              "own with ohem::register_prunable");
 }
 
 }  // namespace detail
