@@ -1,6 +1,8 @@
 // Case 1 of docs/benchmarks.md: the global-magnitude mask threshold on the convolution weights of
 // ResNet-18 (11.2 M) and ResNet-50 (23.5 M): ohem's linear-time radix selection vs the recipe's method
-// (sort the concatenated |w|) vs torch::kthvalue, with one read pass over the weights as the floor.
+// (sort the concatenated |w|) vs torch::kthvalue, with one read pass over the weights as the floor; and
+// the whole mask (compute_masks: the selection, then one fused pass writing the bool masks) against the
+// selection followed by LibTorch's |w| copy and comparison (the method before the fused pass).
 #include "shapes.hpp"
 
 #include <ohem/masks.hpp>
@@ -107,11 +109,25 @@ void BM_ComputeMasks(benchmark::State& state) {  // selection + building the boo
   finish(state, w);
 }
 
+// Before the fused pass: the selection, then |w| copied and compared (LibTorch's abs and ge), as
+// compute_masks built the masks until issue 28.
+void BM_MasksViaAbsCopy(benchmark::State& state) {
+  const auto& w = weights(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    const double t = ohem::detail::kth_smallest_abs(w.tensors, w.names, recipe_k(w));
+    std::vector<torch::Tensor> masks;
+    for (const auto& x : w.tensors) masks.push_back(x.abs().ge(t));
+    benchmark::DoNotOptimize(masks);
+  }
+  finish(state, w);
+}
+
 }  // namespace
 
 BENCHMARK(BM_OneReadPass)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RadixSelect)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ComputeMasks)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MasksViaAbsCopy)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SortConcatenated)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_Kthvalue)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond)->Iterations(3);
 

@@ -215,6 +215,44 @@ TEST_CASE("global magnitude equals the sort definition on crafted weights", "[ma
   }
 }
 
+TEST_CASE("the fused mask pass equals |w| >= t computed elementwise in double", "[masks]") {
+  // Reference: each weight widened to double (exact), its magnitude compared with t in double; NaN is
+  // never kept. Sizes around the 16-element vector step, values with ties, zeros of both signs,
+  // denormals, infinities and NaN (the pass's own contract; compute_masks refuses them earlier).
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> pool = {0.5f,  -0.5f,      0.25f, -0.0f, 0.0f, denorm, -3 * denorm, 1e-30f,
+                                   -1.0f, 0.5000001f, 2.0f,  inf,   -inf, nan,    0.4999999f,  -0.25f};
+  auto reference = [](const torch::Tensor& w, double t) {
+    torch::Tensor d = w.to(torch::kDouble).contiguous();
+    std::vector<uint8_t> out(d.numel());
+    for (int64_t i = 0; i < d.numel(); ++i) {
+      const double v = std::fabs(d.data_ptr<double>()[i]);
+      out[i] = !std::isnan(v) && v >= t;
+    }
+    return torch::from_blob(out.data(), {d.numel()}, torch::kUInt8).to(torch::kBool).view(w.sizes()).clone();
+  };
+  for (int64_t n : {1, 7, 15, 16, 17, 31, 32, 33, 100}) {
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = pool[(i * 7 + n) % pool.size()];
+    const torch::Tensor w = torch::tensor(v);
+    for (double t : {0.0, static_cast<double>(denorm), 0.25, 0.5, static_cast<double>(0.5000001f), 2.0,
+                     static_cast<double>(inf)}) {
+      INFO("n " << n << ", t " << t);
+      CHECK(torch::equal(ohem::detail::keep_at_least(w, t), reference(w, t)));
+      CHECK(torch::equal(ohem::detail::keep_at_least(w.to(torch::kDouble), t), reference(w, t)));
+    }
+    // A threshold that is not a float value: compared in double (0.3 lies between two floats).
+    CHECK(torch::equal(ohem::detail::keep_at_least(w, 0.3), reference(w, 0.3)));
+  }
+  // Non-contiguous weights take LibTorch's path and agree.
+  const torch::Tensor wide = torch::randn({33, 20});
+  const torch::Tensor strided = wide.t();
+  const double t = std::fabs(wide[3][4].item<double>());
+  CHECK(torch::equal(ohem::detail::keep_at_least(strided, t), reference(strided, t)));
+  CHECK(torch::equal(ohem::detail::keep_at_least(wide, t), reference(wide, t)));
+}
+
 TEST_CASE("the sample-guided single pass is exact and falls back when its bracket fails", "[masks]") {
   // Both gather loops: the fastest (AVX2 where the CPU has it) and the portable one (SSE2).
   using Path = ohem::detail::GatherPath;
