@@ -52,6 +52,10 @@ struct SelfCompetitorOptions;
 template <typename Model, typename TaskLoss>
 class SelfCompetitor;
 
+// Process settings (ohem/runtime.hpp).
+struct HeapOptions;
+struct HeapTuning;
+
 // Hardness tracking (ohem/hardness.hpp).
 enum class HardnessAverage;
 struct HardnessTrackerOptions;

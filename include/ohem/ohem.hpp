@@ -22,3 +22,6 @@
 // Evaluation: IQA metrics on Eigen, gMAD.
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>
+
+// Process settings for CPU training: the heap, the cores.
+#include <ohem/runtime.hpp>

@@ -115,11 +115,27 @@ struct MaskedWeightBackward : torch::autograd::Node {
     torch::autograd::variable_list out(1);
     if (grads[0].defined() && should_compute_output(0)) {
       // A gradient that needs a graph (double backward) goes through LibTorch's differentiable ops.
-      out[0] = torch::GradMode::is_enabled() && grads[0].requires_grad()
-                   ? grads[0] * factor_.mask.to(grads[0].device(), grads[0].scalar_type())
-                   : factor_.apply(grads[0].contiguous());
+      if (torch::GradMode::is_enabled() && grads[0].requires_grad()) {
+        out[0] = grads[0] * factor_.mask.to(grads[0].device(), grads[0].scalar_type());
+      } else if (writable_in_place(grads[0], factor_.mask)) {
+        // No one else can see this gradient: mask it in its own storage (no weight-sized allocation).
+        out[0] = masked_mul_into(grads[0], grads[0], factor_.mask);
+      } else {
+        out[0] = factor_.apply(grads[0].contiguous());
+      }
     }
     return out;
+  }
+
+  /// True if `grad` may be overwritten by its masked product: the one-pass kernel handles it, and the
+  /// gradient is visible to no one but this node: this node holds the only reference to its tensor and
+  /// that tensor the only reference to its storage (no view, no hook's copy, no tensor the caller passed
+  /// to backward and kept), the storage was allocated by LibTorch (resizable: not memory wrapped with
+  /// from_blob) and the gradient needs no graph.
+  static bool writable_in_place(const torch::Tensor& grad, const torch::Tensor& mask) {
+    return masked_mul_supported(grad, mask) && !grad.requires_grad() && grad.use_count() == 1 &&
+           !grad.is_view() && grad.has_storage() && grad.storage().use_count() == 1 &&
+           grad.storage().resizable() && !grad.is_inference();
   }
   std::string name() const override { return "ohem::MaskedWeightBackward"; }
 
