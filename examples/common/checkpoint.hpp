@@ -34,7 +34,9 @@ inline uint64_t fnv1a64(const void* data, size_t n) {
 /// The version of the checkpoint layout (`save_checked`).
 inline constexpr int64_t kCheckpointFormat = 2;
 
-/// Writes `payload` to `path` atomically, wrapped as {format, payload bytes, FNV-1a of the bytes}.
+/// Writes `payload` to `path` atomically and synced to disk, wrapped as {format, payload bytes, FNV-1a of
+/// the bytes}. Throws naming `path` and the bytes needed and available if the disk is full; the file
+/// at `path` is then the previous one and no temporary is left.
 inline void save_checked(torch::serialize::OutputArchive& payload, const std::string& path) {
   std::ostringstream bytes;
   payload.save_to(bytes);
@@ -46,7 +48,12 @@ inline void save_checked(torch::serialize::OutputArchive& payload, const std::st
   int64_t stored = 0;
   std::memcpy(&stored, &h, sizeof h);
   outer.write("payload_fnv1a64", c10::IValue(stored));
-  atomic_write_file(path, [&](const std::string& tmp) { outer.save_to(tmp); });
+  // Serialised in memory first: LibTorch's file writer throws from its destructor when a write fails
+  // (a full disk), which ends the process; the bytes are then written with checked writes, synced and
+  // renamed (a full disk is an error naming the path and the space; the previous checkpoint stays).
+  std::ostringstream file;
+  outer.save_to(file);
+  atomic_write_text(path, file.str(), AtomicWriteOptions().sync(true));
 }
 
 /// Reads a file written by `save_checked` into `payload` after verifying its checksum. Throws naming
@@ -80,6 +87,35 @@ inline void load_checked(torch::serialize::InputArchive& payload, const std::str
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "cannot read the payload of checkpoint \"", path, "\": ", e.what_without_backtrace());
   }
+}
+
+/// Reads the entry `key` of a checkpoint's payload into `value` (a tensor, an `IValue` or a nested
+/// archive). Throws naming the checkpoint file `path` and the entry if the payload lacks it.
+///
+/// Example: `read_entry(payload, "optimizer", opt, "runs/a/checkpoint.pt");`
+template <typename T>
+void read_entry(torch::serialize::InputArchive& payload, const std::string& key, T& value,
+                const std::string& path) {
+  bool found = false;
+  try {
+    found = payload.try_read(key, value);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "checkpoint \"", path, "\": cannot read the entry \"", key,
+                "\": ", e.what_without_backtrace());
+  }
+  TORCH_CHECK(found, "checkpoint \"", path, "\" lacks the entry \"", key,
+              "\" (written by another program, or damaged)");
+}
+
+/// Reads the integer entry `key` (see `read_entry`); throws naming the file and entry if it is missing
+/// or not an integer.
+inline int64_t read_int_entry(torch::serialize::InputArchive& payload, const std::string& key,
+                              const std::string& path) {
+  c10::IValue v;
+  read_entry(payload, key, v, path);
+  TORCH_CHECK(v.isInt(), "checkpoint \"", path, "\": the entry \"", key, "\" is a ", v.tagKind(),
+              ", expected an integer");
+  return v.toInt();
 }
 
 /// Returns the bytes of `masks` in `ohem::MaskSet`'s own format (`MaskSet::save(std::ostream&)`), as a

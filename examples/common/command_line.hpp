@@ -44,6 +44,7 @@ struct TrainOptions {
   uint64_t split_seed = 0;         ///< [--split-seed] seed of the split (the paper: 10 random splits)
   bool skip_bad_rows = false;      ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
   bool cache = false;              ///< [--cache] keep decoded, resized images in memory
+  int64_t max_pixels = 64000000;   ///< [--max-pixels] largest image decoded (image.hpp's kDefaultMaxPixels)
   std::string label = "binary";    ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
   // Model
   std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50 | cnniqa
@@ -135,6 +136,8 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--skip-bad-rows", "skip malformed rows and missing images with a warning", R::Run, true},
     o.skip_bad_rows);
   f(OptionInfo{"--cache", "keep decoded, resized images in memory", R::Runtime, true}, o.cache);
+  f(OptionInfo{"--max-pixels", "largest image (width x height) decoded; larger ones are refused", R::Runtime},
+    o.max_pixels);
   f(OptionInfo{"--label",
                "pairwise labels: binary (official code) or thurstone (UNIQUE)",
                R::Run,
@@ -182,7 +185,9 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--seed", "seed of initialisation, pairs and augmentation"}, o.seed);
   f(OptionInfo{"--out", "output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)", R::Runtime},
     o.out);
-  f(OptionInfo{"--resume", "checkpoint to resume from", R::Runtime}, o.resume);
+  f(OptionInfo{"--resume", "checkpoint to resume from; auto: --out's checkpoint if any, else a fresh run",
+               R::Runtime},
+    o.resume);
   f(OptionInfo{"--overwrite", "replace the run already in --out", R::Runtime, true}, o.overwrite);
   f(OptionInfo{"--checkpoint-every", "also checkpoint every N steps (0: at epoch ends only)", R::Runtime},
     o.checkpoint_every);

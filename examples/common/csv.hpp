@@ -20,10 +20,14 @@
 #include <torch/torch.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -275,6 +279,57 @@ inline CsvFile read_csv(const std::string& path, const CsvOptions& options) {
 /// Reads a CSV file; `has_header` takes the first non-blank record as the header.
 inline CsvFile read_csv(const std::string& path, bool has_header) {
   return read_csv(path, CsvOptions().header(has_header));
+}
+
+/// Parses `text` (blanks around it ignored) as a plain decimal number: an optional sign, digits with an
+/// optional decimal point (at least one digit), and an optional exponent (`e`/`E`, optional sign,
+/// digits), e.g. `3.5`, `-0.25`, `.5`, `1e-3`. Hexadecimal (`0x1p3`), `inf`, `nan`, digit separators and
+/// a value beyond the range of double are refused: returns false then. The one number parser of the
+/// CSV inputs (the trainers' metadata, `ohem-eval`).
+inline bool parse_decimal(const std::string& text, double& value) {
+  const std::string t = trim(text);
+  size_t i = 0, digits = 0;
+  auto is_digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  while (is_digit(i)) ++i, ++digits;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (is_digit(i)) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!is_digit(i)) return false;
+    while (is_digit(i)) ++i;
+  }
+  if (i != t.size()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);  // the grammar above is a subset of strtod's
+  if (end != t.c_str() + t.size() || !std::isfinite(v) || (errno == ERANGE && v != 0.0)) return false;
+  value = v;
+  return true;
+}
+
+/// A key (e.g. an image name) that appears again: the index of the record where it reappears and of
+/// the record where it first appeared.
+struct RepeatedKey {
+  size_t row = 0;
+  size_t first = 0;
+};
+
+/// Returns, in order, every record whose key appeared in an earlier record (paired with that first
+/// record). The one check for repeated image names of the CSV inputs: `ohem-eval` refuses or warns
+/// about every repeat, the trainers refuse a repeat whose MOS differs.
+inline std::vector<RepeatedKey> repeated_keys(const std::vector<std::string>& keys) {
+  std::vector<RepeatedKey> out;
+  std::map<std::string, size_t> seen;
+  for (size_t r = 0; r < keys.size(); ++r) {
+    const auto it = seen.emplace(keys[r], r).first;
+    if (it->second != r) out.push_back({r, it->second});
+  }
+  return out;
 }
 
 /// Splits one line of comma-separated values (e.g. an option's value) into trimmed fields, with CSV

@@ -18,9 +18,13 @@
 
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -94,18 +98,20 @@ struct ReadOptions {
 
 namespace detail {
 
-/// Parses a finite number; throws naming `where` and the text otherwise.
-inline double parse_number(const std::string& text, const std::string& where, const char* what) {
+/// Parses field `c` of record `r` as a plain decimal number (`parse_decimal`: no hexadecimal, inf or
+/// nan); throws naming the file, line and column, `what` and the text otherwise.
+inline double number_field(const CsvFile& csv, size_t r, int64_t c, const char* what) {
+  const std::string& text = csv.rows.at(r).second.at(static_cast<size_t>(c));
+  double v = 0.0;
+  if (parse_decimal(text, v)) return v;
   const std::string t = trim(text);
-  size_t used = 0;
-  double v = std::numeric_limits<double>::quiet_NaN();
-  try {
-    v = std::stod(t, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  TORCH_CHECK(!t.empty() && used == t.size(), where, ": ", what, " is not a number: \"", text, "\"");
-  TORCH_CHECK(std::isfinite(v), where, ": ", what, " is not finite: \"", text, "\"");
+  char* end = nullptr;
+  const double loose = t.empty() ? 0.0 : std::strtod(t.c_str(), &end);
+  const bool infinite = !t.empty() && end == t.c_str() + t.size() && !std::isfinite(loose);
+  TORCH_CHECK(
+      false, csv.where(r, static_cast<size_t>(c)), ": ", what,
+      infinite ? " is not finite: \"" : " is not a number (plain decimals only, such as 3.5 or 1e-3): \"",
+      text, "\"");
   return v;
 }
 
@@ -126,14 +132,21 @@ inline std::string join_path(const std::string& dir, const std::string& name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
-/// Reads rows with `parse(row) -> Sample` (which throws on a bad row), checks images, and applies the
-/// skip option; errors are prefixed with "file:line".
+/// Reads rows with `parse(record index, line, fields) -> Sample` (which throws on a bad row), checks
+/// images, and applies the skip option; errors are prefixed with "file:line". An image that appears
+/// again with another MOS is an error (`repeated_keys`; skipped with a warning under `skip_bad_rows`).
 template <typename Parse>
 Dataset read_rows(const CsvFile& csv, const char* name, const ReadOptions& options, Parse parse) {
   Dataset d{name, csv.path, {}, 0};
-  for (const auto& [line, fields] : csv.rows) {
+  auto skip = [&](const std::string& why) {
+    if (!options.skip_bad_rows()) TORCH_CHECK(false, why);
+    ++d.skipped;
+    std::cerr << "warning: skipping row: " << why << "\n";
+  };
+  for (size_t r = 0; r < csv.rows.size(); ++r) {
+    const int64_t line = csv.rows[r].first;
     try {
-      Sample s = parse(line, fields);
+      Sample s = parse(r, line, csv.rows[r].second);
       s.line = line;
       s.source = csv.path;
       if (options.check_images()) {
@@ -143,11 +156,23 @@ Dataset read_rows(const CsvFile& csv, const char* name, const ReadOptions& optio
       }
       d.samples.push_back(std::move(s));
     } catch (const c10::Error& e) {
-      if (!options.skip_bad_rows()) throw;
-      ++d.skipped;
-      std::cerr << "warning: skipping row: " << e.what_without_backtrace() << "\n";
+      skip(e.what_without_backtrace());
     }
   }
+  std::vector<std::string> paths;
+  for (const auto& s : d.samples) paths.push_back(s.path);
+  std::vector<bool> drop(d.samples.size(), false);
+  for (const RepeatedKey& k : repeated_keys(paths)) {
+    const Sample &again = d.samples[k.row], &first = d.samples[k.first];
+    if (again.mos == first.mos) continue;
+    skip(
+        fmt::format("{}: image \"{}\" appears again with MOS {} (first on line {} with MOS {}); an image "
+                    "has one score",
+                    csv.where(again.line), again.path, again.mos, first.line, first.mos));
+    drop[k.row] = true;
+  }
+  for (size_t i = drop.size(); i-- > 0;)
+    if (drop[i]) d.samples.erase(d.samples.begin() + static_cast<std::ptrdiff_t>(i));
   TORCH_CHECK(!d.samples.empty(), "metadata file \"", csv.path, "\" has no usable rows (", d.skipped,
               " skipped)");
   return d;
@@ -186,16 +211,18 @@ inline Dataset read_koniq10k(const std::string& csv_path, const std::string& ima
   const int64_t cm =
       detail::require_column(csv, {use_zscore ? "mos_zscore" : "mos"}, use_zscore ? "MOS_zscore" : "MOS");
   const int64_t cs = csv.column({"sd"});
-  return detail::read_rows(csv, "koniq10k", options, [&](int64_t line, const std::vector<std::string>& f) {
-    detail::check_fields(csv, line, f, 2);
-    Sample s;
-    TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image_name");
-    s.path = detail::join_path(image_dir, f[ci]);
-    s.mos = detail::parse_number(f[cm], csv.where(line), "MOS");
-    if (cs >= 0) s.std = detail::parse_number(f[cs], csv.where(line), "SD") * (use_zscore ? 25.0 : 1.0);
-    s.group = f[ci];
-    return s;
-  });
+  return detail::read_rows(csv, "koniq10k", options,
+                           [&](size_t r, int64_t line, const std::vector<std::string>& f) {
+                             detail::check_fields(csv, line, f, 2);
+                             Sample s;
+                             TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image_name");
+                             s.path = detail::join_path(image_dir, f[ci]);
+                             s.mos = detail::number_field(csv, r, cm, "MOS");
+                             if (cs >= 0)
+                               s.std = detail::number_field(csv, r, cs, "SD") * (use_zscore ? 25.0 : 1.0);
+                             s.group = f[ci];
+                             return s;
+                           });
 }
 
 /// Returns KADID-10k's name of distortion type `id` ("01".."25"), or `id` itself if unknown.
@@ -242,25 +269,26 @@ inline Dataset read_kadid10k(const std::string& csv_path, const std::string& ima
   const int64_t cr = detail::require_column(csv, {"ref_img"}, "ref_img");
   const int64_t cm = detail::require_column(csv, {"dmos"}, "dmos");
   const int64_t cv = csv.column({"var"});
-  return detail::read_rows(csv, "kadid10k", options, [&](int64_t line, const std::vector<std::string>& f) {
-    detail::check_fields(csv, line, f, 3);
-    Sample s;
-    TORCH_CHECK(!f[cd].empty() && !f[cr].empty(), csv.where(line), ": empty dist_img or ref_img");
-    s.path = detail::join_path(image_dir, f[cd]);
-    s.mos = detail::parse_number(f[cm], csv.where(line), "dmos");
-    if (cv >= 0) {
-      const double var = detail::parse_number(f[cv], csv.where(line), "var");
-      TORCH_CHECK(var >= 0, csv.where(line), ": var must be >= 0, got ", var);
-      s.std = std::sqrt(var);
-    }
-    s.group = f[cr];
-    const std::string stem = std::filesystem::path(f[cd]).stem().string();
-    const auto a = stem.find('_'), b = stem.rfind('_');
-    TORCH_CHECK(a != std::string::npos && b != a, csv.where(line), ": dist_img \"", f[cd],
-                "\" is not named Ixx_TT_LL (reference, type, level)");
-    s.type = kadid_distortion_name(stem.substr(a + 1, b - a - 1));
-    return s;
-  });
+  return detail::read_rows(
+      csv, "kadid10k", options, [&](size_t r, int64_t line, const std::vector<std::string>& f) {
+        detail::check_fields(csv, line, f, 3);
+        Sample s;
+        TORCH_CHECK(!f[cd].empty() && !f[cr].empty(), csv.where(line), ": empty dist_img or ref_img");
+        s.path = detail::join_path(image_dir, f[cd]);
+        s.mos = detail::number_field(csv, r, cm, "dmos");
+        if (cv >= 0) {
+          const double var = detail::number_field(csv, r, cv, "var");
+          TORCH_CHECK(var >= 0, csv.where(line), ": var must be >= 0, got ", var);
+          s.std = std::sqrt(var);
+        }
+        s.group = f[cr];
+        const std::string stem = std::filesystem::path(f[cd]).stem().string();
+        const auto a = stem.find('_'), b = stem.rfind('_');
+        TORCH_CHECK(a != std::string::npos && b != a, csv.where(line), ": dist_img \"", f[cd],
+                    "\" is not named Ixx_TT_LL (reference, type, level)");
+        s.type = kadid_distortion_name(stem.substr(a + 1, b - a - 1));
+        return s;
+      });
 }
 
 /// Reads a CSV export with a header that names the image column (image, image_name, name, filename,
@@ -277,16 +305,17 @@ inline Dataset read_named_csv(const std::string& csv_path, const std::string& im
       detail::require_column(csv, {"image", "image_name", "image name", "name", "filename", "path"}, "image");
   const int64_t cm = detail::require_column(csv, {"mos", "dmos", "score"}, "MOS");
   const int64_t cs = csv.column({"std", "sd", "mos_std", "stddev", "std_dev"});
-  return detail::read_rows(csv, name, options, [&](int64_t line, const std::vector<std::string>& f) {
-    detail::check_fields(csv, line, f, 2);
-    Sample s;
-    TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image name");
-    s.path = detail::join_path(image_dir, f[ci]);
-    s.mos = detail::parse_number(f[cm], csv.where(line), "MOS");
-    if (cs >= 0 && !f[cs].empty()) s.std = detail::parse_number(f[cs], csv.where(line), "std");
-    s.group = f[ci];
-    return s;
-  });
+  return detail::read_rows(csv, name, options,
+                           [&](size_t r, int64_t line, const std::vector<std::string>& f) {
+                             detail::check_fields(csv, line, f, 2);
+                             Sample s;
+                             TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image name");
+                             s.path = detail::join_path(image_dir, f[ci]);
+                             s.mos = detail::number_field(csv, r, cm, "MOS");
+                             if (cs >= 0 && !f[cs].empty()) s.std = detail::number_field(csv, r, cs, "std");
+                             s.group = f[ci];
+                             return s;
+                           });
 }
 
 /// Reads LIVE Challenge from a CSV export (see `read_named_csv`).
@@ -315,7 +344,10 @@ inline Dataset read_generic_csv(const std::string& csv_path, const std::string& 
   const auto& first = csv.rows.front().second;
   if (first.size() >= 2 && !detail::looks_numeric(first[1])) {
     csv.header = first;
+    csv.header_positions = csv.positions.front();
     csv.rows.erase(csv.rows.begin());
+    csv.positions.erase(csv.positions.begin());
+    csv.end_positions.erase(csv.end_positions.begin());
     cp = detail::require_column(csv, {"path", "image", "image_name", "name"}, "path");
     cm = detail::require_column(csv, {"mos", "score", "dmos"}, "mos");
     cs = csv.column({"std", "sd", "mos_std"});
@@ -323,26 +355,27 @@ inline Dataset read_generic_csv(const std::string& csv_path, const std::string& 
     ct = csv.column({"type", "distortion"});
     TORCH_CHECK(!csv.rows.empty(), "metadata file \"", csv_path, "\" has a header but no rows");
   }
-  return detail::read_rows(csv, "generic", options, [&](int64_t line, const std::vector<std::string>& f) {
-    if (csv.header.empty()) {
-      TORCH_CHECK(f.size() >= 2 && f.size() <= 5, csv.where(line),
-                  ": expected 2 to 5 fields (path,mos[,std][,group][,type]), got ", f.size());
-    } else {
-      detail::check_fields(csv, line, f, 2);
-    }
-    auto has = [&](int64_t c) { return c >= 0 && c < static_cast<int64_t>(f.size()) && !f[c].empty(); };
-    Sample s;
-    TORCH_CHECK(has(cp), csv.where(line), ": empty path");
-    s.path = detail::join_path(dir, f[cp]);
-    s.mos = detail::parse_number(f[cm], csv.where(line), "mos");
-    if (has(cs)) {
-      s.std = detail::parse_number(f[cs], csv.where(line), "std");
-      TORCH_CHECK(s.std >= 0, csv.where(line), ": std must be >= 0, got ", s.std);
-    }
-    s.group = has(cg) ? f[cg] : f[cp];
-    if (has(ct)) s.type = f[ct];
-    return s;
-  });
+  return detail::read_rows(
+      csv, "generic", options, [&](size_t r, int64_t line, const std::vector<std::string>& f) {
+        if (csv.header.empty()) {
+          TORCH_CHECK(f.size() >= 2 && f.size() <= 5, csv.where(line),
+                      ": expected 2 to 5 fields (path,mos[,std][,group][,type]), got ", f.size());
+        } else {
+          detail::check_fields(csv, line, f, 2);
+        }
+        auto has = [&](int64_t c) { return c >= 0 && c < static_cast<int64_t>(f.size()) && !f[c].empty(); };
+        Sample s;
+        TORCH_CHECK(has(cp), csv.where(line), ": empty path");
+        s.path = detail::join_path(dir, f[cp]);
+        s.mos = detail::number_field(csv, r, cm, "mos");
+        if (has(cs)) {
+          s.std = detail::number_field(csv, r, cs, "std");
+          TORCH_CHECK(s.std >= 0, csv.where(line), ": std must be >= 0, got ", s.std);
+        }
+        s.group = has(cg) ? f[cg] : f[cp];
+        if (has(ct)) s.type = f[ct];
+        return s;
+      });
 }
 
 /// Reads a dataset by format name: koniq10k, kadid10k, live_challenge, spaq or generic.

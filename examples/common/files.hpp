@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -61,6 +62,45 @@ inline void sync_path(const std::filesystem::path& p, bool directory) {
   (void)p;
   (void)directory;
 #endif
+}
+
+/// " (N bytes needed, M available in "dir")": what a failed write says about the space it needed.
+inline std::string space_note(const std::filesystem::path& dir, uintmax_t needed) {
+  std::error_code ec;
+  const std::filesystem::space_info sp = std::filesystem::space(dir, ec);
+  if (ec) return " (" + std::to_string(needed) + " bytes needed)";
+  return " (" + std::to_string(needed) + " bytes needed, " + std::to_string(sp.available) +
+         " available in \"" + dir.string() + "\")";
+}
+
+/// Writes `bytes` to the (new, empty) file `tmp` with checked writes and, with `sync`, flushes it to disk
+/// (fsync). Throws c10::Error naming `target` (the file the bytes are for), the system's reason (e.g. "No
+/// space left on device") and the bytes needed and available; the caller removes `tmp`.
+inline void write_checked(const std::string& tmp, const std::string& bytes, const std::string& target,
+                          bool sync) {
+  const std::filesystem::path dir = ohem::detail::parent_directory(std::filesystem::path(target));
+  auto fail = [&](int err) {
+    std::error_code ignored;
+    std::filesystem::resize_file(tmp, 0, ignored);  // what it took is free again: the space reported is real
+    TORCH_CHECK(false, "cannot write \"", target, "\": ", err ? std::strerror(err) : "write error",
+                space_note(dir, bytes.size()));
+  };
+  errno = 0;
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) fail(errno);
+  errno = 0;
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+  int err = errno;
+#if OHEM_EXAMPLES_HAVE_FSYNC
+  const bool synced = !written || !sync || ::fsync(::fileno(f)) == 0;
+  if (written && !synced) err = errno;
+#else
+  const bool synced = true;
+#endif
+  errno = 0;
+  const bool closed = std::fclose(f) == 0;
+  if (written && synced && !closed) err = errno;
+  if (!written || !synced || !closed) fail(err);
 }
 
 }  // namespace files_detail
@@ -120,21 +160,68 @@ inline void atomic_write_file(const std::string& path, const std::function<void(
   if (options.sync()) files_detail::sync_path(dir, true);
 }
 
-/// Replaces `path` atomically with `bytes` (see `atomic_write_file`).
+/// Replaces `path` atomically with `bytes` (see `atomic_write_file`). Every write is checked: a full
+/// disk is an error naming `path`, the system's reason and the bytes needed and available, and leaves
+/// no temporary file behind (the previous `path` is untouched).
 ///
 /// Example: `atomic_write_text("results.json", json.dump(2) + "\n");`
 inline void atomic_write_text(const std::string& path, const std::string& bytes,
                               const AtomicWriteOptions& options = {}) {
   atomic_write_file(
-      path,
-      [&](const std::string& tmp) {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        TORCH_CHECK(out.good(), "cannot open \"", tmp, "\" for writing");
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        out.close();
-        TORCH_CHECK(!out.fail(), "writing \"", tmp, "\" failed (disk full?)");
-      },
+      path, [&](const std::string& tmp) { files_detail::write_checked(tmp, bytes, path, options.sync()); },
       options);
+}
+
+/// Writes several files as one: every file's bytes go to its own temporary first (checked writes, as
+/// `atomic_write_text`), and only when all are written are they renamed over their targets. A failure
+/// while writing (e.g. a full disk) leaves every target as it was and no temporary behind: the outputs
+/// appear all or none. (A rename failing midway, which needs no space, can still leave the first ones
+/// replaced; it is reported.) `files` are `{path, bytes}` pairs with distinct paths.
+///
+/// Example: `atomic_write_texts({{"a.csv", csv}, {"a.html", page}});`
+inline void atomic_write_texts(const std::vector<std::pair<std::string, std::string>>& files,
+                               const AtomicWriteOptions& options = {}) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> temps;
+  auto remove_temps = [&](size_t from) {
+    for (size_t i = from; i < temps.size(); ++i) {
+      std::error_code ignored;
+      fs::remove(temps[i], ignored);
+    }
+  };
+  try {
+    for (const auto& [path, bytes] : files) {
+      TORCH_CHECK(!path.empty(), "cannot write a file with an empty path");
+      const fs::path dir = ohem::detail::parent_directory(fs::path(path));
+      std::error_code ec;
+      if (options.create_directories()) fs::create_directories(dir, ec);
+      TORCH_CHECK(!fs::is_directory(path, ec), "\"", path, "\" is a directory; expected a file path");
+      std::string error;
+      temps.push_back(ohem::detail::create_temp_beside(fs::path(path), error));
+      if (temps.back().empty()) {
+        temps.pop_back();
+        TORCH_CHECK(false, "cannot create a temporary file in \"", dir.string(), "\" to write \"", path,
+                    "\": ", error);
+      }
+      files_detail::write_checked(temps.back().string(), bytes, path, options.sync());
+    }
+  } catch (...) {
+    remove_temps(0);
+    throw;
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::error_code ec;
+    fs::rename(temps[i], files[i].first, ec);
+    if (ec) {
+      remove_temps(i);
+      TORCH_CHECK(false, "cannot rename \"", temps[i].string(), "\" to \"", files[i].first,
+                  "\": ", ec.message(), i > 0 ? " (the files before it were replaced)" : "");
+    }
+  }
+  if (options.sync()) {
+    for (const auto& f : files)
+      files_detail::sync_path(ohem::detail::parent_directory(fs::path(f.first)), true);
+  }
 }
 
 /// Checks that `path` can be read as an input file: it exists and is not a directory. `what` names it

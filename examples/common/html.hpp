@@ -487,13 +487,32 @@ inline std::string table_html(const Table& t) {
   return out + "</tbody></table>\n";
 }
 
-/// The table as GitHub-flavoured Markdown ('|' in cells escaped), preceded by its caption in italics.
+/// Returns `s` as literal text in (GitHub-flavoured) Markdown: the characters of Markdown's inline
+/// syntax and tables (backslash, backtick, `*`, `_`, `[`, `]`, `|`, `~`) get a backslash, line breaks
+/// (CR, LF) become spaces, and `&`, `<`, `>` and quotes become HTML entities (`escape`), so a name can
+/// neither inject HTML, format or link text, end a table cell, nor start a new line. The one escaping
+/// of the Markdown the examples write (every copied name, caption and cell goes through it).
+///
+/// Example: `markdown_escape("<b>a_b</b>")  // "&lt;b&gt;a\\_b&lt;/b&gt;"`
+inline std::string markdown_escape(const std::string& s) {
+  static const std::string markup = "\\`*_[]|~";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\r' || c == '\n') {
+      out += ' ';
+      continue;
+    }
+    if (c != '\0' && markup.find(c) != std::string::npos) out += '\\';
+    out += c;
+  }
+  return escape(out);  // then &, <, >, " and ' as HTML entities (a backslash is no markup in HTML)
+}
+
+/// The table as GitHub-flavoured Markdown (every cell and the caption through `markdown_escape`),
+/// preceded by its caption in italics.
 inline std::string table_markdown(const Table& t) {
-  auto cell = [](const std::string& s) {
-    std::string out;
-    for (char c : s) out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
-    return out;
-  };
+  auto cell = [](const std::string& s) { return markdown_escape(s); };
   std::string out = t.caption.empty() ? "" : "*" + cell(t.caption) + "*\n\n";
   out += "|";
   for (const auto& h : t.header) out += " " + cell(h) + " |";

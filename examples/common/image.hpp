@@ -23,21 +23,47 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
 namespace ohem_examples {
 
+/// The default limit on the pixels (width × height) of an image the examples decode: 64 megapixels.
+/// A decoded image takes 3 bytes a pixel, and 12 more as the float tensor the trainers make of it, so
+/// the limit bounds one image at about 1 GB of memory; it admits every image of the supported datasets
+/// (the largest, SPAQ's photographs, have about 12 megapixels) and 8K frames (33 megapixels), and
+/// refuses a "decompression bomb" (a small file whose header announces e.g. 20000 × 20000 pixels) before
+/// any memory is taken. The trainers' `--max-pixels` raises it.
+inline constexpr int64_t kDefaultMaxPixels = 64'000'000;
+
+namespace detail {
+/// Checks the size an image's header announces against `max_pixels` (before decoding); `what` names
+/// the image in the message. A header stb cannot read is left to the decoder to report.
+inline void check_pixels(int ok, int w, int h, int64_t max_pixels, const std::string& what) {
+  TORCH_CHECK(max_pixels > 0, "the pixel limit must be positive, got ", max_pixels);
+  if (ok == 0) return;
+  const int64_t pixels = static_cast<int64_t>(w) * static_cast<int64_t>(h);
+  TORCH_CHECK(pixels <= max_pixels, "image ", what, " is ", w, " x ", h, " = ", pixels,
+              " pixels, more than the limit of ", max_pixels,
+              " pixels (refused before decoding; --max-pixels raises the limit)");
+}
+}  // namespace detail
+
 /// Decodes an image file (JPEG, PNG, BMP, ...) into a uint8 tensor [H, W, 3] (grey and RGBA are
 /// converted to RGB, 16-bit samples to 8 bits).
 ///
-/// Throws naming the file if it is missing, unreadable or corrupt (stb's reason is included).
+/// Throws naming the file if it is missing, unreadable or corrupt (stb's reason is included), or if its
+/// header announces more than `max_pixels` pixels (checked before anything is decoded; see
+/// `kDefaultMaxPixels`).
 ///
 /// Example: `torch::Tensor rgb = ohem_examples::load_image("1024x768/826373.jpg");`
-inline torch::Tensor load_image(const std::string& path) {
+inline torch::Tensor load_image(const std::string& path, int64_t max_pixels = kDefaultMaxPixels) {
   std::error_code ec;
   TORCH_CHECK(std::filesystem::is_regular_file(path, ec), "image file \"", path, "\" does not exist");
   int w = 0, h = 0, c = 0;
+  const int known = stbi_info(path.c_str(), &w, &h, &c);  // before w and h are read
+  detail::check_pixels(known, w, h, max_pixels, "\"" + path + "\"");
   unsigned char* data = stbi_load(path.c_str(), &w, &h, &c, 3);
   TORCH_CHECK(data != nullptr, "cannot decode image \"", path,
               "\": ", stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
@@ -47,10 +73,15 @@ inline torch::Tensor load_image(const std::string& path) {
 }
 
 /// Decodes an image held in memory (same contract as `load_image`; `what` names it in errors).
-inline torch::Tensor decode_image(const std::vector<unsigned char>& bytes,
-                                  const std::string& what = "buffer") {
+inline torch::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::string& what = "buffer",
+                                  int64_t max_pixels = kDefaultMaxPixels) {
+  TORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), "image ", what, " has ",
+              bytes.size(), " bytes, more than the decoder takes");
   int w = 0, h = 0, c = 0;
-  unsigned char* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, 3);
+  const int n = static_cast<int>(bytes.size());
+  const int known = stbi_info_from_memory(bytes.data(), n, &w, &h, &c);  // before w and h are read
+  detail::check_pixels(known, w, h, max_pixels, what);
+  unsigned char* data = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, 3);
   TORCH_CHECK(data != nullptr, "cannot decode image ", what, ": ",
               stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
   torch::Tensor out = torch::from_blob(data, {h, w, 3}, torch::kUInt8).clone();

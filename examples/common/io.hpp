@@ -3,6 +3,8 @@
 /// Small I/O helpers of the trainers: a JSON-lines log (nlohmann/json) and a progress bar with ETA.
 /// (Atomic file replacement: files.hpp.)
 
+#include "files.hpp"
+
 #include <torch/torch.h>
 
 #include <fmt/format.h>
@@ -36,9 +38,11 @@ class JsonLog {
   /// Writes one line.
   void write(const nlohmann::ordered_json& j) {
     if (!out_) return;
-    *out_ << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + '\n';
+    *out_ << line;
     out_->flush();
-    TORCH_CHECK(out_->good(), "writing the log failed");
+    TORCH_CHECK(out_->good(), "writing the log \"", path_, "\" failed",
+                files_detail::space_note(ohem::detail::parent_directory(path_), line.size()));
   }
   /// Returns the size of the file in bytes (0 without a file).
   int64_t bytes() const {

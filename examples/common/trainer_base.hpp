@@ -48,6 +48,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,8 +59,8 @@ namespace ohem_examples {
 /// resized uint8 image. Errors name the image file and its metadata line.
 class ImageStore {
  public:
-  ImageStore(const Dataset* data, int64_t short_side, bool cache)
-      : data_(data), side_(short_side), cache_(cache) {}
+  ImageStore(const Dataset* data, int64_t short_side, bool cache, int64_t max_pixels = kDefaultMaxPixels)
+      : data_(data), side_(short_side), cache_(cache), max_pixels_(max_pixels) {}
   /// Returns image `i` as float [3, H, W] in [0, 1], short side resized to the store's size.
   torch::Tensor get(int64_t i) {
     if (cache_) {
@@ -69,7 +70,7 @@ class ImageStore {
     const Sample& s = data_->samples.at(static_cast<size_t>(i));
     torch::Tensor img;
     try {
-      img = to_float_chw(load_image(s.path));
+      img = to_float_chw(load_image(s.path, max_pixels_));
     } catch (const c10::Error& e) {
       TORCH_CHECK(false, s.source, ":", s.line, ": ", e.what_without_backtrace());
     }
@@ -82,6 +83,7 @@ class ImageStore {
   const Dataset* data_;
   int64_t side_;
   bool cache_;
+  int64_t max_pixels_;
   std::map<int64_t, torch::Tensor> images_;
 };
 
@@ -114,6 +116,29 @@ struct EvalResult {
   std::vector<double> predictions;  ///< full-model scores, aligned with `indices`
 };
 
+/// The options that may differ between the ranks of one distributed run: each process's own (threads,
+/// console output, image cache, evaluation batch) and those rank 0 alone uses (--out, --overwrite).
+inline bool per_process_option(const std::string& name) {
+  static const std::set<std::string> names{"--threads",    "--progress", "--quiet",    "--cache",
+                                           "--eval-batch", "--out",      "--overwrite"};
+  return names.count(name) > 0;
+}
+
+/// Compares the configuration (`run_config`) of rank `rank` with rank 0's: one line per option of the
+/// table that differs (`--lr: rank 0 0.001, rank 1 0.5`), except the `per_process_option`s.
+inline std::vector<std::string> rank_differences(const nlohmann::json& main, const nlohmann::json& other,
+                                                 int rank) {
+  std::vector<std::string> out;
+  const TrainOptions table;
+  visit_train_options(table, [&](const OptionInfo& info, const auto&) {
+    if (per_process_option(info.name)) return;
+    const nlohmann::json a = main.contains(info.name) ? main.at(info.name) : nlohmann::json();
+    const nlohmann::json b = other.contains(info.name) ? other.at(info.name) : nlohmann::json();
+    if (a != b) out.push_back(fmt::format("{}: rank 0 {}, rank {} {}", info.name, a.dump(), rank, b.dump()));
+  });
+  return out;
+}
+
 /// The shared trainer machinery (CRTP). `Derived` provides:
 /// - `Net make_net()` — the model (a module holder whose child "backbone" takes `--pretrained`);
 /// - `TaskLoss task_loss()` — the task loss the OHEM loss wraps;
@@ -136,7 +161,10 @@ class TrainerBase {
   /// the output directory (a failure there fails every rank).
   explicit TrainerBase(TrainOptions options) : o_(std::move(options)) {
     validate(o_);
+    TORCH_CHECK(o_.max_pixels > 0, "--max-pixels must be positive, got ", o_.max_pixels);
     dist_ = ohem::DistributedContext::from_env();
+    check_ranks_agree();
+    resolve_auto_resume();
     prepare_output();
     torch::set_num_threads(o_.threads);
     // LibTorch builds whose convolution gradients read unwritten memory get oneDNN turned off (stderr
@@ -170,8 +198,8 @@ class TrainerBase {
       split_ = split == "group" ? split_by_group(data_, o_.train_fraction, o_.split_seed)
                                 : split_by_image(data_, o_.train_fraction, o_.split_seed);
     }
-    train_store_.emplace(&data_, o_.resize, o_.cache);
-    test_store_.emplace(&data_, o_.test_resize, o_.cache);
+    train_store_.emplace(&data_, o_.resize, o_.cache, o_.max_pixels);
+    test_store_.emplace(&data_, o_.test_resize, o_.cache, o_.max_pixels);
     tracker_ = ohem::HardnessTracker(data_.size());
     run_tracker_ = ohem::HardnessTracker(data_.size());
     schedule_ = Schedule(o_);
@@ -190,12 +218,11 @@ class TrainerBase {
     const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
     if (resume_ && dist_.is_main()) {
       // The log reads as one run: what was written after the checkpoint is cut off.
-      c10::IValue v;
-      resume_->read("log_bytes", v);
+      const int64_t log_bytes = read_int_entry(*resume_, "log_bytes", o_.resume);
       std::error_code ec;
       const auto size = std::filesystem::file_size(log_path, ec);
-      if (resume_in_place_ && !ec && static_cast<int64_t>(size) > v.toInt())
-        std::filesystem::resize_file(log_path, static_cast<uintmax_t>(v.toInt()));
+      if (resume_in_place_ && !ec && static_cast<int64_t>(size) > log_bytes)
+        std::filesystem::resize_file(log_path, static_cast<uintmax_t>(log_bytes));
     }
     if (dist_.is_main()) log_ = JsonLog(log_path, /*append=*/resume_in_place_);  // rank 0 alone writes
     // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss). Its masks are
@@ -215,7 +242,7 @@ class TrainerBase {
       if (resume_) {
         const std::string source = "checkpoint \"" + o_.resume + "\"";
         torch::Tensor bytes;
-        resume_->read("masks", bytes);
+        read_entry(*resume_, "masks", bytes, o_.resume);
         competitor_.emplace(net_, self().task_loss(), masks_from_bytes(bytes, source), options);
         for (size_t t = 1; t < competitor_->num_twins(); ++t) {  // twins differ where masks have random parts
           torch::Tensor own;
@@ -542,6 +569,54 @@ class TrainerBase {
   std::unique_ptr<ohem::DistributedDataParallel> ddp_;  // distributed runs only
 
  private:
+  // Distributed: every rank's configuration (the option table, as a checkpoint stores it) against rank
+  // 0's, before anything else is done; every rank stops at once, with the same list of differences, if one
+  // differs (otherwise: diverging weights, mixed data, a stall until the collective timeout, or a late
+  // error about tensor shapes). The options of `per_process_option` may differ.
+  void check_ranks_agree() {
+    if (!dist_.distributed()) return;
+    const std::string mine = run_config(o_).dump();
+    std::vector<int32_t> codes;
+    for (unsigned char c : mine) codes.push_back(c);
+    const torch::Tensor bytes = torch::tensor(codes, torch::kInt);
+    const torch::Tensor lengths = dist_.all_gather_cat(torch::tensor({bytes.size(0)}, torch::kLong));
+    const torch::Tensor all = dist_.all_gather_cat(bytes);
+    std::vector<nlohmann::json> configs;
+    int64_t at = 0;
+    for (int r = 0; r < dist_.world_size(); ++r) {
+      const int64_t n = lengths[r].item<int64_t>();
+      const torch::Tensor b = all.narrow(0, at, n).to(torch::kUInt8).contiguous();
+      at += n;
+      configs.push_back(
+          nlohmann::json::parse(std::string(static_cast<const char*>(b.data_ptr()), static_cast<size_t>(n))));
+    }
+    std::string lines;
+    for (int r = 1; r < dist_.world_size(); ++r)
+      for (const auto& d : rank_differences(configs[0], configs[static_cast<size_t>(r)], r))
+        lines += "\n  " + d;
+    TORCH_CHECK(lines.empty(), "the ranks were started with different options (every rank must run rank 0's ",
+                "configuration; rank ", dist_.rank(), " of ", dist_.world_size(), " stops):", lines);
+  }
+
+  // --resume auto: resume from --out's checkpoint when there is one, else start afresh (replacing what a
+  // run killed before its first checkpoint left in --out), so that a launcher's restart needs no person.
+  // Distributed: every rank must see what rank 0 sees.
+  void resolve_auto_resume() {
+    if (o_.resume != "auto") return;
+    const std::string ckpt = checkpoint_path();
+    std::error_code ec;
+    const bool found = std::filesystem::is_regular_file(ckpt, ec);
+    const torch::Tensor seen =
+        dist_.all_gather_cat(torch::tensor({static_cast<int64_t>(found)}, torch::kLong));
+    TORCH_CHECK(seen.min().item<int64_t>() == seen.max().item<int64_t>(),
+                "--resume auto: the ranks disagree on ", "whether \"", ckpt, "\" exists (rank ", dist_.rank(),
+                (found ? " sees it" : " does not see it"), "); every rank must see rank 0's --out");
+    o_.resume = found ? ckpt : std::string();
+    auto_fresh_ = !found;
+    say(found ? fmt::format("--resume auto: resuming from {}", ckpt)
+              : fmt::format("--resume auto: no checkpoint in {}; starting a fresh run", o_.out));
+  }
+
   // Locks --out; refuses a directory that holds another run (unless --overwrite); removes temporaries a
   // killed run of ours left; reads and checks the checkpoint to resume. Before any data is read.
   // Distributed: rank 0 alone locks and cleans --out (a failure there fails every rank); every rank
@@ -560,8 +635,8 @@ class TrainerBase {
       if (!resume_in_place_ && !held.empty()) {
         std::string list;
         for (const auto& f : held) list += (list.empty() ? "" : ", ") + f;
-        TORCH_CHECK(o_.overwrite, "output directory \"", o_.out, "\" already holds a run (", list,
-                    "); pass --resume ", (fs::path(o_.out) / "checkpoint.pt").string(),
+        TORCH_CHECK(o_.overwrite || auto_fresh_, "output directory \"", o_.out, "\" already holds a run (",
+                    list, "); pass --resume ", (fs::path(o_.out) / "checkpoint.pt").string(),
                     " to continue it, --overwrite to replace it, or another --out");
         for (const auto& f : held) fs::remove(fs::path(o_.out) / f);
       }
@@ -604,7 +679,7 @@ class TrainerBase {
   void restore() {
     const std::string& path = o_.resume;
     torch::serialize::InputArchive model;
-    resume_->read("model", model);
+    read_entry(*resume_, "model", model, path);
     const std::vector<std::string> shapes = shape_differences(*net_, model);
     if (!shapes.empty()) {
       std::string lines;
@@ -613,15 +688,12 @@ class TrainerBase {
     }
     net_->load(model);
     SchedulePosition p;
-    c10::IValue v;
-    resume_->read("stage_index", v);
-    p.stage_index = static_cast<size_t>(v.toInt());
-    resume_->read("epoch", v);
-    p.epoch = v.toInt();
-    resume_->read("step_in_epoch", v);
-    p.step_in_epoch = v.toInt();
-    resume_->read("global_step", v);
-    p.global_step = v.toInt();
+    const int64_t stage_index = read_int_entry(*resume_, "stage_index", path);
+    TORCH_CHECK(stage_index >= 0, "checkpoint \"", path, "\": negative stage_index ", stage_index);
+    p.stage_index = static_cast<size_t>(stage_index);
+    p.epoch = read_int_entry(*resume_, "epoch", path);
+    p.step_in_epoch = read_int_entry(*resume_, "step_in_epoch", path);
+    p.global_step = read_int_entry(*resume_, "global_step", path);
     try {
       schedule_.restore(p, saved_epochs_);
     } catch (const c10::Error& e) {
@@ -629,11 +701,16 @@ class TrainerBase {
     }
     begin_stage(/*fresh=*/false, /*refresh_masks=*/false);
     torch::serialize::InputArchive opt;
-    resume_->read("optimizer", opt);
-    if (optimizer_) optimizer_->load(opt);
+    read_entry(*resume_, "optimizer", opt, path);
+    try {
+      if (optimizer_) optimizer_->load(opt);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "checkpoint \"", path,
+                  "\": cannot restore the optimiser: ", e.what_without_backtrace());
+    }
     set_lr();
     torch::Tensor rng;
-    resume_->read("torch_rng", rng);
+    read_entry(*resume_, "torch_rng", rng, path);
     torch::Tensor ranks_rng;
     if (dist_.distributed() && resume_->try_read("torch_rng_ranks", ranks_rng) &&
         ranks_rng.size(0) == dist_.world_size())
@@ -644,7 +721,7 @@ class TrainerBase {
       gen.set_state(rng);
     }
     torch::Tensor hv;
-    resume_->read("hardness", hv);
+    read_entry(*resume_, "hardness", hv, path);
     TORCH_CHECK(hv.dim() == 1 && hv.size(0) == data_.size(), "checkpoint \"", path, "\" holds hardness for ",
                 hv.numel(), " images, the data has ", data_.size());
     tracker_.reset();
@@ -821,6 +898,7 @@ class TrainerBase {
   OutputLock lock_;  // taken before anything is written; released after the log below is closed
   std::unique_ptr<torch::serialize::InputArchive> resume_;
   bool resume_in_place_ = false;  // resuming into the checkpoint's own directory
+  bool auto_fresh_ = false;       // --resume auto found no checkpoint: a fresh run that may replace --out's
   std::vector<int64_t> saved_epochs_;
   std::optional<ImageStore> train_store_, test_store_;
   Schedule schedule_;

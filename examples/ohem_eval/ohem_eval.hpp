@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <new>
@@ -158,7 +159,8 @@ inline void describe(CLI::App& app, Args& a) {
   app.add_option("--html", a.html, "gMAD: HTML page (default: SCORES.gmad.html)");
   app.add_option("--image-root", a.image_root,
                  "gMAD: directory the image names are relative to, as written in the page (default: .)");
-  app.add_flag("--embed-images", a.embed_images, "gMAD: embed the images in the page (base64)");
+  app.add_flag("--embed-images", a.embed_images,
+               "gMAD: embed the images in the page (base64; image files under --image-root only)");
 }
 
 /// Returns the usage text (CLI11's generated help).
@@ -181,11 +183,8 @@ inline std::string stem(const std::string& path) {
 /// Parses field `c` of record `r` as a finite number; throws naming file, line, column and header.
 inline double number_at(const CsvFile& t, size_t r, size_t c, const std::string& column) {
   const std::string& f = t.rows[r].second[c];
-  const std::string v = ohem_examples::trim(f);
-  char* end = nullptr;
-  const double x = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
-  const bool parsed = !v.empty() && end == v.c_str() + v.size();
-  TORCH_CHECK(parsed && std::isfinite(x), t.where(r, c), ": column ", c + 1, " (\"", column,
+  double x = 0.0;
+  TORCH_CHECK(ohem_examples::parse_decimal(f, x), t.where(r, c), ": column ", c + 1, " (\"", column,
               "\"): expected a finite number, got \"", f, "\"");
   return x;
 }
@@ -290,14 +289,14 @@ inline Input read_input(const Args& args) {
   TORCH_CHECK(t.rows.size() >= 2, args.input, ": needs at least 2 images, got ", t.rows.size());
   // Repeated image names.
   const size_t cn = static_cast<size_t>(in.column.at("name"));
-  std::map<std::string, size_t> seen;
+  std::vector<std::string> names(t.rows.size());
   for (size_t r = 0; r < t.rows.size(); ++r) {
-    const std::string& name = t.rows[r].second[cn];
-    TORCH_CHECK(!ohem_examples::trim(name).empty(), t.where(r, cn), ": empty image name");
-    const auto [it, fresh] = seen.emplace(name, r);
-    if (fresh) continue;
-    const std::string msg = fmt::format("{}: image \"{}\" appears again (first on line {})", t.where(r, cn),
-                                        name, t.rows[it->second].first);
+    names[r] = t.rows[r].second[cn];
+    TORCH_CHECK(!ohem_examples::trim(names[r]).empty(), t.where(r, cn), ": empty image name");
+  }
+  for (const ohem_examples::RepeatedKey& k : ohem_examples::repeated_keys(names)) {
+    const std::string msg = fmt::format("{}: image \"{}\" appears again (first on line {})",
+                                        t.where(k.row, cn), names[k.row], t.rows[k.first].first);
     TORCH_CHECK(args.allow_duplicates, msg, "; pass --allow-duplicates to keep every row");
     in.warnings.push_back("warning: " + msg);
   }
@@ -477,6 +476,35 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   return out;
 }
 
+/// The file `--embed-images` may read for image `name` (of the input at `where`, "file:line"): the name
+/// resolved under `--image-root` with every symbolic link followed, which must stay inside the resolved
+/// root and be a regular file named as a raster image (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff).
+/// Throws naming the row, the name and the reason otherwise: a page must not carry a file the CSV merely
+/// names (`/etc/passwd`, `../x`).
+inline std::filesystem::path embeddable_image(const Args& args, const std::string& name,
+                                              const std::string& where) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root = fs::canonical(args.image_root.empty() ? "." : args.image_root, ec);
+  TORCH_CHECK(!ec && fs::is_directory(root), "ohem-eval: --image-root \"", args.image_root,
+              "\" is not a directory", ec ? ": " + ec.message() : std::string());
+  const fs::path named(name);
+  TORCH_CHECK(!named.is_absolute(), where, ": --embed-images: image \"", name,
+              "\" is an absolute path; names must be relative to --image-root \"", args.image_root, "\"");
+  const fs::path file = fs::canonical(root / named, ec);
+  TORCH_CHECK(!ec, where, ": --embed-images: image \"", name, "\" not found under --image-root \"",
+              args.image_root, "\": ", ec.message());
+  const bool inside = std::mismatch(root.begin(), root.end(), file.begin(), file.end()).first == root.end();
+  TORCH_CHECK(inside, where, ": --embed-images: image \"", name, "\" resolves to \"", file.string(),
+              "\", outside --image-root \"", root.string(), "\"; refusing to embed it");
+  const std::string mime = ohem_examples::html::mime_type(file);
+  TORCH_CHECK(fs::is_regular_file(file, ec) && mime.rfind("image/", 0) == 0 && mime != "image/svg+xml", where,
+              ": --embed-images: \"", name,
+              "\" is not an image file (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, "
+              ".tiff); refusing to embed it");
+  return file;
+}
+
 /// The gMAD mode: returns the summary printed to stdout and writes the pairs' CSV and HTML page.
 inline std::string gmad_file(const Args& args, std::string& err) {
   const std::string pairs_path = args.pairs.empty() ? stem(args.input) + ".gmad.csv" : args.pairs;
@@ -503,8 +531,12 @@ inline std::string gmad_file(const Args& args, std::string& err) {
     const std::string p =
         root.empty() || root == "." ? name(i) : root + (root.back() == '/' ? "" : "/") + name(i);
     namespace html = ohem_examples::html;
-    html::Figure f{args.embed_images ? html::data_uri(p, "image (for --embed-images)") : html::url_path(p),
-                   name(i), caption};
+    html::Figure f{
+        args.embed_images
+            ? html::data_uri(embeddable_image(args, name(i), t.where(t.rows[static_cast<size_t>(i)].first)),
+                             "image (for --embed-images)")
+            : html::url_path(p),
+        name(i), caption};
     std::ifstream in(p, std::ios::binary);
     std::string head(24, '\0');
     if (in.read(head.data(), 24)) {
@@ -558,8 +590,8 @@ inline std::string gmad_file(const Args& args, std::string& err) {
     }
   }
   html = ohem_examples::html::page(fmt::format("gMAD: {} vs {}", na, nb), html);
-  ohem_examples::atomic_write_text(pairs_path, csv);
-  ohem_examples::atomic_write_text(html_path, html);
+  // Both files or neither: written to temporaries first, renamed when both are complete.
+  ohem_examples::atomic_write_texts({{pairs_path, csv}, {html_path, html}});
   summary += fmt::format("wrote {} and {}\n", pairs_path, html_path);
   return summary;
 }

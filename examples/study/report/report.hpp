@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -649,7 +651,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
 
   auto bullets = [](const std::vector<std::string>& v, bool md) {
     std::string out = md ? "" : "<ul>\n";
-    for (const auto& s : v) out += md ? "- " + s + "\n" : "<li>" + html::escape(s) + "</li>\n";
+    for (const auto& s : v)
+      out += md ? "- " + html::markdown_escape(s) + "\n" : "<li>" + html::escape(s) + "</li>\n";
     return out + (md ? "\n" : "</ul>\n");
   };
 
@@ -737,7 +740,8 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
   std::string& md = rep.markdown;
   md += "# OHEM study: baseline vs self-competitor OHEM\n\n";
   md += fmt::format("{} seed(s), {} distortion types, {} photographs, created {}{}.\n\n", seeds, types.size(),
-                    html::number(num_or_nan(ds, "photos"), 0), str_or(results, "created", "?"),
+                    html::number(num_or_nan(ds, "photos"), 0),
+                    html::markdown_escape(str_or(results, "created", "?")),
                     quick ? " (--quick run: the numbers mean nothing)" : "");
   md += "## What the numbers support\n\n" + bullets(says, true) + "## What they do not\n\n" +
         bullets(not_says, true);
@@ -750,21 +754,55 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
 
 /// Writes `dir`/report.html and `dir`/report.md for `results` (see render_report); image paths in
 /// `results` are relative to `images_dir` (default: `dir`, where the study writes results.json).
-/// Each file is written to a temporary name and renamed. Throws std::runtime_error on any error.
+/// Both files are written to temporaries (`<name>.tmp`, checked writes) and renamed only when both are
+/// complete: the report appears whole or not at all. A failed write (a full disk) removes the
+/// temporaries and throws std::runtime_error naming the file, the reason and the bytes needed and
+/// available; so does any other error. (No LibTorch here, hence not examples/common/files.hpp.)
 inline void write_report(const nlohmann::json& results, const std::filesystem::path& dir,
                          const std::filesystem::path& images_dir = {}) {
+  namespace fs = std::filesystem;
   const Report rep = render_report(results, images_dir.empty() ? dir : images_dir);
-  std::filesystem::create_directories(dir);
-  for (const auto& [name, text] : {std::pair<std::string, const std::string*>{"report.html", &rep.html},
-                                   std::pair<std::string, const std::string*>{"report.md", &rep.markdown}}) {
-    const std::filesystem::path target = dir / name, tmp = dir / (name + ".tmp");
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      out << *text;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  fs::create_directories(dir);
+  const std::pair<std::string, const std::string*> files[] = {{"report.html", &rep.html},
+                                                              {"report.md", &rep.markdown}};
+  std::vector<fs::path> temps;
+  auto remove_temps = [&] {
+    for (const auto& t : temps) {
+      std::error_code ignored;
+      fs::remove(t, ignored);
     }
-    std::filesystem::rename(tmp, target);
+  };
+  for (const auto& [name, text] : files) {
+    const fs::path target = dir / name;
+    temps.push_back(dir / (name + ".tmp"));
+    errno = 0;
+    std::FILE* f = std::fopen(temps.back().string().c_str(), "wb");
+    bool ok =
+        f != nullptr && std::fwrite(text->data(), 1, text->size(), f) == text->size() && std::fflush(f) == 0;
+    int err = errno;
+    if (f != nullptr && std::fclose(f) != 0 && ok) {
+      ok = false;
+      err = errno;
+    }
+    if (!ok) {
+      remove_temps();
+      std::error_code ec;
+      const fs::space_info sp = fs::space(dir, ec);
+      throw std::runtime_error(
+          "cannot write " + target.string() + ": " + (err ? std::strerror(err) : "write error") + " (" +
+          std::to_string(text->size()) + " bytes needed" +
+          (ec ? std::string() : ", " + std::to_string(sp.available) + " available") + ")");
+    }
+  }
+  for (size_t i = 0; i < temps.size(); ++i) {
+    std::error_code ec;
+    fs::rename(temps[i], dir / files[i].first, ec);
+    if (ec) {
+      std::error_code ignored;
+      for (size_t k = i; k < temps.size(); ++k) fs::remove(temps[k], ignored);
+      throw std::runtime_error("cannot rename " + temps[i].string() + " to " +
+                               (dir / files[i].first).string() + ": " + ec.message());
+    }
   }
 }
 
