@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -78,14 +79,11 @@ struct Evaluation {
 
 namespace detail {
 
-/// The seven metrics of one resample (x, y) given the full sample's fits (warm starts).
-inline void resample_metrics(const std::vector<double>& xs, const std::vector<double>& ys,
-                             const Evaluation& point, const FitOptions& base, double* out) {
-  const int64_t n = static_cast<int64_t>(xs.size());
-  out[0] = pearson(average_ranks(xs.data(), n).data(), average_ranks(ys.data(), n).data(), n);
-  out[1] = kendall_tau_b(xs.data(), ys.data(), n);
-  out[2] = pearson(xs.data(), ys.data(), n);
-  int slot = 3;
+/// The five fitted metrics of one resample (x, y) given the full sample's fits (warm starts), into
+/// out[0..3]: PLCC and RMSE of the 4- and then the 5-parameter fit.
+inline void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
+                          const Evaluation& point, const FitOptions& base, double* out) {
+  int slot = 0;
   for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
     // Warm start from the full sample's fit: the resample's optimum is near it.
     // Looser limits than the point estimate's: an interval needs ~4 digits, not 10.
@@ -100,25 +98,37 @@ inline void resample_metrics(const std::vector<double>& xs, const std::vector<do
   }
 }
 
+/// One bootstrap worker's buffers, reused from resample to resample (no allocation after the first).
+struct BootstrapScratch {
+  std::vector<int64_t> idx;
+  std::vector<double> xs, ys;
+  ResampleRanks::Scratch ranks;
+};
+
 inline BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
                                     const Evaluation& point) {
   const int64_t B = options.bootstrap();
   std::vector<std::vector<double>> values(7, std::vector<double>(B));
   const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
+  // The original sample's three sorts, made once: each resample's ranks and Kendall's tau follow from
+  // how often it draws each pair (the same numbers as sorting the resample).
+  const ResampleRanks ranks(x, y, n);
+  std::vector<BootstrapScratch> scratch(static_cast<size_t>(resample_workers(B, threads)));
   parallel_resamples(
       B, threads,
-      [&](int64_t b) {
-        thread_local std::vector<int64_t> idx;
-        thread_local std::vector<double> xs, ys;
-        resample_indices(options.seed(), b, n, idx);
-        xs.resize(n);
-        ys.resize(n);
+      [&](int64_t b, int64_t worker) {
+        BootstrapScratch& s = scratch[static_cast<size_t>(worker)];
+        resample_indices(options.seed(), b, n, s.idx);
+        s.xs.resize(n);
+        s.ys.resize(n);
         for (int64_t i = 0; i < n; ++i) {
-          xs[i] = x[idx[i]];
-          ys[i] = y[idx[i]];
+          s.xs[i] = x[s.idx[i]];
+          s.ys[i] = y[s.idx[i]];
         }
         double v[7];
-        resample_metrics(xs, ys, point, options.fit(), v);
+        std::tie(v[0], v[1]) = ranks.srcc_krcc(s.idx, s.ranks);
+        v[2] = pearson(s.xs.data(), s.ys.data(), n);
+        resample_fits(s.xs, s.ys, point, options.fit(), v + 3);
         for (int k = 0; k < 7; ++k) values[k][b] = v[k];
       },
       options.progress());

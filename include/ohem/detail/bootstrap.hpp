@@ -47,21 +47,27 @@ inline double sorted_quantile(const std::vector<double>& v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-/// Runs `work(b)` for b in [0, B) on `threads` threads (workers take the next b from a shared counter;
-/// `work` must write only what belongs to b). Calls `progress(done, B)` from the calling thread about
-/// every 100 ms and once at the end, if set. The first exception thrown by `work` or `progress` stops
-/// the workers and is rethrown here, after they have finished.
-inline void parallel_resamples(int64_t B, int64_t threads, const std::function<void(int64_t)>& work,
+/// Returns the number of workers `parallel_resamples` runs for B resamples on `threads` threads.
+inline int64_t resample_workers(int64_t B, int64_t threads) {
+  return std::max<int64_t>(1, std::min(threads, B));
+}
+
+/// Runs `work(b, worker)` for b in [0, B) on `resample_workers(B, threads)` threads (workers take the next
+/// b from a shared counter; `work` must write only what belongs to b, and may reuse scratch buffers of its
+/// `worker` in [0, workers), which no other thread uses at the same time). Calls `progress(done, B)` from the
+/// calling thread about every 100 ms and once at the end, if set. The first exception thrown by `work` or
+/// `progress` stops the workers and is rethrown here, after they have finished.
+inline void parallel_resamples(int64_t B, int64_t threads, const std::function<void(int64_t, int64_t)>& work,
                                const std::function<void(int64_t, int64_t)>& progress) {
   std::atomic<int64_t> next{0}, done{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
   std::mutex m;
   std::condition_variable cv;
-  auto worker = [&] {
+  auto worker = [&](int64_t w) {
     for (int64_t b; !failed.load() && (b = next.fetch_add(1)) < B;) {
       try {
-        work(b);
+        work(b, w);
       } catch (...) {
         std::lock_guard<std::mutex> lock(m);
         if (!error) error = std::current_exception();
@@ -75,11 +81,11 @@ inline void parallel_resamples(int64_t B, int64_t threads, const std::function<v
     std::lock_guard<std::mutex> lock(m);
     cv.notify_all();
   };
-  const int64_t T = std::max<int64_t>(1, std::min(threads, B));
+  const int64_t T = resample_workers(B, threads);
   if (T == 1) {
     auto last = std::chrono::steady_clock::now();
     for (int64_t b = 0; b < B; ++b) {
-      work(b);
+      work(b, 0);
       const auto now = std::chrono::steady_clock::now();
       if (progress && (now - last > std::chrono::milliseconds(100) || b + 1 == B)) {
         progress(b + 1, B);
@@ -90,7 +96,7 @@ inline void parallel_resamples(int64_t B, int64_t threads, const std::function<v
   }
   std::vector<std::thread> pool;
   pool.reserve(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) pool.emplace_back(worker);
+  for (int64_t t = 0; t < T; ++t) pool.emplace_back(worker, t);
   {
     std::unique_lock<std::mutex> lock(m);
     while (done.load() < B && !failed.load()) {

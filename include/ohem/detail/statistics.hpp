@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 OHEM_BEGIN_NAMESPACE
@@ -120,19 +121,11 @@ int64_t tied_pairs(int64_t n, Eq&& equal_to_previous) {
   return pairs;
 }
 
-/// Kendall's tau-b by Knight's O(n log n) algorithm (sort by (x, y), then count the inversions of y
-/// with a merge sort); 0 if either input is constant.
-inline double kendall_tau_b(const double* x, const double* y, int64_t n) {
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), int64_t{0});
-  std::sort(order.begin(), order.end(),
-            [&](int64_t a, int64_t b) { return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]); });
-  const int64_t xtie = tied_pairs(n, [&](int64_t i) { return x[order[i]] == x[order[i - 1]]; });
-  const int64_t ntie = tied_pairs(
-      n, [&](int64_t i) { return x[order[i]] == x[order[i - 1]] && y[order[i]] == y[order[i - 1]]; });
-  std::vector<double> v(n), buf(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = y[order[i]];
-  // Bottom-up merge sort of v counting the pairs i < j with v[i] > v[j] (the discordant pairs).
+/// Sorts v in place with a bottom-up merge sort (buf: scratch, resized to v's size) and returns the number
+/// of pairs i < j with v[i] > v[j] (the inversions: Kendall's discordant pairs).
+inline int64_t count_inversions(std::vector<double>& v, std::vector<double>& buf) {
+  const auto n = static_cast<int64_t>(v.size());
+  buf.resize(v.size());
   int64_t dis = 0;
   for (int64_t width = 1; width < n; width *= 2) {
     for (int64_t lo = 0; lo < n; lo += 2 * width) {
@@ -151,15 +144,140 @@ inline double kendall_tau_b(const double* x, const double* y, int64_t n) {
     }
     v.swap(buf);
   }
-  const int64_t ytie = tied_pairs(n, [&](int64_t i) { return v[i] == v[i - 1]; });
+  return dis;
+}
+
+/// Kendall's tau-b from the pair counts of n values: ties in x, in y, in both, and the discordant pairs;
+/// 0 if either side is constant. The same expression, in the same order, as scipy.stats.kendalltau.
+inline double kendall_from_counts(int64_t n, int64_t xtie, int64_t ytie, int64_t ntie, int64_t dis) {
   const int64_t tot = n * (n - 1) / 2;
   if (xtie == tot || ytie == tot) return 0.0;
-  // The same expression, in the same order, as scipy.stats.kendalltau.
   const int64_t con_minus_dis = tot - xtie - ytie + ntie - 2 * dis;
   const double tau = static_cast<double>(con_minus_dis) / std::sqrt(static_cast<double>(tot - xtie)) /
                      std::sqrt(static_cast<double>(tot - ytie));
   return std::clamp(tau, -1.0, 1.0);
 }
+
+/// Kendall's tau-b by Knight's O(n log n) algorithm (sort by (x, y), then count the inversions of y
+/// with a merge sort); 0 if either input is constant.
+inline double kendall_tau_b(const double* x, const double* y, int64_t n) {
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]); });
+  const int64_t xtie = tied_pairs(n, [&](int64_t i) { return x[order[i]] == x[order[i - 1]]; });
+  const int64_t ntie = tied_pairs(
+      n, [&](int64_t i) { return x[order[i]] == x[order[i - 1]] && y[order[i]] == y[order[i - 1]]; });
+  std::vector<double> v(n), buf;
+  for (int64_t i = 0; i < n; ++i) v[i] = y[order[i]];
+  const int64_t dis = count_inversions(v, buf);
+  const int64_t ytie = tied_pairs(n, [&](int64_t i) { return v[i] == v[i - 1]; });
+  return kendall_from_counts(n, xtie, ytie, ntie, dis);
+}
+
+/// Rank and Kendall statistics of bootstrap resamples in linear time plus one merge sort (ohem::evaluate).
+///
+/// A resample draws each of the n original pairs c_j times (Σ c_j = n). Its sorted order is the original
+/// sorted order with element j repeated c_j times, so the three sorts of a resample (the ranks of x and of
+/// y, Kendall's sort by (x, y)) are made once for the original sample, and each resample only walks them
+/// with its counts. Every number is the one `average_ranks` / `kendall_tau_b` give on the resampled
+/// arrays: the same integer positions and pair counts enter the same expressions (ties are the runs of
+/// equal values, -0 equal to +0, in both).
+class ResampleRanks {
+ public:
+  /// Sorts the original sample (finite values) once.
+  ResampleRanks(const double* x, const double* y, int64_t n) : x_(x), y_(y), n_(n) {
+    by_x_.resize(n);
+    std::iota(by_x_.begin(), by_x_.end(), int64_t{0});
+    by_y_ = by_x_;
+    by_xy_ = by_x_;
+    std::sort(by_x_.begin(), by_x_.end(), [&](int64_t a, int64_t b) { return x[a] < x[b]; });
+    std::sort(by_y_.begin(), by_y_.end(), [&](int64_t a, int64_t b) { return y[a] < y[b]; });
+    std::sort(by_xy_.begin(), by_xy_.end(),
+              [&](int64_t a, int64_t b) { return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]); });
+  }
+
+  /// One worker's buffers, reused from resample to resample.
+  struct Scratch {
+    std::vector<int64_t> count;  // c_j
+    std::vector<double> rank;    // the average rank of original j in the resample
+    std::vector<double> rx, ry;  // the resample's ranks, in resample order
+    std::vector<double> v, buf;  // Kendall: y in (x, y) order, and the merge sort's buffer
+  };
+
+  /// Returns (SRCC, KRCC) of the resample whose i-th pair is original idx[i] (n indices in [0, n)),
+  /// computing in `s`.
+  std::pair<double, double> srcc_krcc(const std::vector<int64_t>& idx, Scratch& s) const {
+    const int64_t n = n_;
+    s.count.assign(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) ++s.count[idx[i]];
+    s.rx.resize(n);
+    s.ry.resize(n);
+    s.rank.resize(n);
+    ranks(by_x_, x_, idx, s, s.rx);
+    ranks(by_y_, y_, idx, s, s.ry);
+    const double srcc = pearson(s.rx.data(), s.ry.data(), n);
+    // Kendall: runs of equal x (and of equal (x, y)) are contiguous in the (x, y) order.
+    TiedRuns xtie, ntie, ytie;
+    s.v.resize(n);
+    int64_t pos = 0, prev = -1;
+    for (const int64_t j : by_xy_) {
+      const int64_t c = s.count[j];
+      if (c == 0) continue;
+      for (int64_t k = 0; k < c; ++k) s.v[pos++] = y_[j];
+      const bool same_x = prev >= 0 && x_[j] == x_[prev];
+      xtie.add(same_x, c);
+      ntie.add(same_x && y_[j] == y_[prev], c);
+      prev = j;
+    }
+    prev = -1;
+    for (const int64_t j : by_y_) {
+      const int64_t c = s.count[j];
+      if (c == 0) continue;
+      ytie.add(prev >= 0 && y_[j] == y_[prev], c);
+      prev = j;
+    }
+    const int64_t dis = count_inversions(s.v, s.buf);
+    return {srcc, kendall_from_counts(n, xtie.pairs(), ytie.pairs(), ntie.pairs(), dis)};
+  }
+
+ private:
+  // The tied pairs of a sorted sequence given as runs of c equal copies: `tied_pairs` with multiplicities.
+  struct TiedRuns {
+    int64_t done = 0, run = 0;
+    void add(bool same_as_previous, int64_t c) {
+      if (same_as_previous) {
+        run += c;
+      } else {
+        done += run * (run - 1) / 2;
+        run = c;
+      }
+    }
+    int64_t pairs() const { return done + run * (run - 1) / 2; }
+  };
+
+  // The resample's average ranks of `values` (sorted by `order`), in resample order, into `out`.
+  void ranks(const std::vector<int64_t>& order, const double* values, const std::vector<int64_t>& idx,
+             Scratch& s, std::vector<double>& out) const {
+    int64_t pos = 0;  // positions before the current run of equal values
+    for (int64_t a = 0; a < n_;) {
+      int64_t b = a + 1;
+      int64_t total = s.count[order[a]];
+      while (b < n_ && values[order[b]] == values[order[a]]) total += s.count[order[b++]];
+      // The mean of the positions pos+1 .. pos+total, as average_ranks computes it.
+      const double r = 0.5 * static_cast<double>(pos + 1 + pos + total);
+      for (int64_t k = a; k < b; ++k) s.rank[order[k]] = r;
+      pos += total;
+      a = b;
+    }
+    for (int64_t i = 0; i < n_; ++i) out[i] = s.rank[idx[i]];
+  }
+
+  const double* x_;
+  const double* y_;
+  int64_t n_;
+  std::vector<int64_t> by_x_, by_y_, by_xy_;
+};
 
 }  // namespace detail
 OHEM_END_NAMESPACE
