@@ -6,7 +6,10 @@
 #      bitwise identical (each prints a checksum of its parameters and buffers: OHEM_TRAINER_CHECKSUM);
 #   2. it resumes from that checkpoint for a second epoch, and the result is bitwise the model of an
 #      uninterrupted 2-epoch run (exact resume at a fixed world size);
-#   3. a resume with another world size (1 process) is refused, naming both sizes.
+#   3. a resume with another world size (1 process) is refused, naming both sizes;
+#   4. ranks started with different options stop at once, naming the differences (issue 27);
+#   5. --resume auto starts afresh, then, started again after a stop mid-epoch, resumes by itself and ends
+#      bitwise as the uninterrupted run (issue 27).
 # Usage: run_trainer.sh launch|torchrun <train_pairwise or train_mos> <launch.sh> <work dir>
 set -euo pipefail
 mode=$1 exe=$2 launch=$3 work=$4
@@ -81,4 +84,36 @@ if "$exe" "${common[@]}" --epochs2 3 --out "$work/run" --resume "$work/run/check
   fail "a 1-process resume of a 2-process checkpoint was accepted"
 fi
 grep -q "world size 2, this run has world size 1" "$work/one.log" || { cat "$work/one.log"; fail "unclear error"; }
-echo "OK: 2 ranks identical ($one after 1 epoch, $resumed after the resumed epoch = uninterrupted run)"
+
+# 4. Ranks started with different options stop at once (not at the 5-minute collective timeout), every
+#    rank naming the differences (issue 27): rank 1 gets another --weight-decay and --split-seed.
+cat >"$work/disagree.sh" <<EOF
+#!/usr/bin/env bash
+if [[ \${RANK:-0} == 1 ]]; then exec "$exe" "\$@" --weight-decay 0.1 --split-seed 3; fi
+exec "$exe" "\$@"
+EOF
+chmod +x "$work/disagree.sh"
+start=$SECONDS
+if "${launcher[@]}" "$work/disagree.sh" "${common[@]}" --epochs2 1 --out "$work/disagree" >"$work/disagree.log" 2>&1; then
+  cat "$work/disagree.log"
+  fail "ranks with different --weight-decay and --split-seed were accepted"
+fi
+for want in "the ranks were started with different options" "--split-seed: rank 0 0, rank 1 3" \
+  "--weight-decay: rank 0 0.0005, rank 1 0.1"; do
+  grep -qF -- "$want" "$work/disagree.log" || { cat "$work/disagree.log"; fail "no '$want' in the error"; }
+done
+stopped=$((SECONDS - start))
+((stopped < 60)) || fail "the disagreeing ranks took $stopped s to stop"
+[[ ! -e $work/disagree/log.jsonl ]] || fail "the disagreeing run wrote a log"
+
+# 5. --resume auto (issue 27): a run stopped mid-epoch after a checkpoint (step 4 of 6) and started again
+#    with the same command line resumes by itself and ends bitwise as the uninterrupted run.
+run "$work/auto1.log" --epochs2 2 --resume auto --max-steps 4 --checkpoint-every 4 --out "$work/auto"
+grep -q "no checkpoint in" "$work/auto1.log" || { cat "$work/auto1.log"; fail "auto did not start afresh"; }
+run "$work/auto2.log" --epochs2 2 --resume auto --out "$work/auto"
+grep -q "resuming from $work/auto/checkpoint.pt" "$work/auto2.log" || { cat "$work/auto2.log"; fail "auto did not resume"; }
+auto=$(checksums "$work/auto2.log")
+[[ $auto == "$straight" ]] || fail "the auto-resumed run $auto differs from the uninterrupted run $straight"
+
+echo "OK: 2 ranks identical ($one after 1 epoch, $resumed after the resumed epoch = uninterrupted run = auto-resumed run);" \
+  "disagreeing ranks stopped after $stopped s"
