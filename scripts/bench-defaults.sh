@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Side-by-side measurements of issue 28 ("fast by default"), each against its anchor in the same run:
+#   masks   bench_masks: compute_masks (selection + one fused pass) vs the selection alone, vs the
+#           selection + LibTorch's |w| copy and compare (before the fused pass), vs one read pass;
+#           then the recipe's numpy sort (benchmarks/python/bench_recipe.py --cases masks)
+#   heap    bench_step's plain and OHEM Joint step and LibTorch's Adam step, alternating rounds with
+#           glibc's default heap (--heap=default) and with the heap every ohem program now sets up
+#   eval    bench_metrics' ohem::evaluate with and without 10 bootstrap resamples at 10^5 rows, one thread
+#   metrics bench_metrics' SRCC + KRCC + 5-parameter fit at 10^3..10^5, then scipy's (bench_recipe.py)
+# Writes build/bench/defaults/*.json and prints the ratios. The machine may be shared: every ratio is
+# taken within one round, and the script runs R rounds (--rounds, default 3); compare medians.
+# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=3
+threads=1
+cases=masks,heap,eval,metrics
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --cases) cases="$2"; shift 2 ;;
+    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics]" >&2; exit 2 ;;
+  esac
+done
+bin=build/bench/benchmarks
+out=build/bench/defaults
+mkdir -p "$out"
+python=/usr/bin/python3
+has() { [[ ",$cases," == *",$1,"* ]]; }
+need() {
+  [[ -x "$bin/$1" ]] || { echo "missing $bin/$1: cmake --preset bench && cmake --build --preset bench" >&2; exit 1; }
+}
+! has masks || need bench_masks
+! has heap || need bench_step
+! has eval || need bench_metrics
+! has metrics || need bench_metrics
+for ((r = 1; r <= rounds; r++)); do
+  if has masks; then
+    echo "[defaults] round $r: masks (C++, then numpy)"
+    "$bin/bench_masks" --threads="$threads" --benchmark_filter='OneReadPass|RadixSelect|ComputeMasks|MasksViaAbsCopy' \
+      --benchmark_out="$out/masks.$r.json" --benchmark_out_format=json >/dev/null
+    "$python" benchmarks/python/bench_recipe.py --threads "$threads" --cases masks --json "$out/numpy.$r.json" >/dev/null ||
+      echo "[defaults] python3-numpy/torch missing (scripts/setup.sh --python): no numpy anchor"
+  fi
+  if has heap; then
+    for heap in default training; do
+      echo "[defaults] round $r: training step, heap $heap"
+      flag=()
+      [[ $heap == default ]] && flag=(--heap=default)
+      "$bin/bench_step" --threads="$threads" "${flag[@]}" --benchmark_filter='PlainStep|AdamStep|OhemStepJoint/' \
+        --benchmark_out="$out/step-$heap.$r.json" --benchmark_out_format=json >/dev/null
+    done
+  fi
+  if has eval; then
+    echo "[defaults] round $r: bootstrap"
+    "$bin/bench_metrics" --threads="$threads" --benchmark_filter='EvaluateBootstrap/100000/' \
+      --benchmark_out="$out/eval.$r.json" --benchmark_out_format=json >/dev/null
+  fi
+  if has metrics; then
+    echo "[defaults] round $r: metrics (C++, then scipy)"
+    "$bin/bench_metrics" --threads="$threads" --benchmark_filter='BM_Metrics/(1000|10000|100000)$' \
+      --benchmark_out="$out/metrics.$r.json" --benchmark_out_format=json >/dev/null
+    "$python" benchmarks/python/bench_recipe.py --threads "$threads" --cases metrics --max-n 100000 \
+      --json "$out/scipy.$r.json" >/dev/null || echo "[defaults] python3-scipy missing: no scipy anchor"
+  fi
+done
+"$python" - "$out" "$rounds" <<'EOF'
+import json, os, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(name):
+    p = os.path.join(out, name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+def times(j):
+    # "BM_PlainStep/min_time:3.000" -> "BM_PlainStep"
+    return {b["name"].split("/min_time")[0]: b["real_time"] for b in j["benchmarks"]} if j else {}
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+def fmt(x, unit=""):
+    return "-" if x is None else f"{x:.2f}{unit}"
+rows = {}
+for r in range(1, rounds + 1):
+    m, py = times(load(f"masks.{r}.json")), load(f"numpy.{r}.json") or {}
+    for d in (18, 50):
+        if f"BM_ComputeMasks/{d}" not in m:
+            continue
+        cm, sel = m[f"BM_ComputeMasks/{d}"], m[f"BM_RadixSelect/{d}"]
+        rows.setdefault(f"ResNet-{d} compute_masks ms", []).append(cm)
+        rows.setdefault(f"ResNet-{d} selection ms", []).append(sel)
+        rows.setdefault(f"ResNet-{d} compute_masks / selection (<= 2x)", []).append(cm / sel)
+        rows.setdefault(f"ResNet-{d} old mask build / compute_masks", []).append(m[f"BM_MasksViaAbsCopy/{d}"] / cm)
+        npy = py.get(f"mask_numpy_sort_resnet{d}_ms")
+        rows.setdefault(f"ResNet-{d} numpy sort ms", []).append(npy)
+        rows.setdefault(f"ResNet-{d} numpy sort / compute_masks (>= 10x)", []).append(npy / cm if npy else None)
+    s = {h: times(load(f"step-{h}.{r}.json")) for h in ("default", "training")}
+    for name in ("BM_PlainStep", "BM_AdamStep", "BM_OhemStepJoint"):
+        if name in s["default"] and name in s["training"]:
+            rows.setdefault(f"{name} default heap ms", []).append(s["default"][name])
+            rows.setdefault(f"{name} tuned heap ms", []).append(s["training"][name])
+            rows.setdefault(f"{name} default / tuned (<= 1.15x: the default is now tuned)", []).append(
+                s["default"][name] / s["training"][name])
+    e = times(load(f"eval.{r}.json"))
+    for n, B in ((100000, 10), (1000000, 4)):
+        a, b = e.get(f"BM_EvaluateBootstrap/{n}/0"), e.get(f"BM_EvaluateBootstrap/{n}/{B}")
+        if a is not None and b is not None:
+            rows.setdefault(f"bootstrap n={n}: ms per resample (1 thread)", []).append((b - a) / B)
+            rows.setdefault(f"evaluate n={n} without bootstrap ms", []).append(a)
+    mt, sp = times(load(f"metrics.{r}.json")), load(f"scipy.{r}.json") or {}
+    for n in (1000, 10000, 100000):
+        a, b = mt.get(f"BM_Metrics/{n}"), sp.get(f"metrics_scipy_n{n}_ms")
+        if a is not None:
+            rows.setdefault(f"metrics n={n}: ohem ms", []).append(a)
+            rows.setdefault(f"metrics n={n}: scipy ms", []).append(b)
+            rows.setdefault(f"metrics n={n}: scipy / ohem", []).append(b / a if b else None)
+print(f"\nmedians over {rounds} round(s) (each ratio taken within its round):")
+for k, v in rows.items():
+    print(f"  {k:60s} {fmt(med(v))}   [{', '.join(fmt(x) for x in v)}]")
+EOF
