@@ -1,6 +1,7 @@
 // Adoption tests: ohem dropped into training code written the way LibTorch's own C++ examples are (a
 // module held by value, SGD, NLL, a Linear-only regression looping until the loss is small), one test
-// per case of issue 24. Expected values come from the plain LibTorch computation or from hand formulas.
+// per case of issue 24, and concurrent use (issue 27). Expected values come from the plain LibTorch
+// computation or from hand formulas.
 #include "support.hpp"
 
 #include <ohem/self_competitor.hpp>
@@ -9,12 +10,14 @@
 #include <c10/util/Exception.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -241,6 +244,16 @@ TEST_CASE("adoption 3: a non-finite loss is an error naming the branch and part"
   CHECK(contains(message, "the full model's prediction member 0"));
   CHECK(contains(message, "twin 0's prediction member 0"));
 
+  // On its own, the fidelity loss of an infinite score is NaN, not a finite loss with a zero gradient.
+  const auto alone = ohem::PairwiseFidelityLoss{}(std::make_pair(mu1, mu2), g);
+  CHECK(std::isnan(alone.item<float>()));
+  // Finite scores are unchanged: the recipe's formula by hand.
+  const double p0 = 0.5 * (1.0 + std::erf((0.2 - 0.3) / std::sqrt(2.0 * (2.0 + 1e-8))));
+  const double expected = 1.0 - std::sqrt(p0 * 0.0 + 1e-8) - std::sqrt((1.0 - p0) * 1.0 + 1e-8);
+  const auto finite = ohem::PairwiseFidelityLoss{}(std::make_pair(mu1.narrow(0, 1, 1), mu2.narrow(0, 1, 1)),
+                                                   g.narrow(0, 1, 1));
+  CHECK(finite.item<float>() == Approx(expected).epsilon(1e-6));
+
   // An empty batch gets its own message.
   message = error_of([&] { loss(torch::zeros({0, 1}), torch::zeros({0, 1}), torch::zeros({0, 1})); });
   CHECK(contains(message, "empty batch"));
@@ -465,4 +478,33 @@ TEST_CASE("adoption 7: the Sequential guard catches a step of every built-in opt
   }
   INFO(error);
   CHECK(contains(error, want));
+}
+
+TEST_CASE("a SelfCompetitor used from two threads at once refuses, and never returns a wrong loss",
+          "[adoption][threads]") {
+  torch::manual_seed(8);
+  Net model;
+  auto x = torch::randn({4, 1, 10, 10});
+  auto y = torch::tensor({0, 1, 2, 0}, torch::kLong);
+  ohem::SelfCompetitor sc(model, torch::nn::NLLLoss());
+  const double expected = sc(x, y).total.item<double>();
+  std::atomic<int> right{0}, wrong{0}, refused{0}, other{0};
+  auto worker = [&] {
+    for (int i = 0; i < 150; ++i) {
+      try {
+        const double got = sc(x, y).total.item<double>();
+        (got == expected ? right : wrong)++;
+      } catch (const c10::Error& e) {
+        (contains(e.what_without_backtrace(), "used from two threads at once") ? refused : other)++;
+      }
+    }
+  };
+  std::thread a(worker), b(worker);
+  a.join();
+  b.join();
+  INFO("right " << right << ", wrong " << wrong << ", refused " << refused << ", other errors " << other);
+  CHECK(wrong == 0);
+  CHECK(other == 0);
+  CHECK(right > 0);
+  CHECK(right + refused == 300);
 }

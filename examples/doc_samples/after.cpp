@@ -10,17 +10,18 @@
 int main(int argc, char* argv[]) {
   const int steps = argc > 1 ? std::stoi(argv[1]) : 3;
   torch::manual_seed(0);
-  Net net;
-  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(5e-4));
+  QualityNet net;  // held by value, as in LibTorch's examples
+  torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-4).weight_decay(5e-4));
   torch::nn::L1Loss criterion;
-  ohem::SelfCompetitor ohem_net(net, criterion);  // pruned twin (recipe defaults) + OHEM loss
-  net->train();
+  ohem::SelfCompetitor ohem_net(net, criterion);  // refers to net: pruned twin (recipe defaults) + OHEM loss
+  net.train();
   for (int step = 0; step < steps; ++step) {
     auto [images, mos] = synthetic_batch(8);
-    auto loss = ohem_net(images, mos).total;  // full and twin forward, task loss on both + consistency
+    auto r = ohem_net(images, mos);  // full and twin forward: task loss on both + consistency
+    auto loss = r.total;             // what to minimise
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
-    std::printf("step %d  loss %.4f\n", step, loss.item<double>());
+    std::printf("step %d  loss %.4f\n", step, r.task.item<double>());  // the full model's task loss
   }
 }

@@ -88,8 +88,8 @@ void options_and_custom_losses(Net& net) {
   auto [x, mos] = synthetic_batch(8);
   auto result = sc(x, mos);
   result.total.backward();
-  std::printf("ensemble of %zu twins: total %.4f, consistency %.4f\n", sc.num_twins(),
-              result.total.item<double>(), result.consistency.item<double>());
+  std::printf("ensemble of %zu twins: task %.4f, consistency %.4f\n", sc.num_twins(),
+              result.task.item<double>(), result.consistency.item<double>());
 }
 
 // Returns a model with net's weights and BatchNorm statistics.

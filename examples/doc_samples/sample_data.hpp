@@ -5,9 +5,10 @@
 
 #include <utility>
 
-/// A tiny quality model: conv-BN-ReLU ×2, global average pool, Linear(16 → 1) score head.
-struct NetImpl : torch::nn::Module {
-  NetImpl()
+/// A tiny quality model: conv-BN-ReLU ×2, global average pool, Linear(16 → 1) score head. Held by value
+/// as LibTorch's own examples hold theirs (`QualityNet net;`), or through the holder `Net`.
+struct QualityNet : torch::nn::Module {
+  QualityNet()
       : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(8))),
         conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2)))),
@@ -24,6 +25,7 @@ struct NetImpl : torch::nn::Module {
   torch::nn::BatchNorm2d bn2;
   torch::nn::Linear fc;
 };
+using NetImpl = QualityNet;
 TORCH_MODULE(Net);
 
 /// Returns `batch` random images [B, 3, 16, 16] and a synthetic MOS [B, 1] that depends on them.

@@ -21,6 +21,11 @@ struct MaskOptions;
 struct MaskStats;
 class MaskSet;
 
+// Thin layers (ohem/thin_layers.hpp).
+enum class ThinLayerAction;
+struct ThinLayerOptions;
+struct ThinLayer;
+
 // The pruned twin (ohem/twin_options.hpp, ohem/twin.hpp).
 enum class BatchNormPolicy;
 struct TwinOptions;

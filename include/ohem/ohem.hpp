@@ -10,6 +10,7 @@
 #include <ohem/slot_types.hpp>
 #include <ohem/slots.hpp>
 #include <ohem/tensor_handle.hpp>
+#include <ohem/thin_layers.hpp>
 #include <ohem/twin.hpp>
 #include <ohem/twin_options.hpp>
 

@@ -6,6 +6,7 @@
 
 #include <ohem/detail/model.hpp>
 #include <ohem/detail/sequential.hpp>
+#include <ohem/detail/single_thread.hpp>
 #include <ohem/ohem_loss.hpp>
 #include <ohem/twin.hpp>
 
@@ -96,8 +97,9 @@ struct SelfCompetitorOptions {
 /// (`r.total.backward()`, `(r.total / accumulation_steps).backward()`, `r.backward()`). In Sequential
 /// mode that backward re-runs the forwards, so it must come before the next forward through the
 /// SelfCompetitor and before the optimizer step (both throw otherwise). Copies share the same state (like
-/// a torch::nn module holder). Log `r.task`, the full model's task loss: the number the same loop without
-/// OHEM computes (`total` adds the twin's task loss and the consistency).
+/// a torch::nn module holder), and serve one thread at a time: a call while another thread is inside one
+/// throws (the model's weights are masked while a twin runs). Log `r.task`, the full model's task loss: the
+/// number the same loop without OHEM computes (`total` adds the twin's task loss and the consistency).
 ///
 /// Example: `Net net; ohem::SelfCompetitor sc(net, torch::nn::NLLLoss()); auto r = sc(x, y);
 /// r.total.backward(); std::cout << r.task.item<float>();`
@@ -149,6 +151,7 @@ class SelfCompetitor {
     static_assert(detail::is_prediction_v<P>,
                   "ohem::SelfCompetitor: the model's forward must return a torch::Tensor");
     auto state = state_;
+    auto pass = state_->gate.enter("ohem::SelfCompetitor");
     if (sequential_now()) {
       // One unit per member of the input, so that the backward keeps one member's activations at a time.
       check_no_pending();
@@ -173,6 +176,7 @@ class SelfCompetitor {
                   "ohem::SelfCompetitor: the model's forward must return a torch::Tensor, a std::pair or a "
                   "std::tuple of tensors");
     auto& s = *state_;
+    auto pass = s.gate.enter("ohem::SelfCompetitor");
     check_no_pending();
     ++s.calls;
     if (!sequential_now()) {
@@ -253,6 +257,7 @@ class SelfCompetitor {
     OhemLoss<TaskLoss> loss;
     SelfCompetitorOptions options;
     int64_t calls = 0;
+    detail::SingleThreadGate gate;  // one thread at a time: the forwards, the twins' scopes, the replay
     std::weak_ptr<detail::SequentialReplay> pending;  // the latest Sequential-mode result's backward
   };
 
@@ -291,6 +296,7 @@ class SelfCompetitor {
   /// Runs a body for branch b: the full model (b = 0) or inside twin b − 1's masked scope.
   detail::BranchRunner branch_runner() const {
     return [state = state_](size_t b, const std::function<void()>& body) {
+      auto pass = state->gate.enter("ohem::SelfCompetitor");
       if (b == 0) {
         body();
         return;

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <utility>
 
 OHEM_BEGIN_NAMESPACE
@@ -17,7 +18,8 @@ OHEM_BEGIN_NAMESPACE
 /// gradient flows into σ², exactly as the recipe).
 ///
 /// `mu1`, `mu2` are scores of shape [B] or [B, 1]; `var1`, `var2` variances broadcastable to [B]. Returns
-/// [B]. Throws if the scores are not one per sample or their counts differ.
+/// [B]: NaN where μ1 − μ2 is infinite (erf would saturate to a finite loss with a zero gradient). Throws
+/// if the scores are not one per sample or their counts differ.
 ///
 /// Example: `auto p = ohem::pair_probability(mu1, mu2, torch::ones_like(mu1), torch::ones_like(mu2));`
 inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Tensor& mu2,
@@ -27,7 +29,11 @@ inline torch::Tensor pair_probability(const torch::Tensor& mu1, const torch::Ten
   detail::same_size(a, b, "pair_probability", "mu1", "mu2");
   TORCH_CHECK(var1.defined() && var2.defined(), "ohem::pair_probability: var1 and var2 must be defined");
   const torch::Tensor v = (var1.reshape({-1}) + var2.reshape({-1}) + 1e-8).detach();
-  return 0.5 * (1.0 + torch::erf((a - b) / torch::sqrt(2.0 * v)));
+  const torch::Tensor d = a - b;
+  const torch::Tensor p = 0.5 * (1.0 + torch::erf(d / torch::sqrt(2.0 * v)));
+  // erf saturates: an infinite score would give p = 0 or 1, a finite loss and a zero gradient. NaN instead,
+  // so that a diverged model shows in the loss (finite scores pass through unchanged, gradient included).
+  return torch::where(torch::isinf(d), torch::full_like(p, std::numeric_limits<double>::quiet_NaN()), p);
 }
 
 /// Computes the pair probability with one fixed variance for every score (the recipe: σ² = 1), i.e.
