@@ -20,6 +20,7 @@
 // last_bucket_cap_mb (1).
 #include <common/backbones.hpp>
 #include <ohem/distributed.hpp>
+#include <ohem/runtime.hpp>
 #include <ohem/task_losses.hpp>
 
 #include <CLI/CLI.hpp>
@@ -131,12 +132,18 @@ int main(int argc, char** argv) {
       "Data-parallel OHEM Joint step throughput and gradient all-reduce overlap (ResNet-18 + head, one "
       "twin, Adam). Run as one process, or as N under scripts/launch.sh N or torchrun.");
   app.get_formatter()->column_width(34);
-  int threads = 1, steps = 6, warmup = 2;
+  int threads = 0, steps = 6, warmup = 2;
+  std::string heap_mode = "training";
   int64_t batch = 4, size = 64;
   double bucket_mb = 25, last_bucket_mb = 1;
   std::string first = "on";
-  app.add_option("--threads", threads, "torch threads per process")
-      ->check(CLI::PositiveNumber)
+  app.add_option("--threads", threads, "torch threads per process (0: the cores available / the processes)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--heap", heap_mode,
+                 "training: glibc's heap set up as every ohem program does (ohem::tune_heap_for_training); "
+                 "default: glibc's defaults")
+      ->check(CLI::IsMember({"training", "default"}))
       ->capture_default_str();
   app.add_option("--batch", batch, "pairs per rank and step")
       ->check(CLI::PositiveNumber)
@@ -158,8 +165,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  torch::set_num_threads(threads);
+  const std::string heap = heap_mode == "training" ? ohem::tune_heap_for_training().description
+                                                   : std::string("heap: glibc's defaults (--heap default)");
   ohem::DistributedContext dist = ohem::DistributedContext::from_env();
+  if (threads == 0) threads = std::max(1, ohem::available_cores() / dist.world_size());
+  torch::set_num_threads(threads);
   torch::manual_seed(0);
   BaseCnn net;
   int64_t numel = 0;
@@ -177,6 +187,7 @@ int main(int argc, char** argv) {
         "processes x threads: %d x %d, LibTorch %s, %lld parameters, batch %lld pairs/rank at %lld px\n",
         world, threads, TORCH_VERSION, static_cast<long long>(numel), static_cast<long long>(batch),
         static_cast<long long>(size));
+    std::printf("%s\n", heap.c_str());
     std::printf("OHEM Joint step: %.1f ms, %.2f pairs/s\n", on.step * 1e3,
                 static_cast<double>(batch * world) / on.step);
   }

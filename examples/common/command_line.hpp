@@ -9,6 +9,7 @@
 
 #include <ohem/masks.hpp>
 #include <ohem/ohem_loss.hpp>
+#include <ohem/runtime.hpp>
 #include <ohem/self_competitor.hpp>
 #include <ohem/twin.hpp>
 
@@ -21,6 +22,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -75,7 +79,7 @@ struct TrainOptions {
   double gamma = 0.2;                 ///< [--gamma] StepLR factor
   int64_t max_steps = 0;              ///< [--max-steps] stop after this many steps in all (0: no limit)
   // Runtime
-  int threads = 1;                 ///< [--threads] torch intra-op threads
+  int threads = 1;                 ///< [--threads] torch threads (command line: the cores available)
   uint64_t seed = 0;               ///< [--seed] initialisation, pairs and augmentation
   std::string out = "runs/train";  ///< [--out] output directory (log.jsonl, results.json, ...)
   std::string resume;              ///< [--resume] checkpoint to resume from
@@ -181,7 +185,9 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--gamma", "StepLR factor"}, o.gamma);
   f(OptionInfo{"--max-steps", "stop after this many steps in all (0: no limit)", R::Runtime}, o.max_steps);
   // runtime
-  f(OptionInfo{"--threads", "torch intra-op threads", R::Runtime}, o.threads);
+  f(OptionInfo{"--threads", "torch threads (default: the cores available / processes on this machine)",
+               R::Runtime},
+    o.threads);
   f(OptionInfo{"--seed", "seed of initialisation, pairs and augmentation"}, o.seed);
   f(OptionInfo{"--out", "output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)", R::Runtime},
     o.out);
@@ -275,10 +281,28 @@ void add_enum_option(CLI::App& app, const OptionInfo& info, E& value, const std:
 
 }  // namespace detail
 
+/// The default `--threads` of the example programs: the cores this process may use
+/// (`ohem::available_cores()`), shared among the processes a launcher started on this machine
+/// (`LOCAL_WORLD_SIZE`, set by torchrun and scripts/launch.sh), at least 1.
+inline int default_threads() {
+  const char* local = std::getenv("LOCAL_WORLD_SIZE");
+  int processes = 1;
+  if (local != nullptr) {
+    try {
+      processes = std::max(1, std::stoi(local));
+    } catch (const std::exception&) {
+      processes = 1;  // not a number: the launcher's own check reports it
+    }
+  }
+  return std::max(1, ohem::available_cores() / processes);
+}
+
 /// Adds every option of the table to `app`, bound to the fields of `o` (whose values are the defaults
 /// shown by --help). Booleans take on|off (also true|false, yes|no, 1|0); enums and string choices are
-/// checked by CLI11, numbers converted by CLI11 (a bad value is an error naming the option).
+/// checked by CLI11, numbers converted by CLI11 (a bad value is an error naming the option). `--threads`
+/// defaults to `default_threads()` (the cores this process may use): `o.threads` is set to it here.
 inline void add_train_options(CLI::App& app, TrainOptions& o) {
+  o.threads = default_threads();
   visit_train_options(o, [&](const OptionInfo& info, auto& v) {
     using T = std::decay_t<decltype(v)>;
     if constexpr (std::is_same_v<T, bool>) {
@@ -309,6 +333,20 @@ inline TrainOptions parse_train_args(const std::vector<std::string>& args, Train
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
   app.parse(reversed);
   return defaults;
+}
+
+/// Sets glibc's heap up for training (`ohem::tune_heap_for_training`) at a program's start and prints
+/// what it set, once, unless the command line asks for quiet (`--quiet`) or for the help (`--help`, `-h`).
+/// Every example program calls it first; see docs/benchmarks.md for what it saves per step.
+inline ohem::HeapTuning tune_heap_at_start(int argc, char** argv) {
+  const ohem::HeapTuning heap = ohem::tune_heap_for_training();
+  bool silent = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    silent = silent || a == "--quiet" || a == "--help" || a == "-h";
+  }
+  if (!silent) std::cout << heap.description << "\n";
+  return heap;
 }
 
 /// Checks option values; throws naming the first bad one.

@@ -8,6 +8,7 @@
 
 #include <train_pairwise/trainer.hpp>
 
+#include <common/command_line.hpp>
 #include <common/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,7 @@ namespace {
 using namespace ohem_examples;
 
 struct DemoOptions : demo::ExperimentOptions {
+  DemoOptions() { threads = ohem::available_cores(); }  // --threads: the cores this process may use
   std::string photos, work = "build/demo-cache/data";
   bool progress = false;
 };
@@ -152,6 +154,7 @@ int run(const DemoOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ohem_examples::tune_heap_at_start(argc, argv);  // printed before the threads line (docs/benchmarks.md)
   CLI::App app{"Trains BaseCNN with and without OHEM on synthetic distortions of real photographs.", "demo"};
   DemoOptions o;
   add_demo_options(app, o);

@@ -20,7 +20,7 @@ struct Args {
   int64_t steps = 60;
   int64_t batch = 32;
   double ratio = ohem::MaskOptions().ratio();  // the library's default: the paper's recipe
-  int threads = 2;
+  int threads = ohem::available_cores();       // the cores this process may use
   uint64_t seed = 0;
 };
 
@@ -65,6 +65,8 @@ torch::nn::Sequential make_model() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc's heap set up for training: memory freed in one step is reused by the next (docs/benchmarks.md).
+  const ohem::HeapTuning heap = ohem::tune_heap_for_training();
   Args args;
   CLI::App app{"quickstart: a small CNN trained for a few steps on generated images with its pruned twin"};
   app.add_option("--steps", args.steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--ratio", args.ratio, "fraction of the convolution weights pruned in the twin, in [0, 1)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--threads", args.threads, "intra-op threads")
+  app.add_option("--threads", args.threads, "intra-op threads (default: the cores this process may use)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", args.seed, "random seed of the model and the data")->capture_default_str();
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
     fmt::print("ohem {} quickstart | LibTorch {} | threads {} | steps {} | batch {} | ratio {}\n",
                ohem::version_string(), TORCH_VERSION, torch::get_num_threads(), args.steps, args.batch,
                args.ratio);
+    fmt::print("{}\n", heap.description);
 
     auto net = make_model();
     torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(1e-3).weight_decay(5e-4));

@@ -13,6 +13,7 @@
 
 #include "report/report.hpp"
 
+#include <common/command_line.hpp>
 #include <common/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -44,7 +45,7 @@ struct StudyOptions : demo::ExperimentOptions {
   // 64-pixel patches: the ResNets trained from scratch here did not learn the smooth distortions.
   StudyOptions() {
     seeds = 5;
-    threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    threads = ohem::available_cores();  // the cores this process may use
     patch = 64;
     grid = 2;
     crop = 32;
@@ -686,6 +687,7 @@ int run(StudyOptions o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ohem_examples::tune_heap_at_start(argc, argv);  // printed before the threads line (docs/benchmarks.md)
   CLI::App app{"The OHEM study: baseline vs OHEM on N seeds, the mechanism, gMAD; writes results.json.",
                "study"};
   StudyOptions o;

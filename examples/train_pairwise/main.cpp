@@ -2,8 +2,10 @@
 // See docs/examples.md.
 #include "trainer.hpp"
 
+#include <common/command_line.hpp>
 #include <common/errors.hpp>
 
 int main(int argc, char** argv) {
+  ohem_examples::tune_heap_at_start(argc, argv);  // printed before the threads line (docs/benchmarks.md)
   return ohem_examples::run_reporting_errors([&] { return train_pairwise::main(argc, argv); });
 }
