@@ -81,8 +81,11 @@ namespace detail {
 
 /// The five fitted metrics of one resample (x, y) given the full sample's fits (warm starts), into
 /// out[0..3]: PLCC and RMSE of the 4- and then the 5-parameter fit.
-inline void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
-                          const Evaluation& point, const FitOptions& base, double* out) {
+/// (Templates, here and below, only so that a translation unit that never evaluates compiles none of the
+/// fitting code: see `fit_logistic`.)
+template <typename = void>
+void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys, const Evaluation& point,
+                   const FitOptions& base, double* out) {
   int slot = 0;
   for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
     // Warm start from the full sample's fit: the resample's optimum is near it.
@@ -105,8 +108,9 @@ struct BootstrapScratch {
   ResampleRanks::Scratch ranks;
 };
 
-inline BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
-                                    const Evaluation& point) {
+template <typename = void>
+BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
+                             const Evaluation& point) {
   const int64_t B = options.bootstrap();
   std::vector<std::vector<double>> values(7, std::vector<double>(B));
   const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
@@ -158,8 +162,10 @@ inline BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n,
 /// Throws like `srcc`, and if `confidence` is not in (0, 1), `bootstrap` not in [0, kMaxBootstrap] or
 /// `threads` not in [0, 4096]; rethrows what `progress` throws.
 /// Example: `auto e = ohem::evaluate(pred, mos, ohem::EvalOptions().bootstrap(1000)); e.fit5.plcc;`
-inline Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos,
-                           const EvalOptions& options = {}) {
+// A template only so that a translation unit that never evaluates compiles none of the fitting code
+// (see fit_logistic): call it as a function.
+template <typename = void>
+Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const EvalOptions& options = {}) {
   detail::check_scores("ohem::evaluate", prediction, mos);
   TORCH_CHECK(options.bootstrap() >= 0 && options.bootstrap() <= kMaxBootstrap,
               "ohem::evaluate: EvalOptions::bootstrap must be in [0, ", kMaxBootstrap, "], got ",
@@ -189,9 +195,11 @@ inline Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos,
 /// Throws if `groups` has a different size from the scores, if a group has fewer than 2 images (naming
 /// it), and like `evaluate`.
 /// Example: `for (auto& [name, e] : ohem::evaluate_groups(pred, mos, distortion)) print(name, e.srcc);`
-inline std::map<std::string, Evaluation> evaluate_groups(const ScoresRef& prediction, const ScoresRef& mos,
-                                                         const std::vector<std::string>& groups,
-                                                         const EvalOptions& options = {}) {
+// (A template, like evaluate.)
+template <typename = void>
+std::map<std::string, Evaluation> evaluate_groups(const ScoresRef& prediction, const ScoresRef& mos,
+                                                  const std::vector<std::string>& groups,
+                                                  const EvalOptions& options = {}) {
   detail::check_scores("ohem::evaluate_groups", prediction, mos);
   TORCH_CHECK(static_cast<int64_t>(groups.size()) == prediction.size(), "ohem::evaluate_groups: groups has ",
               groups.size(), " labels but there are ", prediction.size(), " scores");

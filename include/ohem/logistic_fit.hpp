@@ -33,8 +33,10 @@ OHEM_BEGIN_NAMESPACE
 /// values may be infinite when the two scales differ by more than ~1e300.
 /// Throws like `logistic_initial_params`, and if the MOS are constant.
 /// Example: `for (auto& s : ohem::logistic_standard_starts(model, pred, mos)) print(s.name);`
-inline std::vector<LogisticStart> logistic_standard_starts(LogisticModel model, const ScoresRef& prediction,
-                                                           const ScoresRef& mos) {
+// (A template, like fit_logistic: see there.)
+template <typename = void>
+std::vector<LogisticStart> logistic_standard_starts(LogisticModel model, const ScoresRef& prediction,
+                                                    const ScoresRef& mos) {
   const auto data = logistic_initial_params(model, prediction, mos);
   const int64_t n = prediction.size();
   const double *x = prediction.data(), *y = mos.data();
@@ -73,8 +75,10 @@ inline std::vector<LogisticStart> logistic_standard_starts(LogisticModel model, 
 /// Throws if the sizes differ, if there are fewer than 2 scores, if a score is NaN or infinite, or if
 /// `options.initial()` has the wrong size.
 /// Example: `auto fit = ohem::fit_logistic(pred, mos); if (fit.ok()) use(fit.plcc, fit.rmse);`
-inline LogisticFit fit_logistic(const ScoresRef& prediction, const ScoresRef& mos,
-                                const FitOptions& options = {}) {
+// A template only so that a translation unit that never fits compiles none of the fitting code (its
+// Eigen instantiations cost ~20 s of CPU per translation unit): call it as a function, `fit_logistic(p, m)`.
+template <typename = void>
+LogisticFit fit_logistic(const ScoresRef& prediction, const ScoresRef& mos, const FitOptions& options = {}) {
   detail::check_scores("ohem::fit_logistic", prediction, mos);
   const LogisticModel model = options.model();
   const int64_t n = prediction.size(), p = num_params(model);
