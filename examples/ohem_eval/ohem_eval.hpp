@@ -13,6 +13,7 @@
 
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>
+#include <ohem/runtime.hpp>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -68,7 +69,7 @@ struct Args {
   int64_t bootstrap = -1;  ///< -1: scaled with the number of images (`default_bootstrap`)
   double confidence = 0.95;
   uint64_t seed = 0;
-  int64_t threads = 0;  ///< 0: the machine's hardware threads
+  int64_t threads = 0;  ///< 0: the cores this process may use (ohem::available_cores())
   int64_t levels = 5;
   double window = 0.2;
   std::string pairs, html;  ///< empty: <input stem>.gmad.csv / .gmad.html
@@ -141,7 +142,8 @@ inline void describe(CLI::App& app, Args& a) {
           "in (0, 1)"));
   app.add_option("--seed", a.seed, "seed of the resampling (default 0)");
   app.add_option("--threads", a.threads,
-                 "threads of the bootstrap (default: the hardware threads); results do not depend on it")
+                 "threads of the bootstrap and the point estimate's two fits (default: the cores available); "
+                 "results do not depend on it")
       ->check(CLI::Range(int64_t{1}, max_threads()));
   app.add_option("--progress", a.progress, "progress bar on stderr: auto (on a terminal), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
@@ -388,8 +390,7 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   const auto mos = numbers(t, in.column.at("mos"), in.label.at("mos"));
   const auto pred = numbers(t, in.column.at("prediction"), in.label.at("prediction"));
   const int64_t B = args.bootstrap >= 0 ? args.bootstrap : default_bootstrap(n);
-  const int64_t threads =
-      args.threads > 0 ? args.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = args.threads > 0 ? args.threads : ohem::available_cores();
   const bool bar = show_progress(args);
   if (B > 0) {
     err += fmt::format("ohem-eval: {} images; bootstrap: {} resamples{} on {} thread(s)\n", n, B,

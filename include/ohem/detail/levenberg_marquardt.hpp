@@ -38,32 +38,30 @@ struct LmResult {
 /// Minimises 0.5·‖r(β)‖² by Levenberg–Marquardt with Marquardt's diagonal scaling (the running maximum
 /// of diag(JᵀJ), as MINPACK does) and Nielsen's damping update.
 ///
-/// `model(beta, r, J)` fills the residuals r (n) and, if `J` is non-null, the Jacobian (n × P). Stops
+/// `model(beta, A, g)` returns the cost 0.5·‖r(β)‖² and sets A = JᵀJ and g = Jᵀr (J: the n × P Jacobian
+/// of the residuals r), all from one pass over the data that stores neither r nor J. Stops
 /// when an accepted step changes β by at most `xtol`·(‖β‖ + xtol), when both the actual and the predicted
 /// relative cost reductions are at most `ftol`, when the cost is 0, or when no finite damping gives a
 /// decrease (the minimum is reached to rounding). Never returns non-finite parameters: a failed start
 /// returns the start with `LmEnd::Failed`.
 template <int P, class Model>
-LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>& start, int64_t n,
+LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>& start,
                                 int64_t max_iterations, double ftol, double xtol) {
   using Vec = Eigen::Matrix<double, P, 1>;
   using Mat = Eigen::Matrix<double, P, P>;
-  Eigen::VectorXd r(n), r_new(n);
-  // The Jacobian is evaluated with every trial's residuals (the model computes both in one pass), so an
-  // accepted step needs no second evaluation at the same point.
-  Eigen::Matrix<double, Eigen::Dynamic, P> J(n, P), J_new(n, P);
+  // The normal equations are evaluated with every trial's cost (the model computes both in one pass), so
+  // an accepted step needs no second evaluation at the same point.
+  Mat A, A_new;
+  Vec g, g_new;
   LmResult<P> out;
   out.params = start;
   Vec beta = start;
-  model(beta, r, &J);
-  double cost = 0.5 * r.squaredNorm();
-  if (!std::isfinite(cost) || !J.allFinite()) return out;
+  double cost = model(beta, A, g);
+  if (!std::isfinite(cost) || !A.allFinite() || !g.allFinite()) return out;
   out.cost = cost;
   out.end = LmEnd::Converged;
   if (cost == 0) return out;
 
-  Mat A = J.transpose() * J;
-  Vec g = J.transpose() * r;
   Vec D = A.diagonal().cwiseMax(std::numeric_limits<double>::min());
   double mu = 1e-3, nu = 2.0;
   while (out.iterations < max_iterations) {
@@ -82,8 +80,7 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
       continue;
     }
     const Vec trial = beta + step;
-    model(trial, r_new, &J_new);
-    const double cost_new = 0.5 * r_new.squaredNorm();
+    const double cost_new = model(trial, A_new, g_new);
     const double actual = cost - cost_new;
     if (std::isfinite(cost_new) && actual > 0) {
       const double rho = actual / predicted;
@@ -95,11 +92,9 @@ LmResult<P> levenberg_marquardt(Model&& model, const Eigen::Matrix<double, P, 1>
       out.params = beta;
       out.cost = cost;
       if (small_step || small_reduction || cost == 0) return out;
-      r.swap(r_new);
-      J.swap(J_new);
-      if (!J.allFinite()) return out;
-      A = J.transpose() * J;
-      g = J.transpose() * r;
+      if (!A_new.allFinite() || !g_new.allFinite()) return out;
+      A = A_new;
+      g = g_new;
       mu *= std::max(1.0 / 3.0, 1.0 - std::pow(2.0 * rho - 1.0, 3));
       nu = 2.0;
     } else {

@@ -20,10 +20,11 @@ OHEM_BEGIN_NAMESPACE
 namespace detail {
 
 /// Returns 1/(1 + exp(−z)) without overflow.
+/// (1/(1 + e) for z ≥ 0, e/(1 + e) below, with e = exp(−|z|): one exp, no branch on the sign, which is
+/// as often mispredicted as not on real data.)
 inline double sigmoid(double z) {
-  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
-  const double e = std::exp(z);
-  return e / (1.0 + e);
+  const double e = std::exp(-std::abs(z));
+  return (z >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
 /// Evaluates the P-parameter logistic function (P = 4 or 5, see ohem::LogisticModel) at x; if `grad` is
@@ -111,6 +112,51 @@ struct LogisticRun {
   LmEnd end = LmEnd::Failed;
 };
 
+/// Adds Σ over i < m of c[k][i]·c[l][i] to S(k, l) for 0 ≤ k ≤ l < 5, except (3, 3) when `skip33` (a sum
+/// the caller knows), two points at a time in SSE2/NEON packets (Eigen::Array2d), in two passes of at
+/// most nine running sums each so that they stay in registers.
+template <int Rows>
+void accumulate_products(const double* const (&c)[5], int64_t m, Eigen::Matrix<double, Rows, Rows>& S,
+                         bool skip33) {
+  using Pair = Eigen::Array2d;
+  using In = Eigen::Map<const Pair>;
+  const int64_t even = m - m % 2;
+  const auto total = [&](int k, int l, const Pair& acc) {
+    S(k, l) += acc[0] + acc[1] + (even < m ? c[k][even] * c[l][even] : 0.0);
+  };
+  {
+    Pair s00 = Pair::Zero(), s01 = s00, s02 = s00, s03 = s00, s04 = s00, s11 = s00, s12 = s00, s13 = s00,
+         s14 = s00;
+    for (int64_t i = 0; i < even; i += 2) {
+      const Pair x0 = In(c[0] + i), x1 = In(c[1] + i), x2 = In(c[2] + i), x3 = In(c[3] + i),
+                 x4 = In(c[4] + i);
+      s00 += x0 * x0;
+      s01 += x0 * x1;
+      s02 += x0 * x2;
+      s03 += x0 * x3;
+      s04 += x0 * x4;
+      s11 += x1 * x1;
+      s12 += x1 * x2;
+      s13 += x1 * x3;
+      s14 += x1 * x4;
+    }
+    total(0, 0, s00), total(0, 1, s01), total(0, 2, s02), total(0, 3, s03), total(0, 4, s04);
+    total(1, 1, s11), total(1, 2, s12), total(1, 3, s13), total(1, 4, s14);
+  }
+  Pair s22 = Pair::Zero(), s23 = s22, s24 = s22, s33 = s22, s34 = s22, s44 = s22;
+  for (int64_t i = 0; i < even; i += 2) {
+    const Pair x2 = In(c[2] + i), x3 = In(c[3] + i), x4 = In(c[4] + i);
+    s22 += x2 * x2;
+    s23 += x2 * x3;
+    s24 += x2 * x4;
+    if (!skip33) s33 += x3 * x3;
+    s34 += x3 * x4;
+    s44 += x4 * x4;
+  }
+  total(2, 2, s22), total(2, 3, s23), total(2, 4, s24), total(3, 4, s34), total(4, 4, s44);
+  if (!skip33) total(3, 3, s33);
+}
+
 /// Fits the P-parameter logistic function to (z, w) from `start` (standardised β).
 template <int P>
 LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<double>& w,
@@ -118,17 +164,87 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
   const int64_t n = static_cast<int64_t>(z.size());
   Eigen::Matrix<double, P, 1> s;
   for (int k = 0; k < P; ++k) s[k] = start[k];
-  auto residuals = [&](const Eigen::Matrix<double, P, 1>& beta, Eigen::VectorXd& r,
-                       Eigen::Matrix<double, Eigen::Dynamic, P>* J) {
-    double grad[P];
+  // One pass per evaluation, in chunks that stay in the L1 cache: a chunk's sigmoid values come from
+  // Eigen's vectorised exp, then its sums of JᵀJ (upper triangle), Jᵀr and r² are added to the totals;
+  // neither r nor the n × P Jacobian is stored.
+  constexpr int64_t kChunk = 256;
+  using Chunk = Eigen::Array<double, kChunk, 1>;
+  Chunk d, q, u, v, t, r;
+  // 5p: the Jacobian's columns 3 and 4 are x and 1, so that their products Σx², Σx and n are the same at
+  // every β.
+  double sum_xx = 0, sum_x = 0;
+  if constexpr (P == 5) {
     for (int64_t i = 0; i < n; ++i) {
-      r[i] = logistic_eval<P>(beta.data(), z[i], J ? grad : nullptr) - w[i];
-      if (J) {
-        for (int k = 0; k < P; ++k) (*J)(i, k) = grad[k];
+      sum_xx += z[i] * z[i];
+      sum_x += z[i];
+    }
+  }
+  auto normal_equations = [&](const Eigen::Matrix<double, P, 1>& beta, Eigen::Matrix<double, P, P>& A,
+                              Eigen::Matrix<double, P, 1>& g) {
+    // Σ over the points of the products of the quantities the Jacobian's columns are multiples of.
+    Eigen::Matrix<double, P + 1, P + 1> S = Eigen::Matrix<double, P + 1, P + 1>::Zero();
+    for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+      const int64_t m = std::min(kChunk, n - i0);
+      const Eigen::Map<const Eigen::ArrayXd> x(z.data() + i0, m), y(w.data() + i0, m);
+      auto dm = d.head(m);
+      auto qm = q.head(m);
+      dm = x - beta[2];
+      if constexpr (P == 4) {
+        // s = sigmoid((x − β3)/|β4|) = 1/(1 + exp(−(x − β3)/|β4|)) (an overflowing exp gives s = 0);
+        // columns: s, 1 − s, and multiples of s(1 − s) and s(1 − s)(x − β3).
+        qm = ((-dm / std::abs(beta[3])).exp() + 1.0).inverse();
+        u.head(m) = 1.0 - qm;
+        t.head(m) = qm * u.head(m);
+        v.head(m) = t.head(m) * dm;
+        r.head(m) = (beta[0] - beta[1]) * qm + beta[1] - y;
+        const double* cols[] = {q.data(), u.data(), t.data(), v.data(), r.data()};
+        accumulate_products(cols, m, S, false);
+      } else {
+        // q = 1/(1 + exp(β2 (x − β3))) (an overflowing exp gives q = 0); columns: 0.5 − q, multiples of
+        // q(1 − q)(x − β3) and q(1 − q), x and 1.
+        qm = ((beta[1] * dm).exp() + 1.0).inverse();
+        u.head(m) = 0.5 - qm;
+        t.head(m) = qm * (1.0 - qm);
+        v.head(m) = t.head(m) * dm;
+        r.head(m) = beta[0] * u.head(m) + beta[3] * x + beta[4] - y;
+        const double* cols[] = {u.data(), v.data(), t.data(), z.data() + i0, r.data()};
+        accumulate_products(cols, m, S, true);
+        // Σ of each column (the products with the column of ones).
+        S(0, 5) += u.head(m).sum();
+        S(1, 5) += v.head(m).sum();
+        S(2, 5) += t.head(m).sum();
+        S(4, 5) += r.head(m).sum();
       }
     }
+    // The Jacobian's columns are the accumulated quantities times factors that depend on β alone.
+    if constexpr (P == 4) {
+      const double span = beta[0] - beta[1], a = std::abs(beta[3]), sign = beta[3] >= 0 ? 1.0 : -1.0;
+      // s, 1 − s, s(1 − s) · (−span/|β4|), s(1 − s)(x − β3) · (−span/β4² · sign β4); row 4 of S holds r.
+      const double f[4] = {1.0, 1.0, -span / a, -span / (a * a) * sign};
+      for (int k = 0; k < 4; ++k) {
+        g[k] = f[k] * S(k, 4);
+        for (int l = k; l < 4; ++l) A(k, l) = A(l, k) = f[k] * f[l] * S(k, l);
+      }
+      return 0.5 * S(4, 4);
+    } else {
+      S(3, 3) = sum_xx;
+      S(3, 5) = sum_x;
+      S(5, 5) = static_cast<double>(n);
+      // u, q(1 − q)(x − β3) · β1, q(1 − q) · (−β1 β2), x, 1; row 4 of S holds r.
+      const double fk[6] = {1.0, beta[0], -beta[0] * beta[1], 1.0, 0.0, 1.0};
+      const int row[5] = {0, 1, 2, 3, 5};  // row of S for each Jacobian column
+      for (int k = 0; k < 5; ++k) {
+        const int rk = row[k];
+        g[k] = fk[rk] * (rk < 4 ? S(rk, 4) : S(4, rk));
+        for (int l = k; l < 5; ++l) {
+          const int rl = row[l];
+          A(k, l) = A(l, k) = fk[rk] * fk[rl] * S(std::min(rk, rl), std::max(rk, rl));
+        }
+      }
+      return 0.5 * S(4, 4);
+    }
   };
-  const auto lm = levenberg_marquardt<P>(residuals, s, n, max_iterations, tolerance, tolerance);
+  const auto lm = levenberg_marquardt<P>(normal_equations, s, max_iterations, tolerance, tolerance);
   LogisticRun<P> out;
   for (int k = 0; k < P; ++k) out.params[k] = lm.params[k];
   out.cost = lm.cost;
