@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
 # Launches N local processes of a command with the variables torchrun sets (no Python needed):
 #   MASTER_ADDR=127.0.0.1 MASTER_PORT=<free port> WORLD_SIZE=N RANK=i LOCAL_RANK=i LOCAL_WORLD_SIZE=N
+#   TORCHELASTIC_RESTART_COUNT=<restarts so far>
 # (and OMP_NUM_THREADS=1 unless set, as torchrun does for N > 1). Waits for every process; when one fails,
-# the others are stopped (TERM, then KILL after a grace period) and its exit status is returned.
+# the others are stopped (TERM, then KILL after a grace period). With --max-restarts R the whole group is
+# then started again with the same command and arguments, up to R times (as torchrun --max-restarts): a
+# trainer run with --resume auto continues from its last checkpoint. Exits 0 when a group succeeds, else
+# with the failing rank's status (after the last allowed restart).
 #
-# Usage: scripts/launch.sh N <command> [args...]
-#   MASTER_PORT=29500 scripts/launch.sh 2 ...   use that port instead of a free one
+# Usage: scripts/launch.sh [--max-restarts R] N <command> [args...]
+#   --max-restarts R                            restart the group up to R times after a failure (default 0)
+#   MASTER_PORT=29500 scripts/launch.sh 2 ...   use that port instead of a free one (on every restart)
 #   MASTER_ADDR=host  scripts/launch.sh 2 ...   rendezvous address (default 127.0.0.1)
 #   LAUNCH_GRACE=5                              seconds between TERM and KILL (default 5)
 # Multi-node: run a torchrun-compatible launcher per node, or set the variables yourself (docs/distributed.md).
 set -uo pipefail
 
 usage() {
-  echo "usage: $0 N <command> [args...]   (N >= 1 local processes)" >&2
+  echo "usage: $0 [--max-restarts R] N <command> [args...]   (N >= 1 local processes, R >= 0 restarts)" >&2
   exit 2
 }
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"
+  exit 0
+fi
+max_restarts=0
+while [[ ${1:-} == --max-restarts || ${1:-} == --max-restarts=* ]]; do
+  if [[ $1 == --max-restarts=* ]]; then
+    max_restarts=${1#--max-restarts=}
+    shift
+  else
+    [[ $# -ge 2 ]] || usage
+    max_restarts=$2
+    shift 2
+  fi
+  [[ "$max_restarts" =~ ^[0-9]+$ ]] ||
+    { echo "launch.sh: --max-restarts must be a non-negative integer, got '$max_restarts'" >&2; exit 2; }
+done
 [[ $# -ge 2 ]] || usage
 n=$1
 shift
@@ -49,7 +71,9 @@ random_port() {
     echo $((hi + 1 + r % above))
   fi
 }
-if [[ -z "${MASTER_PORT:-}" ]]; then
+# Sets MASTER_PORT to a free port.
+pick_port() {
+  MASTER_PORT=
   for _ in $(seq 1 100); do
     candidate=$(random_port)
     # torchrun --standalone's rendezvous port and torch's default MASTER_PORT: left to their owners.
@@ -60,6 +84,11 @@ if [[ -z "${MASTER_PORT:-}" ]]; then
     fi
   done
   [[ -n "${MASTER_PORT:-}" ]] || { echo "launch.sh: found no free port" >&2; exit 1; }
+}
+own_port=0
+if [[ -z "${MASTER_PORT:-}" ]]; then
+  own_port=1
+  pick_port
 fi
 export MASTER_ADDR=${MASTER_ADDR:-127.0.0.1} MASTER_PORT WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n
 if [[ $n -gt 1 ]]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}; fi
@@ -83,29 +112,50 @@ cleanup() {
   stop_all KILL
 }
 trap 'cleanup; exit 130' INT TERM
-set -m  # a process group per rank
+# Starts the group (TORCHELASTIC_RESTART_COUNT=$1) and waits; returns 0, or the first failing rank's
+# status after stopping the others.
+run_group() {
+  local restart_count=$1
+  shift
+  pids=()
+  set -m  # a process group per rank
+  for ((i = 0; i < n; i++)); do
+    RANK=$i LOCAL_RANK=$i TORCHELASTIC_RESTART_COUNT=$restart_count "$@" &
+    pids+=($!)
+  done
+  set +m  # the groups exist; no job-control notices from here on
+  local status=0 remaining=$n rc done_pid rank
+  while ((remaining > 0)); do
+    done_pid=
+    wait -n -p done_pid
+    rc=$?
+    # wait -n returns 127 when there is nothing left to wait for.
+    [[ -n "${done_pid:-}" ]] || break
+    remaining=$((remaining - 1))
+    if ((rc != 0)); then
+      for ((i = 0; i < n; i++)); do [[ "${pids[$i]}" == "$done_pid" ]] && rank=$i; done
+      echo "launch.sh: rank ${rank:-?} (pid $done_pid) exited with status $rc; stopping the other ranks" >&2
+      status=$rc
+      cleanup
+      break
+    fi
+  done
+  pids=()
+  return "$status"
+}
 
-for ((i = 0; i < n; i++)); do
-  RANK=$i LOCAL_RANK=$i "$@" &
-  pids+=($!)
-done
-set +m  # the groups exist; no job-control notices from here on
-
-status=0
-remaining=$n
-while ((remaining > 0)); do
-  wait -n -p done_pid
-  rc=$?
-  # wait -n returns 127 when there is nothing left to wait for.
-  [[ -n "${done_pid:-}" ]] || break
-  remaining=$((remaining - 1))
-  if ((rc != 0)); then
-    for ((i = 0; i < n; i++)); do [[ "${pids[$i]}" == "$done_pid" ]] && rank=$i; done
-    echo "launch.sh: rank ${rank:-?} (pid $done_pid) exited with status $rc; stopping the other ranks" >&2
-    status=$rc
-    cleanup
-    break
+restarts=0
+while true; do
+  run_group "$restarts" "$@"
+  status=$?
+  ((status == 0)) && exit 0
+  if ((restarts >= max_restarts)); then
+    ((max_restarts > 0)) &&
+      echo "launch.sh: giving up: the group failed (status $status) after $restarts restart(s), the --max-restarts $max_restarts allowed" >&2
+    exit "$status"
   fi
-  unset done_pid
+  restarts=$((restarts + 1))
+  # A fresh port for the new group unless the caller chose one (the old one may still be in TIME_WAIT).
+  ((own_port)) && pick_port
+  echo "launch.sh: restarting the group of $n ($restarts of $max_restarts) on $MASTER_ADDR:$MASTER_PORT: $*" >&2
 done
-exit "$status"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests of scripts/launch.sh: the variables each rank gets, success, and a failing rank stopping the others.
+# Tests of scripts/launch.sh: the variables each rank gets, success, a failing rank stopping the others, and
+# --max-restarts.
 set -uo pipefail
 launch="$1"
 tmp=$(mktemp -d)
@@ -35,7 +36,21 @@ rc=$?
 sleep 0.5
 [[ ! -e "$tmp/survived" ]] || fail "the other rank ran to completion"
 
-# 3. Usage errors.
+# 3. --max-restarts: the whole group starts again (TORCHELASTIC_RESTART_COUNT counts the restarts) until it
+#    succeeds; when the restarts are spent, the failing status is returned with a message.
+out=$(LAUNCH_GRACE=1 bash "$launch" --max-restarts 3 2 bash -c \
+  'echo "$RANK $TORCHELASTIC_RESTART_COUNT" >> "'"$tmp"'/starts"; [[ $RANK == 1 && $TORCHELASTIC_RESTART_COUNT -lt 2 ]] && exit 5; exit 0' 2>&1) ||
+  fail "a group that succeeds on its third start was not restarted: $out"
+[[ $(sort "$tmp/starts" | tr '\n' ' ') == "0 0 0 1 0 2 1 0 1 1 1 2 " ]] || fail "unexpected starts: $(cat "$tmp/starts")"
+[[ $(grep -c "launch.sh: restarting the group of 2" <<<"$out") == 2 ]] || fail "expected 2 restart lines: $out"
+out=$(LAUNCH_GRACE=1 bash "$launch" --max-restarts 1 2 bash -c '[[ $RANK == 1 ]] && exit 6; sleep 30' 2>&1)
+rc=$?
+[[ $rc == 6 ]] || fail "expected status 6 once the restarts are spent, got $rc"
+grep -q "giving up: the group failed (status 6) after 1 restart(s)" <<<"$out" || fail "no give-up message: $out"
+
+# 4. Usage errors.
 bash "$launch" 0 true 2>/dev/null && fail "N=0 accepted"
 bash "$launch" 2 2>/dev/null && fail "a missing command accepted"
+bash "$launch" --max-restarts x 2 true 2>/dev/null && fail "--max-restarts x accepted"
+bash "$launch" --help | grep -q -- "--max-restarts R" || fail "--help does not document --max-restarts"
 echo "launch.sh: all checks passed"
