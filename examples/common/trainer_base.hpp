@@ -38,9 +38,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -357,6 +360,7 @@ class TrainerBase {
     if (epoch_end) end_epoch();
     if (!epoch_end && o_.checkpoint_every > 0 && global_step() % o_.checkpoint_every == 0)
       save_checkpoint(checkpoint_path());
+    test_kill_hook();
     return s;
   }
 
@@ -596,6 +600,27 @@ class TrainerBase {
         lines += "\n  " + d;
     TORCH_CHECK(lines.empty(), "the ranks were started with different options (every rank must run rank 0's ",
                 "configuration; rank ", dist_.rank(), " of ", dist_.world_size(), " stops):", lines);
+  }
+
+  // Test-only fault injection (tests/distributed/run_elastic.sh), off unless the environment variable
+  // OHEM_TEST_KILL="<rank>:<global step>:<marker file>" is set: that rank kills itself with SIGKILL
+  // after that step when the marker file does not exist yet, creating it first, so a launcher's
+  // restart of the same command line runs through.
+  void test_kill_hook() const {
+    const char* spec = std::getenv("OHEM_TEST_KILL");
+    if (spec == nullptr) return;
+    int rank = -1;
+    long long step = -1;
+    int marker_at = 0;
+    TORCH_CHECK(
+        std::sscanf(spec, "%d:%lld:%n", &rank, &step, &marker_at) == 2 && marker_at > 0 && spec[marker_at],
+        "OHEM_TEST_KILL: expected <rank>:<step>:<marker file>, got \"", spec, "\"");
+    const std::string marker(spec + marker_at);
+    if (rank != dist_.rank() || step != global_step() || std::filesystem::exists(marker)) return;
+    std::ofstream(marker) << "killed rank " << rank << " after step " << step << "\n";
+    std::cerr << fmt::format("OHEM_TEST_KILL: rank {} kills itself after step {}\n", rank, step)
+              << std::flush;
+    std::raise(SIGKILL);
   }
 
   // --resume auto: resume from --out's checkpoint when there is one, else start afresh (replacing what a

@@ -2,8 +2,14 @@
 # Runs a worker under torchrun --no-python with 2 local processes; exits 77 (CTest: skipped) where
 # Debian's python3-torch (torchrun) is not installed. torchrun is tried first (its own interpreter,
 # from its #! line), then `python3 -m torch.distributed.run` with the python3 on PATH and Debian's.
-# Usage: run_torchrun.sh <program> [args...]   or   run_torchrun.sh --check (exit 0 or 77, runs nothing)
+# Usage: run_torchrun.sh [--max-restarts R] <program> [args...]   or   run_torchrun.sh --check (exit 0 or 77,
+# runs nothing); --max-restarts R becomes torchrun's --max_restarts=R (restart the group after a failure).
 set -euo pipefail
+restart=()
+if [[ ${1:-} == --max-restarts ]]; then
+  restart=("--max_restarts=$2")
+  shift 2
+fi
 launcher=()
 if command -v torchrun >/dev/null 2>&1 && torchrun --help >/dev/null 2>&1; then
   launcher=(torchrun)
@@ -44,4 +50,4 @@ fi
 [[ "${1:-}" == --check ]] && exit 0
 echo "launcher: ${launcher[*]} ${extra[*]}"
 # --no_python: the spelling of torch 1.13 and 2.x alike
-exec "${launcher[@]}" --standalone --nproc_per_node=2 "${extra[@]}" --no_python "$@"
+exec "${launcher[@]}" --standalone --nproc_per_node=2 "${restart[@]}" "${extra[@]}" --no_python "$@"

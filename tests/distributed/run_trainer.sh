@@ -13,47 +13,8 @@
 # Usage: run_trainer.sh launch|torchrun <train_pairwise or train_mos> <launch.sh> <work dir>
 set -euo pipefail
 mode=$1 exe=$2 launch=$3 work=$4
-if [[ $mode == torchrun ]]; then
-  here=$(dirname "$0")
-  bash "$here/run_torchrun.sh" --check || exit $?  # 77: skipped
-  launcher=(bash "$here/run_torchrun.sh")
-else
-  launcher=(bash "$launch" 2)
-fi
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-rm -rf "$work"
-mkdir -p "$work/data/images"
-# 16 tiny 20x20 binary PPM images of 4 contents, and a generic CSV (path, mos, std, group, type).
-echo "path,mos,std,group,type" >"$work/data/all.csv"
-for i in $(seq 0 15); do
-  f="$work/data/images/t$i.ppm"
-  printf 'P6\n20 20\n255\n' >"$f"
-  head -c 1200 < <(yes "ohem $i $((i * 37)) image") >>"$f"
-  echo "images/t$i.ppm,$(((i * 5) % 16)).25,0.5,ref$((i % 4)),$([[ $((i % 2)) == 1 ]] && echo noise || echo blur)" \
-    >>"$work/data/all.csv"
-done
-
-common=(--csv "$work/data/all.csv" --width 8 --resize 0 --crop 16 --test-resize 0 --epochs1 0 --batch2 2
-        --lr 1e-3 --train-fraction 0.75 --progress off --threads 1)
-# run <name> <log> args...: the trainer under the launcher, both ranks printing their checksums.
-run() {
-  local log=$1
-  shift
-  OHEM_TRAINER_CHECKSUM=1 "${launcher[@]}" "$exe" "${common[@]}" "$@" >"$log" 2>&1 || {
-    cat "$log"
-    fail "the 2-process run failed: $*"
-  }
-}
-# checksums <log>: the two ranks' checksums must be present and equal; prints the value.
-checksums() {
-  local r0 r1
-  r0=$(sed -n 's/.*parameter checksum of rank 0 of 2: \([0-9a-f]*\).*/\1/p' "$1")
-  r1=$(sed -n 's/.*parameter checksum of rank 1 of 2: \([0-9a-f]*\).*/\1/p' "$1")
-  [[ -n $r0 && -n $r1 ]] || { cat "$1"; fail "missing a rank's checksum in $1"; }
-  [[ $r0 == "$r1" ]] || fail "ranks differ after training: rank 0 $r0, rank 1 $r1"
-  echo "$r0"
-}
+# shellcheck source=tests/distributed/trainer_setup.sh
+source "$(dirname "$0")/trainer_setup.sh"
 
 # 1. One epoch: 12 training images (or 12 pairs), 6 per rank, batch 2 per rank: 3 steps.
 run "$work/first.log" --epochs2 1 --out "$work/run"
