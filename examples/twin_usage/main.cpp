@@ -2,6 +2,7 @@
 // below appears verbatim in docs/twin.md).
 // clang-format off
 #include <ohem/ohem.hpp>
+#include <torch/script.h>  // torch::jit::load
 
 #include <iostream>
 
@@ -101,6 +102,13 @@ int main() {
     auto scope = twin.scope();            // from here, net itself runs as the pruned twin
     auto features = net->conv1->forward(torch::randn({1, 3, 16, 16}));
   }                                       // original weights restored, also on an exception
+  // DOC-END
+  const auto x = torch::randn({1, 3, 16, 16});
+  // DOC-BEGIN
+  {
+    auto guard = twin.full_forward();  // ohem::FullForwardGuard
+    auto y = net->forward(x);          // never sees masked weights
+  }
   // DOC-END
   twin.load_masks("twin_masks.pt");
   std::remove("twin_masks.pt");

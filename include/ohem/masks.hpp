@@ -9,7 +9,7 @@
 #include <ohem/slots.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <fmt/format.h>
+#include <fmt/core.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -155,6 +155,7 @@ class MaskSet {
 
   /// Returns a readable table: one row per layer (name, shape, weights, kept, sparsity, threshold) and a
   /// total (with the global threshold, if any).
+  template <typename = void>
   std::string summary() const {
     auto st = stats();
     size_t width = 5;
@@ -182,6 +183,7 @@ class MaskSet {
   /// name), e.g. to embed them in a checkpoint. Throws if the stream fails.
   ///
   /// Example: `std::ostringstream bytes; masks.save(bytes);`
+  template <typename = void>
   void save(std::ostream& out) const {
     torch::serialize::OutputArchive archive;
     archive.write("ohem_mask_format", c10::IValue(kFormat));
@@ -200,6 +202,7 @@ class MaskSet {
   /// `save(std::ostream&)`. Throws naming the path if it cannot be written.
   ///
   /// Example: `masks.save("masks.pt");`
+  template <typename = void>
   void save(const std::string& path) const {
     detail::write_atomically(
         path,
@@ -217,6 +220,7 @@ class MaskSet {
   /// not bool, names that are not strings, a missing mask, thresholds of the wrong size or dtype).
   ///
   /// Example: `std::istringstream in(bytes); auto masks = ohem::MaskSet::load(in, "my buffer");`
+  template <typename = void>
   static MaskSet load(std::istream& in, const std::string& source = "stream") {
     torch::serialize::InputArchive archive;
     try {
@@ -232,6 +236,7 @@ class MaskSet {
   /// missing or not a valid mask file.
   ///
   /// Example: `auto masks = ohem::MaskSet::load("masks.pt");`
+  template <typename = void>
   static MaskSet load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     TORCH_CHECK(in.good(), "ohem::MaskSet::load: cannot read mask file \"", path, "\": cannot open it");
@@ -263,6 +268,7 @@ class MaskSet {
   static constexpr int64_t kFormat = 1;
 
   // Reads and validates the entries of a mask archive; `source` names it in messages.
+  template <typename = void>
   static MaskSet read(torch::serialize::InputArchive& archive, const std::string& source) {
     const std::string who = "ohem::MaskSet::load: " + source;
     c10::IValue format, names;
@@ -314,12 +320,13 @@ class MaskSet {
 /// weight is NaN/Inf (naming the layer).
 ///
 /// Example: `MaskSet masks = ohem::compute_masks(ohem::find_slots(*net), ohem::MaskOptions().ratio(0.7));`
-inline MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& options = {}) {
+template <typename = void>
+MaskSet compute_masks(const std::vector<Slot>& slots, const MaskOptions& options = {}) {
   detail::check_fraction(options.ratio(), "ratio");
   detail::check_fraction(options.random_fraction(), "random_fraction");
   TORCH_CHECK(!slots.empty(), "ohem::compute_masks: no slots given");
   torch::NoGradGuard no_grad;
-  torch::Generator gen = at::detail::createCPUGenerator(options.seed());
+  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
   MaskSet set;
   std::vector<torch::Tensor> weights;
   std::vector<std::string> names;

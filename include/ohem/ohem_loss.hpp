@@ -7,7 +7,7 @@
 #include <ohem/detail/prediction.hpp>
 #include <ohem/task_losses.hpp>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 #include <torch/torch.h>
 
 #include <cmath>

@@ -10,7 +10,7 @@
 #include <ohem/slot_types.hpp>
 #include <ohem/tensor_handle.hpp>
 
-#include <torch/script.h>
+#include <torch/jit.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -47,7 +47,8 @@ void register_prunable(std::string type, torch::Tensor Impl::*field, LayerKind k
 /// other kinds the module has, and the option that masks them.
 ///
 /// Example: `auto slots = ohem::find_slots(*net, ohem::SlotOptions().exclude({"^fc\\."}));`
-inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions& options = {}) {
+template <typename = void>
+std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions& options = {}) {
   detail::NameFilter filter(options);
   std::vector<Slot> slots;
   std::unordered_set<const void*> seen;
@@ -93,7 +94,8 @@ inline std::vector<Slot> find_slots(torch::nn::Module& module, const SlotOptions
 /// ConvTranspose1d/2d/3d or Linear and that has a parameter "weight".
 ///
 /// Example: `auto slots = ohem::find_slots(scripted, ohem::SlotOptions());`
-inline std::vector<Slot> find_slots(const torch::jit::Module& module, const SlotOptions& options = {}) {
+template <typename = void>
+std::vector<Slot> find_slots(const torch::jit::Module& module, const SlotOptions& options = {}) {
   detail::NameFilter filter(options);
   std::vector<Slot> slots;
   std::unordered_set<const void*> seen;

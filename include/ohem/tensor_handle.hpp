@@ -5,7 +5,7 @@
 
 #include <ohem/version.hpp>
 
-#include <torch/script.h>
+#include <torch/jit.h>
 #include <torch/torch.h>
 
 #include <functional>

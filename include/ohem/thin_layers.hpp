@@ -8,7 +8,7 @@
 #include <ohem/masks.hpp>
 #include <ohem/slot_types.hpp>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -71,6 +71,7 @@ struct ThinLayer {
 
   /// Returns one line, e.g. "fc.weight keeps 1 of 4 weights (25.0 %); 1 of 1 output units keep fewer
   /// than 2 (the fewest keeps 1)".
+  template <typename = void>
   std::string describe(int64_t min_unit_weights) const {
     std::string out = fmt::format("{} keeps {} of {} weights ({:.1f} %)", name, kept, numel,
                                   numel == 0 ? 0.0 : 100.0 * static_cast<double>(kept) / numel);
@@ -120,8 +121,9 @@ inline std::vector<ThinLayer> find_thin_layers(const std::vector<Slot>& slots, c
 /// nothing; `who` names the caller in the message. `PrunedTwin` calls it whenever it computes masks.
 ///
 /// Example: `ohem::report_thin_layers(ohem::find_thin_layers(slots, masks), {}, "my trainer");`
-inline void report_thin_layers(const std::vector<ThinLayer>& thin, const ThinLayerOptions& options,
-                               const char* who) {
+template <typename = void>
+void report_thin_layers(const std::vector<ThinLayer>& thin, const ThinLayerOptions& options,
+                        const char* who) {
   if (thin.empty() || options.action() == ThinLayerAction::Ignore) return;
   std::string lines;
   for (const auto& t : thin) lines += "\n  " + t.describe(options.min_unit_weights());

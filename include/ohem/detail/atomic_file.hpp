@@ -17,9 +17,9 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 
 OHEM_BEGIN_NAMESPACE
 namespace detail {
@@ -39,16 +39,24 @@ inline std::filesystem::path parent_directory(const std::filesystem::path& p) {
 /// (exclusive creation: never an existing file). Returns an empty path and sets `error` to the reason
 /// on failure.
 inline std::filesystem::path create_temp_beside(const std::filesystem::path& target, std::string& error) {
+  // Names only need to differ between writers; exclusive creation below makes a clash harmless (the
+  // next name is tried). A per-process counter mixed with the clock, the thread and this function's
+  // address (which differs between processes under address-space randomisation) through splitmix64.
   static std::atomic<std::uint64_t> counter{0};
-  thread_local std::mt19937_64 rng([] {
-    std::random_device rd;
-    const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ t;
-  }());
+  const auto seed =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      (static_cast<std::uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id())) << 17) ^
+      static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter));
+  auto next_name = [&] {
+    std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (counter.fetch_add(1) + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
   const std::filesystem::path dir = parent_directory(target);
   for (int attempt = 0; attempt < 64; ++attempt) {
     char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(rng() + counter++));
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(next_name()));
     std::filesystem::path tmp = dir / (atomic_temp_prefix(target) + hex);
     errno = 0;
     // "x": exclusive creation (C11 fopen mode, part of C++17's <cstdio>).

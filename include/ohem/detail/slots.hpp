@@ -94,10 +94,12 @@ inline std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-/// Applies the include/exclude patterns of `options` to a qualified name.
-class NameFilter {
+/// Applies the include/exclude patterns of `options` to a qualified name. A class template so that a
+/// translation unit that never filters names does not instantiate `std::regex`.
+template <typename Regex = std::regex>
+class BasicNameFilter {
  public:
-  explicit NameFilter(const SlotOptions& options) {
+  explicit BasicNameFilter(const SlotOptions& options) {
     for (const auto& p : options.include()) include_.push_back(compile(p, "include"));
     for (const auto& p : options.exclude()) exclude_.push_back(compile(p, "exclude"));
   }
@@ -114,17 +116,18 @@ class NameFilter {
   }
 
  private:
-  static std::regex compile(const std::string& pattern, const char* which) {
+  static Regex compile(const std::string& pattern, const char* which) {
     try {
-      return std::regex(pattern, std::regex::ECMAScript);
+      return Regex(pattern, std::regex_constants::ECMAScript);
     } catch (const std::regex_error& e) {
       TORCH_CHECK(false, "ohem::SlotOptions::", which, ": invalid regular expression \"", pattern,
                   "\": ", e.what());
     }
     return {};
   }
-  std::vector<std::regex> include_, exclude_;
+  std::vector<Regex> include_, exclude_;
 };
+using NameFilter = BasicNameFilter<>;
 
 /// Calls `fn(qualified_name, module)` for the root (when it is owned by a shared_ptr) and every
 /// descendant of `root`, depth first in registration order. Works for a root held by value too.
