@@ -478,6 +478,74 @@ TEST_CASE("nested or concurrent masked scopes on one module are refused", "[twin
   CHECK_NOTHROW(other.forward(torch::randn({1, 3, 8, 8})));
 }
 
+TEST_CASE("a full-model forward under FullForwardGuard and a masked scope exclude each other",
+          "[twin][scope][errors]") {
+  ResNetish net;
+  PrunedTwin<ResNetish> twin(net);
+  const auto x = torch::randn({1, 3, 8, 8});
+  torch::Tensor full_expected;
+  {
+    torch::NoGradGuard no_grad;
+    full_expected = net->forward(x);
+  }
+  {
+    // A full forward is running (on this thread); a twin forward from another thread is refused
+    // instead of swapping masked weights under it.
+    auto guard = twin.full_forward();
+    auto second = twin.full_forward();  // full forwards do not conflict with each other
+    std::string message;
+    std::thread t([&] {
+      try {
+        twin.forward(x);
+      } catch (const c10::Error& e) {
+        message = e.what_without_backtrace();
+      }
+    });
+    t.join();
+    CHECK_THAT(message, Catch::Contains("running a full-model forward under a FullForwardGuard (2 open)"));
+    torch::NoGradGuard no_grad;
+    CHECK(torch::equal(net->forward(x), full_expected));  // the weights were never masked
+  }
+  {
+    // A masked scope is open (as a twin forward on another thread would hold it): a guarded full forward
+    // is refused instead of reading masked weights.
+    auto scope = twin.scope();
+    CHECK(twin.in_scope());
+    CHECK_THROWS_WITH(twin.full_forward(), Catch::Contains("is inside a masked scope"));
+  }
+  // Both refusals left nothing behind.
+  CHECK_FALSE(twin.in_scope());
+  CHECK_NOTHROW(twin.forward(x));
+  auto guard = twin.full_forward();
+  torch::NoGradGuard no_grad;
+  CHECK(torch::equal(net->forward(x), full_expected));
+}
+
+TEST_CASE("a weight reshaped after its masks were computed is refused naming the layer",
+          "[twin][scope][errors]") {
+  torch::manual_seed(3);
+  auto net = torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)),
+                                   torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 4, 3)));
+  PrunedTwin<torch::nn::Sequential> twin(net);
+  CHECK_NOTHROW(twin.forward(torch::randn({1, 2, 8, 8})));
+  // Another shape for the second convolution's weight: an element-wise product would broadcast the old
+  // [4, 4, 3, 3] mask against it, so the scope must refuse it and name the layer.
+  auto conv = net[1]->as<torch::nn::Conv2d>();
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.set_data(torch::randn({4, 1, 3, 3}));
+  }
+  CHECK_THROWS_WITH(
+      twin.forward(torch::randn({1, 2, 8, 8})),
+      Catch::Contains("layer \"1.weight\" has shape [4, 1, 3, 3] but its mask has shape [4, 4, 3, 3]"));
+  // The refusal restored every handle: the module's own weights are its parameters again.
+  CHECK(conv->weight.sizes() == torch::IntArrayRef({4, 1, 3, 3}));
+  CHECK(net[0]->as<torch::nn::Conv2d>()->weight.is_same(net->parameters()[0]));
+  // Recomputing the masks from the new weights makes the twin usable again.
+  twin.refresh();
+  CHECK(twin.masks().at("1.weight").sizes() == torch::IntArrayRef({4, 1, 3, 3}));
+}
+
 TEST_CASE("BatchNorm policies", "[twin][batchnorm]") {
   ResNetish net;
   net->to(torch::kDouble);

@@ -30,6 +30,7 @@ struct ThinLayer;
 enum class BatchNormPolicy;
 struct TwinOptions;
 class MaskedScope;
+class FullForwardGuard;
 template <typename Model>
 class PrunedTwin;
 
@@ -79,6 +80,10 @@ struct Interval;
 struct BootstrapIntervals;
 struct EvalOptions;
 struct Evaluation;
+struct PairedTTestOptions;
+struct PairedTTest;
+struct SignFlipTest;
+struct DetectableEffectOptions;
 struct GmadOptions;
 struct GmadPair;
 struct GmadResult;

@@ -10,7 +10,7 @@
 #include <ohem/thin_layers.hpp>
 #include <ohem/twin_options.hpp>
 
-#include <torch/script.h>
+#include <torch/jit.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -51,6 +51,31 @@ class MaskedScope {
 
   std::shared_ptr<detail::TwinCore> core_;
   detail::TwinCore::Saved saved_;
+};
+
+/// An RAII guard a user may hold around the *full* model's forward when other threads can run the twin of
+/// the same module: while it is open a masked scope on that module is refused, and it is refused while a
+/// masked scope is open (a twin swaps the module's own weight handles, so without it a concurrent full
+/// forward would read masked weights). Several guards may be open at once (full forwards do not conflict).
+/// `SelfCompetitor` needs none: it runs its forwards itself and refuses concurrent calls. Made by
+/// `PrunedTwin::full_forward()`.
+///
+/// Example: `{ auto guard = twin.full_forward(); auto y = net->forward(x); }`
+class FullForwardGuard {
+ public:
+  FullForwardGuard(const FullForwardGuard&) = delete;
+  FullForwardGuard& operator=(const FullForwardGuard&) = delete;
+  /// Ends the full forward: masked scopes on the module are allowed again.
+  ~FullForwardGuard() { core_->exit_full_forward(); }
+
+ private:
+  template <typename Model>
+  friend class PrunedTwin;
+  explicit FullForwardGuard(std::shared_ptr<detail::TwinCore> core) : core_(std::move(core)) {
+    core_->enter_full_forward();
+  }
+
+  std::shared_ptr<detail::TwinCore> core_;
 };
 
 /// A pruned twin ("self-competitor", Wang et al., IEEE TMM 2023) of a user's module.
@@ -124,6 +149,11 @@ class PrunedTwin {
 
   /// Opens a masked scope for code that calls the module itself (e.g. a member other than forward).
   MaskedScope scope() { return MaskedScope(core_); }
+  /// Marks a forward of the full (unmasked) model, for code where another thread may run this twin at
+  /// the same time: see `FullForwardGuard`.
+  FullForwardGuard full_forward() { return FullForwardGuard(core_); }
+  /// Returns true while the module is inside a masked scope (of this twin or another on the same module).
+  bool in_scope() const { return core_->in_scope(); }
 
   /// Recomputes the masks from the current weights (call at the start of a training stage).
   /// Reports layers the new masks leave (almost) empty as `TwinOptions::thin_layers` says (a warning by

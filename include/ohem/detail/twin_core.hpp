@@ -12,7 +12,7 @@
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
-#include <torch/script.h>
+#include <torch/jit.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -41,6 +42,11 @@ inline std::mutex& active_mutex() {
 inline std::unordered_set<const void*>& active_roots() {
   static std::unordered_set<const void*> s;
   return s;
+}
+// How many FullForwardGuards are open per module (the full model's forwards a user marked as such).
+inline std::unordered_map<const void*, int64_t>& full_forward_roots() {
+  static std::unordered_map<const void*, int64_t> m;
+  return m;
 }
 
 template <typename Impl>
@@ -224,6 +230,11 @@ struct TwinCore {
   void enter_scope(Saved& saved) {
     {
       std::lock_guard<std::mutex> lock(active_mutex());
+      auto full = full_forward_roots().find(root);
+      TORCH_CHECK(full == full_forward_roots().end(), "ohem::MaskedScope: module ", root_name,
+                  " is running a full-model forward under a FullForwardGuard (", full->second,
+                  " open); a masked scope now would give that forward masked weights, so it is refused "
+                  "(finish the full forward first)");
       TORCH_CHECK(active_roots().insert(root).second, "ohem::MaskedScope: module ", root_name,
                   " is already inside a masked scope; nested or concurrent masked scopes on one module are "
                   "refused (finish the first twin forward before starting another)");
@@ -250,6 +261,21 @@ struct TwinCore {
     active_roots().erase(root);
   }
 
+  /// Marks a full-model forward as running (FullForwardGuard); throws if a masked scope is open.
+  void enter_full_forward() {
+    std::lock_guard<std::mutex> lock(active_mutex());
+    TORCH_CHECK(active_roots().count(root) == 0, "ohem::FullForwardGuard: module ", root_name,
+                " is inside a masked scope (a twin forward, perhaps on another thread): its weights are "
+                "masked now, so a full-model forward would silently use them; refused");
+    ++full_forward_roots()[root];
+  }
+  /// Ends what `enter_full_forward` marked.
+  void exit_full_forward() noexcept {
+    std::lock_guard<std::mutex> lock(active_mutex());
+    auto it = full_forward_roots().find(root);
+    if (it != full_forward_roots().end() && --it->second == 0) full_forward_roots().erase(it);
+  }
+
   /// Returns how slot i's mask multiplies `weight`: the bool mask on the weight's device, and where the
   /// one-pass kernel does not apply, the mask as 0/1 in the weight's dtype.
   const MaskFactor& factor(size_t i, const torch::Tensor& weight) {
@@ -273,6 +299,12 @@ struct TwinCore {
       torch::Tensor current = s.handle.get();
       TORCH_CHECK(current.is_same(s.parameter), "ohem::MaskedScope: the weight of layer \"", s.name,
                   "\" is not its registered parameter (another masked scope or code replaced it)");
+      // set_data() can give the parameter another shape after the masks were computed; multiplying
+      // would then broadcast the old mask (or fail in LibTorch's words).
+      TORCH_CHECK(current.sizes() == slot_masks[i].sizes(), "ohem::MaskedScope: the weight of layer \"",
+                  s.name, "\" has shape ", current.sizes(), " but its mask has shape ", slot_masks[i].sizes(),
+                  " (the weight was reshaped after the masks were computed; call refresh() or "
+                  "set_masks() with masks of the new shape)");
       torch::Tensor product = masked(i, current);
       saved.weights.push_back(current);
       s.handle.set(product);
