@@ -124,21 +124,28 @@ run_group() {
     pids+=($!)
   done
   set +m  # the groups exist; no job-control notices from here on
-  local status=0 remaining=$n rc done_pid rank
+  # Poll rather than `wait -n`: when two ranks exit together bash can reap one without `wait -n` ever
+  # reporting it, and a failing rank would pass for a success. `wait PID` on a rank that is gone returns
+  # its own status (bash keeps the statuses of the children it reaped).
+  local status=0 remaining=$n rc p i
+  local -A finished=()
   while ((remaining > 0)); do
-    done_pid=
-    wait -n -p done_pid
-    rc=$?
-    # wait -n returns 127 when there is nothing left to wait for.
-    [[ -n "${done_pid:-}" ]] || break
-    remaining=$((remaining - 1))
-    if ((rc != 0)); then
-      for ((i = 0; i < n; i++)); do [[ "${pids[$i]}" == "$done_pid" ]] && rank=$i; done
-      echo "launch.sh: rank ${rank:-?} (pid $done_pid) exited with status $rc; stopping the other ranks" >&2
-      status=$rc
-      cleanup
-      break
-    fi
+    for ((i = 0; i < n; i++)); do
+      p=${pids[$i]}
+      [[ -n "${finished[$p]:-}" ]] && continue
+      kill -0 "$p" 2>/dev/null && continue
+      wait "$p"
+      rc=$?
+      finished[$p]=1
+      remaining=$((remaining - 1))
+      if ((rc != 0)); then
+        echo "launch.sh: rank $i (pid $p) exited with status $rc; stopping the other ranks" >&2
+        status=$rc
+        cleanup
+        break 2
+      fi
+    done
+    ((remaining > 0)) && sleep 0.05
   done
   pids=()
   return "$status"

@@ -39,7 +39,13 @@ sleep 0.5
 # 3. --max-restarts: the whole group starts again (TORCHELASTIC_RESTART_COUNT counts the restarts) until it
 #    succeeds; when the restarts are spent, the failing status is returned with a message.
 out=$(LAUNCH_GRACE=1 bash "$launch" --max-restarts 3 2 bash -c \
-  'echo "$RANK $TORCHELASTIC_RESTART_COUNT" >> "'"$tmp"'/starts"; [[ $RANK == 1 && $TORCHELASTIC_RESTART_COUNT -lt 2 ]] && exit 5; exit 0' 2>&1) ||
+  'echo "$RANK $TORCHELASTIC_RESTART_COUNT" >> "'"$tmp"'/starts"; touch "'"$tmp"'/r$RANK.$TORCHELASTIC_RESTART_COUNT"
+   # Rank 1 fails only once rank 0 has recorded its start (else the launcher may stop rank 0 first).
+   if [[ $RANK == 1 && $TORCHELASTIC_RESTART_COUNT -lt 2 ]]; then
+     for _ in $(seq 1 200); do [[ -e "'"$tmp"'/r0.$TORCHELASTIC_RESTART_COUNT" ]] && break; sleep 0.05; done
+     exit 5
+   fi
+   exit 0' 2>&1) ||
   fail "a group that succeeds on its third start was not restarted: $out"
 [[ $(sort "$tmp/starts" | tr '\n' ' ') == "0 0 0 1 0 2 1 0 1 1 1 2 " ]] || fail "unexpected starts: $(cat "$tmp/starts")"
 [[ $(grep -c "launch.sh: restarting the group of 2" <<<"$out") == 2 ]] || fail "expected 2 restart lines: $out"
