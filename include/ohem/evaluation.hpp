@@ -82,13 +82,22 @@ struct Evaluation {
 
 namespace detail {
 
-/// The five fitted metrics of one resample (x, y) given the full sample's fits (warm starts), into
-/// out[0..3]: PLCC and RMSE of the 4- and then the 5-parameter fit.
+/// A bootstrap resample as its distinct points (x, y) and how often it draws each (c).
+struct CountedSample {
+  std::vector<double> x, y, c;
+};
+
+/// The four fitted metrics of one resample given the full sample's fits (warm starts), into out[0..3]:
+/// PLCC and RMSE of the 4- and then the 5-parameter fit. Each fit runs over the resample's distinct
+/// points `distinct` weighted by their draw counts (≈ 63 % of n points: the same objective and iterates
+/// as on the resample (xs, ys), up to rounding), and on (xs, ys) itself where it would fall back to the
+/// line or the full fit has no parameters.
 /// (Templates, here and below, only so that a translation unit that never evaluates compiles none of the
 /// fitting code: see `fit_logistic`.)
 template <typename = void>
-void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys, const Evaluation& point,
-                   const FitOptions& base, double* out) {
+void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
+                   const CountedSample& distinct, const Evaluation& point, const FitOptions& base,
+                   double* out) {
   int slot = 0;
   for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
     // Warm start from the full sample's fit: the resample's optimum is near it.
@@ -98,9 +107,17 @@ void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
     fo.tolerance(std::max(fo.tolerance(), 1e-8));
     fo.max_iterations(std::min<int64_t>(fo.max_iterations(), 50));
     fo.initial(full->ok() ? full->params : std::vector<double>{});
-    const auto fit = fit_logistic(xs, ys, fo);
-    out[slot++] = fit.plcc;
-    out[slot++] = fit.rmse;
+    std::optional<LogisticFit> fit;
+    if (!fo.initial().empty()) {
+      const auto m = static_cast<int64_t>(distinct.x.size());
+      const double *dx = distinct.x.data(), *dy = distinct.y.data(), *dc = distinct.c.data();
+      fit = full->model == LogisticModel::FourParameter
+                ? fit_logistic_counted<4>(dx, dy, dc, m, fo, fo.initial())
+                : fit_logistic_counted<5>(dx, dy, dc, m, fo, fo.initial());
+    }
+    if (!fit) fit = fit_logistic(xs, ys, fo);
+    out[slot++] = fit->plcc;
+    out[slot++] = fit->rmse;
   }
 }
 
@@ -108,6 +125,7 @@ void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
 struct BootstrapScratch {
   std::vector<int64_t> idx;
   std::vector<double> xs, ys;
+  CountedSample distinct;
   ResampleRanks::Scratch ranks;
 };
 
@@ -133,9 +151,18 @@ BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const 
           s.ys[i] = y[s.idx[i]];
         }
         double v[7];
-        std::tie(v[0], v[1]) = ranks.srcc_krcc(s.idx, s.ranks);
+        std::tie(v[0], v[1]) = ranks.srcc_krcc(s.idx, s.ranks);  // also counts the draws of each pair
         v[2] = pearson(s.xs.data(), s.ys.data(), n);
-        resample_fits(s.xs, s.ys, point, options.fit(), v + 3);
+        CountedSample& d = s.distinct;
+        d.x.clear(), d.y.clear(), d.c.clear();
+        for (int64_t j = 0; j < n; ++j) {
+          if (const int64_t c = s.ranks.count[static_cast<size_t>(j)]; c > 0) {
+            d.x.push_back(x[j]);
+            d.y.push_back(y[j]);
+            d.c.push_back(static_cast<double>(c));
+          }
+        }
+        resample_fits(s.xs, s.ys, d, point, options.fit(), v + 3);
         for (int k = 0; k < 7; ++k) values[k][b] = v[k];
       },
       options.progress());
@@ -160,7 +187,9 @@ BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const 
 /// stream per resample: reproducible across platforms and thread counts), on `options.threads()`
 /// threads; each resample's fits start from the full sample's parameters alone (or from the standard
 /// starts where the full fit fell back), with tolerance max(tolerance, 1e-8) and at most
-/// min(max_iterations, 50) steps. Cost: about B × (2 sorts + 2 fits) of n points. Percentile intervals
+/// min(max_iterations, 50) steps, and run over the resample's distinct pairs (≈ 63 % of n) weighted by
+/// how often it draws each (the same fit as on the n drawn pairs, up to rounding). Cost: about
+/// B × (2 fits of 0.63 n points + a few linear passes) after 3 sorts of the sample. Percentile intervals
 /// with numpy's linear interpolation between order statistics.
 /// Throws like `srcc`, and if `confidence` is not in (0, 1), `bootstrap` not in [0, kMaxBootstrap] or
 /// `threads` not in [0, 4096]; rethrows what `progress` throws.

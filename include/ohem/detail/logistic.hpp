@@ -57,15 +57,63 @@ double logistic_eval(const double* b, double x, double* grad) {
   }
 }
 
+/// Sums of data in which value i appears c[i] times (c: a bootstrap resample's draw counts of its
+/// distinct points), over the n distinct values: the same sums as over the expanded data up to rounding
+/// (the order and the products c·v differ). A null c counts every value once, with exactly the
+/// operations of the unweighted code (`accurate_sum`, `moments`, `pearson`, `rms_difference`).
+///
+/// Σ c[i]·term(i) with `accurate_sum`.
+template <class F>
+double counted_sum(const double* c, int64_t n, F&& term) {
+  if (!c) return accurate_sum(n, term);
+  return accurate_sum(n, [&](int64_t i) { return c[i] * term(i); });
+}
+/// Σ c[i] (n for a null c).
+inline double counted_total(const double* c, int64_t n) {
+  return c ? accurate_sum(n, [&](int64_t i) { return c[i]; }) : static_cast<double>(n);
+}
+/// `moments` of the expanded data.
+inline Moments counted_moments(const double* x, const double* c, int64_t n) {
+  const double k = pow2_scale(x, n), total = counted_total(c, n);
+  const double m = counted_sum(c, n, [&](int64_t i) { return x[i] * k; }) / total;
+  const double v = counted_sum(c, n, [&](int64_t i) { return (x[i] * k - m) * (x[i] * k - m); }) / total;
+  return {m / k, std::sqrt(v) / k};
+}
+/// `pearson` of the expanded data.
+inline double counted_pearson(const double* x, const double* y, const double* c, int64_t n) {
+  if (is_constant(x, n) || is_constant(y, n)) return 0.0;
+  const double kx = pow2_scale(x, n), ky = pow2_scale(y, n), total = counted_total(c, n);
+  const double mx = counted_sum(c, n, [&](int64_t i) { return x[i] * kx; }) / total;
+  const double my = counted_sum(c, n, [&](int64_t i) { return y[i] * ky; }) / total;
+  const double sxx = counted_sum(c, n, [&](int64_t i) { return (x[i] * kx - mx) * (x[i] * kx - mx); });
+  const double syy = counted_sum(c, n, [&](int64_t i) { return (y[i] * ky - my) * (y[i] * ky - my); });
+  const double sxy = counted_sum(c, n, [&](int64_t i) { return (x[i] * kx - mx) * (y[i] * ky - my); });
+  if (!(sxx > 0) || !(syy > 0)) return 0.0;
+  return std::clamp(sxy / (std::sqrt(sxx) * std::sqrt(syy)), -1.0, 1.0);
+}
+/// `rms_difference` of the expanded data.
+inline double counted_rms_difference(const double* a, const double* b, const double* c, int64_t n) {
+  double m = 0;  // max |a − b|/2
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::abs(a[i] * 0.5 - b[i] * 0.5));
+  if (!(m > 0)) return 0.0;
+  const double k = pow2_scale(&m, 1);  // (a − b)/2 · k is in [-1, 1]
+  const double s = counted_sum(c, n, [&](int64_t i) {
+    const double d = (a[i] * 0.5 - b[i] * 0.5) * k;
+    return d * d;
+  });
+  return std::sqrt(s / counted_total(c, n)) * 2.0 / k;
+}
+
 /// The affine maps x = mx + sx·z and y = my + sy·w under which a fit runs on standardised data (mean 0,
 /// standard deviation 1), so that its conditioning and the starts' meaning do not depend on the scale of
 /// the scores (|x| near 1e300 or 1e-300 included), and the maps of β between the two coordinates.
 struct Standardization {
   double mx = 0, sx = 1, my = 0, sy = 1;
 
-  /// Standardises x and y (neither may be constant); `z` and `w` receive the standardised values.
+  /// Standardises x and y (neither may be constant), point i counted c[i] times (once each if c is
+  /// null: see `counted_sum`); `z` and `w` receive the standardised values.
   static Standardization of(const double* x, const double* y, int64_t n, std::vector<double>& z,
-                            std::vector<double>& w) {
+                            std::vector<double>& w, const double* c = nullptr) {
     // Moments of the pow2-scaled values (exact scaling), so that nothing overflows on the way.
     const double kx = pow2_scale(x, n), ky = pow2_scale(y, n);
     z.resize(n);
@@ -74,7 +122,7 @@ struct Standardization {
       z[i] = x[i] * kx;
       w[i] = y[i] * ky;
     }
-    const Moments a = moments(z.data(), n), b = moments(w.data(), n);
+    const Moments a = counted_moments(z.data(), c, n), b = counted_moments(w.data(), c, n);
     for (int64_t i = 0; i < n; ++i) {
       z[i] = (z[i] - a.mean) / a.std;
       w[i] = (w[i] - b.mean) / b.std;
@@ -112,33 +160,43 @@ struct LogisticRun {
   LmEnd end = LmEnd::Failed;
 };
 
-/// Adds Σ over i < m of c[k][i]·c[l][i] to S(k, l) for 0 ≤ k ≤ l < 5, except (3, 3) when `skip33` (a sum
-/// the caller knows), two points at a time in SSE2/NEON packets (Eigen::Array2d), in two passes of at
-/// most nine running sums each so that they stay in registers.
-template <int Rows>
-void accumulate_products(const double* const (&c)[5], int64_t m, Eigen::Matrix<double, Rows, Rows>& S,
-                         bool skip33) {
+/// Adds Σ over i < m of c[k][i]·c[l][i] (times weight[i] when `Weighted`) to S(k, l) for 0 ≤ k ≤ l < 5,
+/// except (3, 3) when `skip33` (a sum the caller knows), two points at a time in SSE2/NEON packets
+/// (Eigen::Array2d), in two passes of at most nine running sums each so that they stay in registers.
+/// Unweighted, `weight` is not read.
+template <bool Weighted, int Rows>
+void accumulate_products(const double* const (&c)[5], const double* weight, int64_t m,
+                         Eigen::Matrix<double, Rows, Rows>& S, bool skip33) {
   using Pair = Eigen::Array2d;
   using In = Eigen::Map<const Pair>;
   const int64_t even = m - m % 2;
   const auto total = [&](int k, int l, const Pair& acc) {
-    S(k, l) += acc[0] + acc[1] + (even < m ? c[k][even] * c[l][even] : 0.0);
+    double last = 0.0;
+    if (even < m) last = Weighted ? weight[even] * c[k][even] * c[l][even] : c[k][even] * c[l][even];
+    S(k, l) += acc[0] + acc[1] + last;
   };
+  // (The left factor of each product carries the weight: Σ (weight·c[k])·c[l].)
   {
     Pair s00 = Pair::Zero(), s01 = s00, s02 = s00, s03 = s00, s04 = s00, s11 = s00, s12 = s00, s13 = s00,
          s14 = s00;
     for (int64_t i = 0; i < even; i += 2) {
       const Pair x0 = In(c[0] + i), x1 = In(c[1] + i), x2 = In(c[2] + i), x3 = In(c[3] + i),
                  x4 = In(c[4] + i);
-      s00 += x0 * x0;
-      s01 += x0 * x1;
-      s02 += x0 * x2;
-      s03 += x0 * x3;
-      s04 += x0 * x4;
-      s11 += x1 * x1;
-      s12 += x1 * x2;
-      s13 += x1 * x3;
-      s14 += x1 * x4;
+      Pair l0 = x0, l1 = x1;
+      if constexpr (Weighted) {
+        const Pair wt = In(weight + i);
+        l0 = wt * x0;
+        l1 = wt * x1;
+      }
+      s00 += l0 * x0;
+      s01 += l0 * x1;
+      s02 += l0 * x2;
+      s03 += l0 * x3;
+      s04 += l0 * x4;
+      s11 += l1 * x1;
+      s12 += l1 * x2;
+      s13 += l1 * x3;
+      s14 += l1 * x4;
     }
     total(0, 0, s00), total(0, 1, s01), total(0, 2, s02), total(0, 3, s03), total(0, 4, s04);
     total(1, 1, s11), total(1, 2, s12), total(1, 3, s13), total(1, 4, s14);
@@ -146,21 +204,31 @@ void accumulate_products(const double* const (&c)[5], int64_t m, Eigen::Matrix<d
   Pair s22 = Pair::Zero(), s23 = s22, s24 = s22, s33 = s22, s34 = s22, s44 = s22;
   for (int64_t i = 0; i < even; i += 2) {
     const Pair x2 = In(c[2] + i), x3 = In(c[3] + i), x4 = In(c[4] + i);
-    s22 += x2 * x2;
-    s23 += x2 * x3;
-    s24 += x2 * x4;
-    if (!skip33) s33 += x3 * x3;
-    s34 += x3 * x4;
-    s44 += x4 * x4;
+    Pair l2 = x2, l3 = x3, l4 = x4;
+    if constexpr (Weighted) {
+      const Pair wt = In(weight + i);
+      l2 = wt * x2;
+      l3 = wt * x3;
+      l4 = wt * x4;
+    }
+    s22 += l2 * x2;
+    s23 += l2 * x3;
+    s24 += l2 * x4;
+    if (!skip33) s33 += l3 * x3;
+    s34 += l3 * x4;
+    s44 += l4 * x4;
   }
   total(2, 2, s22), total(2, 3, s23), total(2, 4, s24), total(3, 4, s34), total(4, 4, s44);
   if (!skip33) total(3, 3, s33);
 }
 
-/// Fits the P-parameter logistic function to (z, w) from `start` (standardised β).
+/// Fits the P-parameter logistic function to (z, w) from `start` (standardised β), point i counted
+/// `count[i]` times if `count` is not null (the weighted sums Σ c·r², Jᵀ C J and Jᵀ C r: the same
+/// objective and iterates as on the expanded data, up to rounding).
 template <int P>
 LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<double>& w,
-                            const std::array<double, P>& start, int64_t max_iterations, double tolerance) {
+                            const std::array<double, P>& start, int64_t max_iterations, double tolerance,
+                            const double* count = nullptr) {
   const int64_t n = static_cast<int64_t>(z.size());
   Eigen::Matrix<double, P, 1> s;
   for (int k = 0; k < P; ++k) s[k] = start[k];
@@ -172,13 +240,29 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
   Chunk d, q, u, v, t, r;
   // 5p: the Jacobian's columns 3 and 4 are x and 1, so that their products Σx², Σx and n are the same at
   // every β.
-  double sum_xx = 0, sum_x = 0;
+  double sum_xx = 0, sum_x = 0, total = static_cast<double>(n);
   if constexpr (P == 5) {
-    for (int64_t i = 0; i < n; ++i) {
-      sum_xx += z[i] * z[i];
-      sum_x += z[i];
+    if (count) {
+      total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        sum_xx += count[i] * z[i] * z[i];
+        sum_x += count[i] * z[i];
+        total += count[i];
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        sum_xx += z[i] * z[i];
+        sum_x += z[i];
+      }
     }
   }
+  const auto accumulate = [&](const double* const(&cols)[5], int64_t i0, int64_t m, auto& S, bool skip33) {
+    if (count) {
+      accumulate_products<true>(cols, count + i0, m, S, skip33);
+    } else {
+      accumulate_products<false>(cols, nullptr, m, S, skip33);
+    }
+  };
   auto normal_equations = [&](const Eigen::Matrix<double, P, 1>& beta, Eigen::Matrix<double, P, P>& A,
                               Eigen::Matrix<double, P, 1>& g) {
     // Σ over the points of the products of the quantities the Jacobian's columns are multiples of.
@@ -198,7 +282,7 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
         v.head(m) = t.head(m) * dm;
         r.head(m) = (beta[0] - beta[1]) * qm + beta[1] - y;
         const double* cols[] = {q.data(), u.data(), t.data(), v.data(), r.data()};
-        accumulate_products(cols, m, S, false);
+        accumulate(cols, i0, m, S, false);
       } else {
         // q = 1/(1 + exp(β2 (x − β3))) (an overflowing exp gives q = 0); columns: 0.5 − q, multiples of
         // q(1 − q)(x − β3) and q(1 − q), x and 1.
@@ -208,12 +292,20 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
         v.head(m) = t.head(m) * dm;
         r.head(m) = beta[0] * u.head(m) + beta[3] * x + beta[4] - y;
         const double* cols[] = {u.data(), v.data(), t.data(), z.data() + i0, r.data()};
-        accumulate_products(cols, m, S, true);
+        accumulate(cols, i0, m, S, true);
         // Σ of each column (the products with the column of ones).
-        S(0, 5) += u.head(m).sum();
-        S(1, 5) += v.head(m).sum();
-        S(2, 5) += t.head(m).sum();
-        S(4, 5) += r.head(m).sum();
+        if (count) {
+          const Eigen::Map<const Eigen::ArrayXd> cm(count + i0, m);
+          S(0, 5) += (cm * u.head(m)).sum();
+          S(1, 5) += (cm * v.head(m)).sum();
+          S(2, 5) += (cm * t.head(m)).sum();
+          S(4, 5) += (cm * r.head(m)).sum();
+        } else {
+          S(0, 5) += u.head(m).sum();
+          S(1, 5) += v.head(m).sum();
+          S(2, 5) += t.head(m).sum();
+          S(4, 5) += r.head(m).sum();
+        }
       }
     }
     // The Jacobian's columns are the accumulated quantities times factors that depend on β alone.
@@ -229,7 +321,7 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
     } else {
       S(3, 3) = sum_xx;
       S(3, 5) = sum_x;
-      S(5, 5) = static_cast<double>(n);
+      S(5, 5) = total;
       // u, q(1 − q)(x − β3) · β1, q(1 − q) · (−β1 β2), x, 1; row 4 of S holds r.
       const double fk[6] = {1.0, beta[0], -beta[0] * beta[1], 1.0, 0.0, 1.0};
       const int row[5] = {0, 1, 2, 3, 5};  // row of S for each Jacobian column
@@ -253,15 +345,17 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
   return out;
 }
 
-/// The least-squares line w ≈ a·z + b of standardised data (a = PLCC, b = 0 up to rounding).
+/// The least-squares line w ≈ a·z + b of standardised data (a = PLCC, b = 0 up to rounding), point i
+/// counted c[i] times if c is not null (see `counted_sum`).
 struct Line {
   double a = 0, b = 0;
 };
-inline Line least_squares_line(const double* x, const double* y, int64_t n) {
-  const double mx = accurate_sum(n, [&](int64_t i) { return x[i]; }) / static_cast<double>(n);
-  const double my = accurate_sum(n, [&](int64_t i) { return y[i]; }) / static_cast<double>(n);
-  const double sxx = accurate_sum(n, [&](int64_t i) { return (x[i] - mx) * (x[i] - mx); });
-  const double sxy = accurate_sum(n, [&](int64_t i) { return (x[i] - mx) * (y[i] - my); });
+inline Line least_squares_line(const double* x, const double* y, int64_t n, const double* c = nullptr) {
+  const double total = counted_total(c, n);
+  const double mx = counted_sum(c, n, [&](int64_t i) { return x[i]; }) / total;
+  const double my = counted_sum(c, n, [&](int64_t i) { return y[i]; }) / total;
+  const double sxx = counted_sum(c, n, [&](int64_t i) { return (x[i] - mx) * (x[i] - mx); });
+  const double sxy = counted_sum(c, n, [&](int64_t i) { return (x[i] - mx) * (y[i] - my); });
   const double a = is_constant(x, n) || !(sxx > 0) ? 0.0 : sxy / sxx;
   return {a, my - a * mx};
 }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,12 +67,40 @@ std::vector<StandardStart<P>> standard_starts(const double* x, const double* y, 
 
 namespace detail {
 
-/// The quality of a mapping given on standardised data: PLCC, and RMSE on the MOS scale.
+/// The quality of a mapping given on standardised data: PLCC, and RMSE on the MOS scale (point i counted
+/// c[i] times if c is not null: see `counted_sum`).
 inline void fit_quality(LogisticFit& fit, const std::vector<double>& mapped, const std::vector<double>& w,
-                        double sy) {
+                        double sy, const double* c = nullptr) {
   const int64_t n = static_cast<int64_t>(w.size());
-  fit.plcc = pearson(mapped.data(), w.data(), n);
-  fit.rmse = rms_difference(mapped.data(), w.data(), n) * sy;
+  fit.plcc = counted_pearson(mapped.data(), w.data(), c, n);
+  fit.rmse = counted_rms_difference(mapped.data(), w.data(), c, n) * sy;
+}
+
+/// The cost 0.5·Σ (a·z + b − w)² of the least-squares line of standardised data (point i counted c[i]
+/// times if c is not null).
+inline double line_cost(const std::vector<double>& z, const std::vector<double>& w, const double* c) {
+  const int64_t n = static_cast<int64_t>(z.size());
+  const auto line = least_squares_line(z.data(), w.data(), n, c);
+  return 0.5 * counted_sum(c, n, [&](int64_t i) {
+           return (line.a * z[i] + line.b - w[i]) * (line.a * z[i] + line.b - w[i]);
+         });
+}
+
+/// Sets the status, message and data-coordinate β of a fit that ended at `run`, and its PLCC and RMSE
+/// from `mapped`, the fitted curve at the standardised z (point i counted c[i] times if c is not null).
+template <int P>
+void finish_fit(LogisticFit& fit, const LogisticRun<P>& run, const Standardization& st,
+                const FitOptions& options, const std::vector<double>& mapped, const std::vector<double>& w,
+                const double* c) {
+  fit.model = P == 4 ? LogisticModel::FourParameter : LogisticModel::FiveParameter;
+  fit.status = run.end == LmEnd::Converged ? FitStatus::Converged : FitStatus::IterationLimit;
+  if (fit.status == FitStatus::IterationLimit) {
+    fit.message = fmt::format("stopped after {} iterations without meeting the tolerance {}", run.iterations,
+                              options.tolerance());
+  }
+  const auto b = st.from_standard<P>(run.params.data());
+  fit.params.assign(b.begin(), b.end());
+  fit_quality(fit, mapped, w, st.sy, c);
 }
 
 /// The fallback: the least-squares line mos ≈ a·x + b (a = 0, b = mean(mos) if either side is constant).
@@ -158,11 +187,7 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
   }
   // The 5p function contains the line (and runs from it); the 4p one only tends to it at infinity.
   if constexpr (P == 4) {
-    const auto line = least_squares_line(z.data(), w.data(), n);
-    const double line_cost = 0.5 * accurate_sum(n, [&](int64_t i) {
-                               return (line.a * z[i] + line.b - w[i]) * (line.a * z[i] + line.b - w[i]);
-                             });
-    if (line_cost < best_run.cost) {
+    if (line_cost(z, w, nullptr) < best_run.cost) {
       return with_start(fallback_line(
           model, x, y, n,
           fmt::format("no finite {} curve fits better than the least-squares line (after {} iterations from "
@@ -172,15 +197,44 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
     }
   }
   LogisticFit fit = with_start({});
-  fit.model = model;
-  fit.status = best_run.end == LmEnd::Converged ? FitStatus::Converged : FitStatus::IterationLimit;
-  if (fit.status == FitStatus::IterationLimit) {
-    fit.message = fmt::format("stopped after {} iterations without meeting the tolerance {}",
-                              best_run.iterations, options.tolerance());
+  finish_fit<P>(fit, best_run, st, options, mapped, w, nullptr);
+  return fit;
+}
+
+/// The fit `fit_logistic_impl` makes from `initial` alone (data coordinates) on data in which the n
+/// distinct points (x[i], y[i]) appear c[i] ≥ 1 times each (a bootstrap resample), computed over the n
+/// distinct points with the counts as weights: the same objective (Σ c·r²), standardisation and
+/// Levenberg–Marquardt iterates as on the expanded data, up to rounding (the sums run in another order),
+/// at the cost of the distinct points. Returns nothing where that fit would fall back to the line (too
+/// few points, constant data, a failed start, a constant curve, a 4p curve worse than the line): the
+/// caller fits the expanded data, whose fallback then gives the numbers and message.
+template <int P>
+std::optional<LogisticFit> fit_logistic_counted(const double* x, const double* y, const double* c, int64_t n,
+                                                const FitOptions& options,
+                                                const std::vector<double>& initial) {
+  if (static_cast<int64_t>(initial.size()) != P || n < 1 || counted_total(c, n) < P + 1 ||
+      is_constant(x, n) || is_constant(y, n)) {
+    return std::nullopt;
   }
-  const auto b = st.from_standard<P>(best_run.params.data());
-  fit.params.assign(b.begin(), b.end());
-  fit_quality(fit, mapped, w, st.sy);
+  std::vector<double> z, w;
+  const auto st = Standardization::of(x, y, n, z, w, c);
+  const auto start = st.to_standard<P>(initial.data());
+  if (!std::all_of(start.begin(), start.end(), [](double v) { return std::isfinite(v); }))
+    return std::nullopt;
+  const auto run = run_logistic<P>(z, w, start, options.max_iterations(), options.tolerance(), c);
+  if (run.end == LmEnd::Failed || !std::isfinite(run.cost)) return std::nullopt;
+  std::vector<double> mapped(n);
+  for (int64_t i = 0; i < n; ++i) mapped[i] = logistic_eval<P>(run.params.data(), z[i], nullptr);
+  if (is_constant(mapped.data(), n)) return std::nullopt;
+  if constexpr (P == 4) {
+    if (line_cost(z, w, c) < run.cost) return std::nullopt;
+  }
+  LogisticFit fit;
+  const auto b0 = st.from_standard<P>(start.data());  // as fit_logistic_impl reports its start
+  fit.initial.assign(b0.begin(), b0.end());
+  fit.start = "initial";
+  fit.iterations = run.iterations;
+  finish_fit<P>(fit, run, st, options, mapped, w, c);
   return fit;
 }
 
