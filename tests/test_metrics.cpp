@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -543,4 +544,42 @@ TEST_CASE("bootstrap fits over distinct pairs weighted by draw counts equal fits
   const std::vector<double> two{2, 2, 2, 2}, same_x{1, 1, 1, 1};
   CHECK_FALSE(
       ohem::detail::fit_logistic_counted<4>(same_x.data(), four_y.data(), two.data(), 4, o4, o4.initial()));
+}
+
+TEST_CASE("the AVX2 sigmoid kernel of the logistic fits gives Eigen's values bit for bit", "[metrics]") {
+#ifndef OHEM_DETAIL_LOGISTIC_AVX2
+  OHEM_SKIP(
+      "the AVX2 kernel is not compiled in this build (not x86-64 GCC/Clang, or Eigen already uses AVX)");
+#else
+  if (!ohem::detail::cpu_has_avx2_logistic()) OHEM_SKIP("this CPU has no AVX2");
+  // The fits' sums must not depend on the CPU: each value 1/(1 + exp(a)) must equal what the portable
+  // Eigen expression gives (the same operations lane by lane), for every chunk length (packets of four,
+  // a last packet of two, an odd last point) and arguments from tiny to beyond exp's range.
+  uint64_t s = 7;
+  auto uniform = [&] {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return (static_cast<double>(s >> 11) + 0.5) * 0x1.0p-53;
+  };
+  Eigen::Array<double, 256, 1> d, want;
+  std::vector<double> got(256);
+  int64_t differ = 0, total = 0;
+  for (int rep = 0; rep < 2000; ++rep) {
+    const int64_t m = 1 + rep % 256;
+    const double scale = std::pow(10.0, 6 * uniform() - 3);
+    for (int64_t i = 0; i < m; ++i) d[i] = (2 * uniform() - 1) * scale;
+    if (rep % 10 == 0) d[0] = 800, d[m - 1] = -800;  // exp overflows / underflows
+    const bool divide = rep % 2 == 1;
+    const double k = divide ? 0.01 + 2 * uniform() : 6 * uniform() - 3;
+    auto dm = d.head(m);
+    if (divide) {
+      want.head(m) = ((-dm / k).exp() + 1.0).inverse();
+    } else {
+      want.head(m) = ((k * dm).exp() + 1.0).inverse();
+    }
+    ohem::detail::inverse_one_plus_exp_avx2(d.data(), k, divide, m, got.data());
+    for (int64_t i = 0; i < m; ++i, ++total) differ += std::memcmp(&got[i], &want[i], sizeof(double)) != 0;
+  }
+  CHECK(total > 200000);
+  CHECK(differ == 0);
+#endif
 }

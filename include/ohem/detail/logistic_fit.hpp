@@ -202,7 +202,8 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
 }
 
 /// The fit `fit_logistic_impl` makes from `initial` alone (data coordinates) on data in which the n
-/// distinct points (x[i], y[i]) appear c[i] ≥ 1 times each (a bootstrap resample), computed over the n
+/// distinct points (x[i], y[i]) appear c[i] ≥ 1 times each (a bootstrap resample; once each if c is
+/// null), computed over the n
 /// distinct points with the counts as weights: the same objective (Σ c·r²), standardisation and
 /// Levenberg–Marquardt iterates as on the expanded data, up to rounding (the sums run in another order),
 /// at the cost of the distinct points. Returns nothing where that fit would fall back to the line (too
