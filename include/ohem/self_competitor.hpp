@@ -258,7 +258,7 @@ class SelfCompetitor {
     SelfCompetitorOptions options;
     int64_t calls = 0;
     detail::SingleThreadGate gate;  // one thread at a time: the forwards, the twins' scopes, the replay
-    std::weak_ptr<detail::SequentialReplay> pending;  // the latest Sequential-mode result's backward
+    std::weak_ptr<detail::SequentialReplay<Model>> pending;  // the latest Sequential-mode result's backward
   };
 
   bool sequential_now() const {
@@ -350,7 +350,7 @@ class SelfCompetitor {
     pending.live = live_buffers();
     detail::record(pending, 1 + s.twins.size());
     pending.check_fresh = freshness_check();
-    auto node = std::make_shared<detail::SequentialReplay>(std::move(pending));
+    auto node = std::make_shared<detail::SequentialReplay<Model>>(std::move(pending));
     const std::vector<std::vector<torch::Tensor>> members = node->attach();
     s.pending = node;
 

@@ -36,6 +36,7 @@ struct TensorHandle {
   }
 
   /// Makes a handle to an attribute of a TorchScript (sub)module.
+  template <typename = void>
   static TensorHandle attribute(torch::jit::Module module, std::string name) {
     TensorHandle h;
     h.get = [module, name]() { return module.attr(name).toTensor(); };

@@ -78,10 +78,12 @@ inline std::filesystem::path create_temp_beside(const std::filesystem::path& tar
 /// if given (e.g. to sync it to disk), then renames it over `path`, so a reader sees the old file or the
 /// new one, never half of one. On every error path (the temporary cannot be created, `write` or
 /// `before_rename` throws, the rename fails) the temporary is removed; errors of ours throw `c10::Error`
-/// naming `who` and the paths, and what `write` throws is rethrown.
-inline void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write,
-                             const char* who,
-                             const std::function<void(const std::string&)>& before_rename = nullptr) {
+/// naming `who` and the paths, and what `write` throws is rethrown. (A template so that a translation unit
+/// that never writes a file compiles none of it.)
+template <typename = void>
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                      const char* who,
+                      const std::function<void(const std::string&)>& before_rename = nullptr) {
   namespace fs = std::filesystem;
   TORCH_CHECK(!path.empty(), who, ": cannot write a file with an empty path");
   std::string error;

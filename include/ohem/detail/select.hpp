@@ -324,9 +324,11 @@ inline double select_tensor_ops(const std::vector<torch::Tensor>& ws, const std:
 /// Returns the k-th smallest (0-based) of |w| over all elements of all `ws`, exactly, as a double.
 ///
 /// float32/float64 weights are compared in their own precision; half and bfloat16 weights are widened
-/// to float32 (exact). Throws if a weight is NaN/Inf (naming it) or k is out of range.
-inline double kth_smallest_abs(const std::vector<torch::Tensor>& ws, const std::vector<std::string>& names,
-                               int64_t k, SelectBackend backend = SelectBackend::Auto) {
+/// to float32 (exact). Throws if a weight is NaN/Inf (naming it) or k is out of range. (A template so that
+/// a translation unit that never computes masks compiles none of the selection.)
+template <typename = void>
+double kth_smallest_abs(const std::vector<torch::Tensor>& ws, const std::vector<std::string>& names,
+                        int64_t k, SelectBackend backend = SelectBackend::Auto) {
   TORCH_INTERNAL_ASSERT(ws.size() == names.size());
   TORCH_CHECK(!ws.empty(), "ohem: no weights to select from");
   int64_t total = 0;

@@ -7,6 +7,10 @@
 /// of whatever was back-propagated with respect to every prediction member; it re-runs the units one at a
 /// time with a graph, from the recorded state, and back-propagates each with its members' gradients
 /// (a nested, reentrant backward, which LibTorch's engine runs on the same thread).
+///
+/// The functions are templates (`template <typename = void>`, called as plain functions) and the node a
+/// class template whose argument is unused (SelfCompetitor passes its model type), so that a translation
+/// unit that includes self_competitor.hpp without using it compiles none of this code.
 
 #include <ohem/version.hpp>
 
@@ -32,6 +36,7 @@ namespace detail {
 class RngState {
  public:
   /// Captures the default generator of every device listed.
+  template <typename = void>
   static RngState capture(const std::vector<torch::Device>& devices) {
     RngState s;
     for (const auto& d : devices) {
@@ -55,7 +60,8 @@ class RngState {
 };
 
 /// Returns copies of the tensors' values.
-inline std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& live) {
+template <typename = void>
+std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& live) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   out.reserve(live.size());
@@ -64,13 +70,15 @@ inline std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& liv
 }
 
 /// Copies saved values back into the live tensors.
-inline void restore(const std::vector<torch::Tensor>& live, const std::vector<torch::Tensor>& saved) {
+template <typename = void>
+void restore(const std::vector<torch::Tensor>& live, const std::vector<torch::Tensor>& saved) {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < live.size(); ++i) live[i].copy_(saved[i]);
 }
 
 /// Returns the sum of the tensors' version counters (each in-place change adds one).
-inline int64_t version_sum(const std::vector<torch::Tensor>& tensors) {
+template <typename = void>
+int64_t version_sum(const std::vector<torch::Tensor>& tensors) {
   int64_t v = 0;
   for (const auto& t : tensors) v += static_cast<int64_t>(t._version());
   return v;
@@ -80,7 +88,8 @@ inline int64_t version_sum(const std::vector<torch::Tensor>& tensors) {
 /// that updates the weights through `.data()` (LibTorch 1.13's SGD) leaves the version counters alone; it
 /// still changes every element with a non-zero gradient, so the sample sees it. (An update that changes
 /// none of the sampled elements of any tensor would go unnoticed.)
-inline torch::Tensor value_sample(const std::vector<torch::Tensor>& tensors) {
+template <typename = void>
+torch::Tensor value_sample(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   parts.reserve(tensors.size());
@@ -94,7 +103,8 @@ inline torch::Tensor value_sample(const std::vector<torch::Tensor>& tensors) {
 }
 
 /// True if two samples of `value_sample` are equal, NaN equal to NaN.
-inline bool same_sample(const torch::Tensor& a, const torch::Tensor& b) {
+template <typename = void>
+bool same_sample(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.sizes() != b.sizes()) return false;
   return (a.eq(b) | (a.isnan() & b.isnan())).all().item<bool>();
 }
@@ -128,7 +138,8 @@ struct Pending {
 };
 
 /// Runs every unit of every branch without a graph, in Joint mode's order, and records what each saw.
-inline void record(Pending& p, size_t branches) {
+template <typename = void>
+void record(Pending& p, size_t branches) {
   torch::NoGradGuard no_grad;
   p.record.assign(branches, {});
   p.predictions.assign(branches, {});
@@ -152,7 +163,8 @@ inline void record(Pending& p, size_t branches) {
 }
 
 /// The autograd node whose outputs are the recorded predictions of every branch, and whose backward
-/// replays the forwards with a graph (see the file comment).
+/// replays the forwards with a graph (see the file comment). `Tag` is unused (see the file comment).
+template <typename Tag = void>
 class SequentialReplay : public torch::autograd::Node {
  public:
   explicit SequentialReplay(Pending pending) : pending_(std::move(pending)) {}

@@ -49,8 +49,11 @@ LayerRule make_rule(std::string type, torch::Tensor Impl::*field, LayerKind kind
   return r;
 }
 
-/// The layer registry: user registrations first (newest first), then the built-in layers.
-inline std::vector<LayerRule>& layer_rules() {
+/// The layer registry: user registrations first (newest first), then the built-in layers. (A template,
+/// called as `layer_rules()`, so that a translation unit that never looks for slots compiles none of the
+/// rules.)
+template <typename = void>
+std::vector<LayerRule>& layer_rules() {
   static std::vector<LayerRule> rules = [] {
     using namespace torch::nn;
     return std::vector<LayerRule>{

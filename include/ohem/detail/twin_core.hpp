@@ -60,8 +60,10 @@ void add_stats(std::vector<StatSlot>& out, const std::string& prefix, const std:
   }
 }
 
-/// Finds the running statistics of every BatchNorm layer of a torch::nn module tree.
-inline std::vector<StatSlot> find_stats(torch::nn::Module& root) {
+/// Finds the running statistics of every BatchNorm layer of a torch::nn module tree. (The `find_stats`
+/// overloads are templates so that a translation unit that never builds a twin compiles neither.)
+template <typename = void>
+std::vector<StatSlot> find_stats(torch::nn::Module& root) {
   std::vector<StatSlot> out;
   for_each_module(root, [&](const std::string& prefix, const std::shared_ptr<torch::nn::Module>& m) {
     if (auto b1 = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(m)) add_stats(out, prefix, b1);
@@ -72,7 +74,8 @@ inline std::vector<StatSlot> find_stats(torch::nn::Module& root) {
 }
 
 /// Finds the running statistics of every BatchNorm submodule of a TorchScript module.
-inline std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
+template <typename = void>
+std::vector<StatSlot> find_stats(const torch::jit::Module& root) {
   std::vector<StatSlot> out;
   for (const auto& sub : root.named_modules()) {
     const auto& type = sub.value.type();
