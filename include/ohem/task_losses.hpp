@@ -13,6 +13,11 @@
 
 OHEM_BEGIN_NAMESPACE
 
+/// How a loss reduces its per-sample values: LibTorch's own `torch::kNone`, `torch::kMean` or `torch::kSum`
+/// (the type of `torch::nn::MSELossOptions::reduction`: `c10::variant` in LibTorch 1.x, `std::variant`
+/// in 2.x).
+using reduction_t = detail::ReductionVariant;
+
 /// Computes the model's probability that image 1 is better than image 2 (UNIQUE; Wang et al. 2023):
 /// p = 0.5·(1 + erf((μ1 − μ2) / sqrt(2·(σ1² + σ2² + 1e-8)))), with the variance term detached (no
 /// gradient flows into σ², exactly as the recipe).

@@ -6,15 +6,21 @@
 
 #include <ohem/version.hpp>
 
-// LibTorch's Linux builds (Debian's libtorch included) ship c10d with Gloo; its header is guarded by the
-// build's own macro, which consumers of the installed headers do not get.
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO 1
-#endif
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
+// LibTorch's Linux builds (Debian's libtorch included) ship c10d with Gloo; its header is guarded by the
+// build's own macro, which consumers of the installed headers do not get. Defined for this one include
+// only, so the rest of a user's translation unit sees the macro as the user's build set it.
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#define OHEM_DETAIL_DEFINED_USE_C10D_GLOO
+#endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#ifdef OHEM_DETAIL_DEFINED_USE_C10D_GLOO
+#undef USE_C10D_GLOO
+#undef OHEM_DETAIL_DEFINED_USE_C10D_GLOO
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>

@@ -8,15 +8,13 @@
 
 OHEM_BEGIN_NAMESPACE
 
-/// How a loss reduces its per-sample values: LibTorch's own `torch::kNone`, `torch::kMean` or `torch::kSum`
-/// (the type of `torch::nn::MSELossOptions::reduction`: `c10::variant` in LibTorch 1.x, `std::variant`
-/// in 2.x).
-using reduction_t = torch::nn::MSELossOptions::reduction_t;
-
 namespace detail {
 
+/// The type of `torch::nn::MSELossOptions::reduction` (public as `ohem::reduction_t`, task_losses.hpp).
+using ReductionVariant = torch::nn::MSELossOptions::reduction_t;
+
 /// Reduces per-sample values (any shape) as asked.
-inline torch::Tensor reduce(const torch::Tensor& values, const reduction_t& r) {
+inline torch::Tensor reduce(const torch::Tensor& values, const ReductionVariant& r) {
   switch (torch::enumtype::reduction_get_enum(r)) {
     case at::Reduction::Mean:
       return values.mean();
@@ -28,7 +26,7 @@ inline torch::Tensor reduce(const torch::Tensor& values, const reduction_t& r) {
 }
 
 /// True if `r` is `torch::kNone` (LibTorch 1.x and 2.x alike).
-inline bool is_none(const reduction_t& r) {
+inline bool is_none(const ReductionVariant& r) {
   return torch::enumtype::reduction_get_enum(r) == at::Reduction::None;
 }
 
