@@ -22,9 +22,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -715,6 +717,223 @@ TEST_CASE("train_pairwise: stage 1 trains the head only; results and hardness fi
   CHECK(json.at("ohem") == true);
   CHECK(json.at("steps") == 4);
   CHECK(json.at("config").at("--label") == "thurstone");
+}
+
+namespace {
+// Captures what std::cout receives while it lives.
+struct CoutCapture {
+  std::ostringstream text;
+  std::streambuf* old = std::cout.rdbuf(text.rdbuf());
+  ~CoutCapture() { std::cout.rdbuf(old); }
+};
+
+// The events of a run's log.jsonl named `event`.
+std::vector<nlohmann::json> log_events(const std::string& out, const std::string& event) {
+  std::ifstream in(fs::path(out) / "log.jsonl");
+  std::vector<nlohmann::json> found;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("event") == event) found.push_back(j);
+  }
+  return found;
+}
+
+nlohmann::json read_results(const std::string& out) {
+  std::ifstream in(fs::path(out) / "results.json");
+  return nlohmann::json::parse(in);
+}
+}  // namespace
+
+TEST_CASE(
+    "study options: masks of untrained weights warn on stdout, in log.jsonl and results.json; not after "
+    "--init-from",
+    "[examples][trainer][study]") {
+  TrainOptions o = smoke_options(true);
+  o.epochs1 = 1;  // stage 1 freezes the backbone: stage 2's masks come from its initial weights
+  o.epochs2 = 1;
+  o.quiet = false;
+  std::string checkpoint;
+  std::map<std::string, torch::Tensor> trained;
+  {
+    CoutCapture out;
+    train_pairwise::Trainer t(o);
+    t.train();
+    checkpoint = t.checkpoint_path();
+    trained = snapshot(*t.net());
+    // Both stages' masks were computed from weights as initialised (every conv layer untrained).
+    const std::string text = out.text.str();
+    CHECK_THAT(text, Contains("warning: magnitude masks of untrained weights are random masks: 20 of the 20 "
+                              "layers the twin masks in stage 1"));
+    CHECK_THAT(text, Contains("20 of the 20 layers the twin masks in stage 2"));
+  }
+  const auto warnings = log_events(o.out, "warning");
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].at("stage") == 1);
+  CHECK(warnings[1].at("stage") == 2);
+  const nlohmann::json results = read_results(o.out);
+  REQUIRE(results.at("warnings").size() == 2);
+  CHECK_THAT(results.at("warnings")[1].get<std::string>(),
+             Contains("magnitude masks of untrained weights are random masks") && Contains("stage 2"));
+
+  // From the trained checkpoint (--init-from): the same net, its weights, no warning in either stage.
+  TrainOptions f = o;
+  f.init_from = checkpoint;
+  f.out = temp_dir("run_init_from");
+  {
+    CoutCapture out;
+    train_pairwise::Trainer t(f);
+    for (const auto& p : t.net()->named_parameters()) CHECK(torch::equal(p.value(), trained.at(p.key())));
+    t.train();
+    CHECK_THAT(out.text.str(), Contains("initialised") && Contains(checkpoint));
+    CHECK_THAT(out.text.str(), !Contains("warning:"));
+  }
+  CHECK(log_events(f.out, "warning").empty());
+  CHECK(read_results(f.out).at("warnings").empty());
+
+  // A random mask is random by design: no warning.
+  TrainOptions r = o;
+  r.mask_criterion = ohem::MaskCriterion::Random;
+  r.out = temp_dir("run_random");
+  r.quiet = true;
+  r.max_steps = 1;
+  train_pairwise::Trainer(r).train();
+  CHECK(log_events(r.out, "warning").empty());
+}
+
+TEST_CASE(
+    "study options: --mask-layers conv+linear masks every Linear layer but the head; the summary "
+    "counts all parameters",
+    "[examples][trainer][study]") {
+  TrainOptions o = smoke_options(true);
+  o.arch = "cnniqa";  // a convolution and two Linear layers in the backbone, a Linear head
+  o.width = 8;
+  auto names = [](const ohem::MaskSet& m) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < m.size(); ++i) out.push_back(m.name(i));
+    return out;
+  };
+  {
+    train_pairwise::Trainer t(o);  // the recipe: convolutions only
+    CHECK(names(t.competitor()->twin().masks()) == std::vector<std::string>{"backbone.conv.weight"});
+  }
+  o.mask_layers = "conv+linear";
+  o.quiet = false;
+  o.out = temp_dir("run_linear");
+  {
+    CoutCapture out;
+    train_pairwise::Trainer t(o);
+    const ohem::MaskSet& m = t.competitor()->twin().masks();
+    CHECK(names(m) ==
+          std::vector<std::string>{"backbone.conv.weight", "backbone.fc1.weight", "backbone.fc2.weight"});
+    int64_t all = 0, masked = 0;
+    for (const auto& p : t.net()->named_parameters()) {
+      all += p.value().numel();
+      if (p.key() == "backbone.conv.weight" || p.key() == "backbone.fc1.weight" ||
+          p.key() == "backbone.fc2.weight")
+        masked += p.value().numel();
+    }
+    CHECK(m.numel() == masked);
+    CHECK_THAT(out.text.str(),
+               Contains(fmt::format("in 3 layers: {:.2f}% of all {} parameters masked, {:.2f}% pruned",
+                                    100.0 * masked / all, all, 100.0 * (m.numel() - m.kept()) / all)));
+    const auto events = log_events(o.out, "masks");
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].at("parameters") == all);
+    CHECK(events[0].at("layers") == 3);
+  }
+  // --mask-exclude leaves more layers dense; train_mos's head is its two Linear layers.
+  o.mask_exclude = {"fc2"};
+  o.out = temp_dir("run_exclude");
+  o.quiet = true;
+  {
+    train_mos::Trainer t(o);
+    CHECK(names(t.competitor()->twin().masks()) ==
+          std::vector<std::string>{"backbone.conv.weight", "backbone.fc1.weight"});
+  }
+  // The options are part of the run: a resume with other values is refused, naming them.
+  TrainOptions recipe = smoke_options(true), linear = recipe;
+  linear.mask_layers = "conv+linear";
+  linear.mask_exclude = {"fc2"};
+  const auto diffs = resume_differences(nlohmann::json::parse(run_config(linear).dump()), recipe);
+  REQUIRE(diffs.size() == 2);
+  CHECK_THAT(diffs[0], Contains("--mask-layers: checkpoint \"conv+linear\", command line \"conv\""));
+  CHECK_THAT(diffs[1], Contains("--mask-exclude"));
+}
+
+TEST_CASE(
+    "study options: --init-from a TorchScript file of the same net; mismatches and other files are "
+    "errors naming the file",
+    "[examples][trainer][study]") {
+  TrainOptions o = smoke_options(true);
+  torch::manual_seed(5);
+  train_pairwise::BaseCNN source(o.arch, o.width);
+  const std::string path = ohem_test::temp_path("whole_net.pt");
+  to_script(*source, "BaseCNN").save(path);
+  o.init_from = path;
+  {
+    train_pairwise::Trainer t(o);
+    for (const auto& p : source->named_parameters())
+      CHECK(torch::equal(p.value(), t.net()->named_parameters()[p.key()]));
+    for (const auto& b : source->named_buffers())
+      CHECK(torch::equal(b.value(), t.net()->named_buffers()[b.key()]));
+  }
+  // A file of another net: every difference named.
+  torch::jit::Module other = to_script(*source, "BaseCNN");
+  other.register_parameter("extra", torch::zeros({2}), false);
+  const std::string other_path = ohem_test::temp_path("other_net.pt");
+  other.save(other_path);
+  o.init_from = other_path;
+  o.out = temp_dir("run_other");
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o),
+                    Contains(other_path) && Contains("extra: in the file, not in the model"));
+  o.width = 16;
+  o.init_from = path;
+  o.out = temp_dir("run_wide");
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o), Contains(path) && Contains("backbone.conv1.weight: file"));
+  // Neither a checkpoint nor TorchScript; missing; both --pretrained and --init-from.
+  const std::string text = ohem_test::temp_path("not_a_model.txt");
+  write_file(text, "hello");
+  o.width = 8;
+  o.init_from = text;
+  o.out = temp_dir("run_text");
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o),
+                    Contains("is neither a trainer checkpoint") && Contains("nor a TorchScript file"));
+  o.init_from = text + ".missing";
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o), Contains("--init-from: no file"));
+  o.init_from = path;
+  o.pretrained = path;
+  CHECK_THROWS_WITH(train_pairwise::Trainer(o), Contains("--pretrained") && Contains("--init-from"));
+}
+
+TEST_CASE("study options: --twin-crops independent shows the twin its own crops of the same images",
+          "[examples][trainer][study]") {
+  TrainOptions o = smoke_options(true);
+  o.ratio = 0;  // the twin keeps every weight: it differs from the full model only in what it sees
+  {
+    train_pairwise::Trainer t(o);
+    const StepStats s = t.step();
+    CHECK(s.consistency == 0.0);
+    CHECK(s.task_twin == s.task_full);
+  }
+  o.twin_crops = "independent";
+  o.out = temp_dir("run_crops");
+  double joint = 0.0;
+  {
+    train_pairwise::Trainer t(o);
+    const StepStats s = t.step();
+    CHECK(s.consistency > 0.0);
+    CHECK(s.task_twin != s.task_full);
+    joint = s.loss;
+  }
+  o.mode = ohem::SelfCompetitorMode::Sequential;  // the same crops replayed: the same loss
+  o.out = temp_dir("run_crops_seq");
+  CHECK(train_pairwise::Trainer(o).step().loss == Approx(joint).epsilon(1e-6));
+  o.mode = ohem::SelfCompetitorMode::Joint;
+  o.out = temp_dir("run_crops_mos");
+  CHECK(train_mos::Trainer(o).step().consistency > 0.0);
+  o.twin_crops = "same";
+  o.out = temp_dir("run_same_mos");
+  CHECK(train_mos::Trainer(o).step().consistency == 0.0);
 }
 
 TEST_CASE("train_mos: two steps with and without OHEM; resume is exact", "[examples][trainer]") {

@@ -3,19 +3,25 @@
 /// Checkpoint files of the example trainers: a payload archive (what the trainer stores) wrapped with a
 /// 64-bit FNV-1a checksum of its bytes, written atomically and verified on load; the twin's masks in
 /// `ohem::MaskSet`'s own file format; and a check of a module's parameter shapes against an archive
-/// before loading it (LibTorch's `Module::load` resizes a parameter to whatever the file holds).
+/// before loading it (LibTorch's `Module::load` resizes a parameter to whatever the file holds); and a
+/// whole model's starting weights from a checkpoint or a TorchScript file (`--init-from`).
 
 #include "files.hpp"
 
 #include <ohem/masks.hpp>
 
+#include <torch/script.h>
 #include <torch/torch.h>
+
+#include <fmt/format.h>
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ohem_examples {
@@ -166,6 +172,78 @@ inline std::vector<std::string> shape_differences(torch::nn::Module& module,
       out.push_back(std::move(line));
   }
   return out;
+}
+
+/// Loads a whole model's starting weights (`--init-from`) from `path`: a trainer checkpoint (its "model"
+/// entry, shapes checked first) or a TorchScript file whose parameters and buffers carry the model's
+/// names and shapes (every tensor of the model must be there, and nothing else). Returns the number of
+/// tensors loaded. Throws naming the file and what differs.
+///
+/// Example: `load_model_weights(*net, "runs/pretrain/checkpoint.pt");`
+inline int64_t load_model_weights(torch::nn::Module& module, const std::string& path) {
+  TORCH_CHECK(std::filesystem::is_regular_file(path), "--init-from: no file \"", path, "\"");
+  int64_t tensors = 0;
+  for (const auto& p : module.named_parameters()) tensors += p.value().defined() ? 1 : 0;
+  for (const auto& b : module.named_buffers()) tensors += b.value().defined() ? 1 : 0;
+  std::string as_checkpoint;
+  {
+    torch::serialize::InputArchive payload;
+    try {
+      load_checked(payload, path);
+    } catch (const c10::Error& e) {
+      as_checkpoint = e.what_without_backtrace();
+    }
+    if (as_checkpoint.empty()) {
+      torch::serialize::InputArchive model;
+      read_entry(payload, "model", model, path);
+      const std::vector<std::string> shapes = shape_differences(module, model);
+      if (!shapes.empty()) {
+        std::string lines;
+        for (const auto& d : shapes) lines += "\n  " + d;
+        TORCH_CHECK(false, "--init-from: checkpoint \"", path, "\" does not match the model:", lines);
+      }
+      module.load(model);
+      return tensors;
+    }
+  }
+  torch::jit::Module script;
+  try {
+    script = torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "--init-from: \"", path, "\" is neither a trainer checkpoint (", as_checkpoint,
+                ") nor a TorchScript file (", e.what_without_backtrace(), ")");
+  }
+  std::map<std::string, torch::Tensor> source;
+  for (const auto& p : script.named_parameters(true)) source[p.name] = p.value;
+  for (const auto& b : script.named_buffers(true)) source[b.name] = b.value;
+  std::vector<std::string> problems;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (destination, source)
+  auto want = [&](const std::string& name, const torch::Tensor& dst) {
+    if (!dst.defined()) return;
+    const auto it = source.find(name);
+    if (it == source.end()) {
+      problems.push_back(name + ": not in the file");
+    } else if (it->second.sizes() != dst.sizes()) {
+      std::ostringstream s;
+      s << name << ": file " << it->second.sizes() << ", model " << dst.sizes();
+      problems.push_back(s.str());
+    } else {
+      copies.emplace_back(dst, it->second);
+    }
+    source.erase(name);
+  };
+  for (const auto& p : module.named_parameters()) want(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) want(b.key(), b.value());
+  for (const auto& extra : source) problems.push_back(extra.first + ": in the file, not in the model");
+  if (!problems.empty()) {
+    std::string lines;
+    for (size_t i = 0; i < problems.size() && i < 10; ++i) lines += "\n  " + problems[i];
+    if (problems.size() > 10) lines += fmt::format("\n  ... and {} more", problems.size() - 10);
+    TORCH_CHECK(false, "--init-from: TorchScript file \"", path, "\" does not match the model:", lines);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src.to(dst.device(), dst.scalar_type()));
+  return static_cast<int64_t>(copies.size());
 }
 
 }  // namespace ohem_examples

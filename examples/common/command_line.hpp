@@ -54,6 +54,8 @@ struct TrainOptions {
   std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50 | cnniqa
   int64_t width = 64;             ///< [--width] ResNet base width (64 = torchvision); CNNIQA's kernels
   std::string pretrained;         ///< [--pretrained] TorchScript file with torchvision weights
+  std::string init_from;          ///< [--init-from] the whole net's starting weights: a trainer checkpoint or
+                                  ///< a TorchScript file of the same net (a stand-in for pretraining)
   // Transforms
   int64_t resize = 512;       ///< [--resize] training short side
   int64_t crop = 384;         ///< [--crop] training crop
@@ -70,6 +72,12 @@ struct TrainOptions {
   int64_t twins = ohem::SelfCompetitorOptions().num_twins();  ///< [--twins] number K of twins
   ohem::MaskCriterion mask_criterion = ohem::MaskOptions().criterion();  ///< [--mask-criterion]
   double mask_random_fraction = ohem::MaskOptions().random_fraction();   ///< [--mask-random-fraction]
+  /// [--mask-layers] conv (the recipe) | conv+linear (also every Linear layer except the head)
+  std::string mask_layers = "conv";
+  /// [--mask-exclude] regular expressions of parameter names the twin leaves dense
+  std::vector<std::string> mask_exclude;
+  /// [--twin-crops] same (the recipe) | independent (the twin sees its own crops and flips)
+  std::string twin_crops = "same";
   // Schedule (recipe: stage 1 head only 3 epochs batch 128, stage 2 all 12 epochs batch 32)
   int64_t epochs1 = 3, epochs2 = 12;  ///< [--epochs1] [--epochs2]
   int64_t batch1 = 128, batch2 = 32;  ///< [--batch1] [--batch2]
@@ -154,6 +162,12 @@ void visit_train_options(Options& o, F&& f) {
                "ResNet base width (64 = torchvision); cnniqa: its convolution kernels (paper: 50)"},
     o.width);
   f(OptionInfo{"--pretrained", "TorchScript file with torchvision weights"}, o.pretrained);
+  f(
+      OptionInfo{
+          "--init-from",
+          "start from the whole net's weights in a trainer checkpoint or a TorchScript file of the same net "
+          "(the first stage's masks come from them)"},
+      o.init_from);
   // images
   f(OptionInfo{"--resize", "training short side (0: as is)"}, o.resize);
   f(OptionInfo{"--crop", "training crop"}, o.crop);
@@ -174,6 +188,22 @@ void visit_train_options(Options& o, F&& f) {
     o.mask_criterion);
   f(OptionInfo{"--mask-random-fraction", "extra random pruning of the surviving weights (seeded per twin)"},
     o.mask_random_fraction);
+  f(OptionInfo{"--mask-layers",
+               "which layers the twin masks: conv (the recipe: every convolution) or conv+linear (also every "
+               "Linear layer except the head that stage 1 trains)",
+               R::Run,
+               false,
+               {"conv", "conv+linear"}},
+    o.mask_layers);
+  f(OptionInfo{"--mask-exclude", "regular expression of parameter names the twin leaves dense (repeatable)"},
+    o.mask_exclude);
+  f(OptionInfo{"--twin-crops",
+               "what the twin sees: same (the recipe: the full model's crops) or independent (the same "
+               "images with their own random crop and flip, as the official code's KADID variant)",
+               R::Run,
+               false,
+               {"same", "independent"}},
+    o.twin_crops);
   // schedule
   f(OptionInfo{"--epochs1", "epochs of stage 1 (backbone frozen; 0 skips it)", R::Schedule}, o.epochs1);
   f(OptionInfo{"--epochs2", "epochs of stage 2 (everything; 0 skips it)", R::Schedule}, o.epochs2);
@@ -368,6 +398,9 @@ inline void validate(const TrainOptions& o) {
   TORCH_CHECK(o.gamma > 0, "--gamma must be positive, got ", o.gamma);
   TORCH_CHECK(o.threads > 0 && o.threads <= 4096, "--threads must be in [1, 4096], got ", o.threads);
   TORCH_CHECK(o.width > 0, "--width must be positive, got ", o.width);
+  TORCH_CHECK(o.pretrained.empty() || o.init_from.empty(),
+              "give --pretrained (torchvision weights for the backbone) or --init-from (the whole net's "
+              "weights), not both");
   TORCH_CHECK(
       o.pretrained.empty() || o.arch != "cnniqa",
       "--pretrained loads torchvision ResNet weights; --arch cnniqa has none (use resnet18 or resnet50)");

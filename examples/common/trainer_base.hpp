@@ -53,6 +53,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -118,6 +120,17 @@ struct EvalResult {
   std::vector<int64_t> indices;     ///< dataset indices of the test images
   std::vector<double> predictions;  ///< full-model scores, aligned with `indices`
 };
+
+/// Returns `text` as an ECMAScript regular expression that matches it literally (a parameter name for
+/// `ohem::SlotOptions::exclude`).
+inline std::string regex_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
 
 /// The options that may differ between the ranks of one distributed run: each process's own (threads,
 /// console output, image cache, evaluation batch) and those rank 0 alone uses (--out, --overwrite).
@@ -214,9 +227,18 @@ class TrainerBase {
   void init() {
     torch::manual_seed(o_.seed);
     net_ = self().make_net();
+    // The weights as initialised (seeded: the same on resume), to tell masks of untrained weights.
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& p : net_->named_parameters()) initial_[p.key()] = p.value().detach().clone();
+    }
     if (!o_.pretrained.empty()) {
       const int64_t n = load_script_weights(backbone(), o_.pretrained);
       say(fmt::format("loaded {} backbone tensors from {}", n, o_.pretrained));
+    }
+    if (!o_.init_from.empty()) {
+      const int64_t n = load_model_weights(*net_, o_.init_from);
+      say(fmt::format("initialised {} tensors from {}", n, o_.init_from));
     }
     const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
     if (resume_ && dist_.is_main()) {
@@ -237,11 +259,12 @@ class TrainerBase {
                                           .criterion(o_.mask_criterion)
                                           .random_fraction(o_.mask_random_fraction)
                                           .seed(o_.seed);  // random parts only (twin k: seed + k)
-      const auto options = ohem::SelfCompetitorOptions()
-                               .mode(o_.mode)
-                               .num_twins(o_.twins)
-                               .twin(ohem::TwinOptions().masks(masks).batchnorm(o_.batchnorm))
-                               .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda));
+      const auto options =
+          ohem::SelfCompetitorOptions()
+              .mode(o_.mode)
+              .num_twins(o_.twins)
+              .twin(ohem::TwinOptions().masks(masks).batchnorm(o_.batchnorm).slots(slot_options()))
+              .loss(ohem::OhemLossOptions().alpha(o_.alpha).lambda(o_.lambda));
       if (resume_) {
         const std::string source = "checkpoint \"" + o_.resume + "\"";
         torch::Tensor bytes;
@@ -484,6 +507,7 @@ class TrainerBase {
         root.write(fmt::format("masks_{}", t), mask_bytes(competitor_->twin(t).masks()));
     }
     root.write("hardness", tracker_.values());
+    root.write("warnings", c10::IValue(nlohmann::json(warnings_).dump()));
     root.write("log_bytes", c10::IValue(log_.bytes()));
     root.write("world_size", c10::IValue(static_cast<int64_t>(dist_.world_size())));
     if (rng_states.defined()) root.write("torch_rng_ranks", rng_states);
@@ -539,6 +563,33 @@ class TrainerBase {
     auto children = net_->named_children();
     TORCH_CHECK(children.contains("backbone"), "the model has no child module named \"backbone\"");
     return *children["backbone"];
+  }
+
+  /// True when the twin draws its own crops (--twin-crops independent): the step then loads a second,
+  /// independently augmented batch of the same images for it.
+  bool independent_twin_crops() const { return competitor_ && o_.twin_crops == "independent"; }
+
+  /// The OHEM loss of one step: the full model on `full` and every twin on `twin` (a tensor or a pair of
+  /// tensors; the same batch unless --twin-crops independent), against `targets`.
+  template <typename Input, typename... Targets>
+  ohem::OhemLossResult ohem_loss(const Input& full, const Input& twin, const Targets&... targets) {
+    if (!independent_twin_crops()) return (*competitor_)(full, targets...);
+    return competitor_->run(
+        [this, full, twin] {
+          // Which input: the twins share the net, and one of them is in its masked scope, or none is.
+          bool in_twin = false;
+          for (size_t k = 0; k < competitor_->num_twins(); ++k)
+            in_twin = in_twin || competitor_->twin(k).in_scope();
+          const Input& x = in_twin ? twin : full;
+          if constexpr (std::is_same_v<Input, torch::Tensor>) {
+            return net_->forward(x);
+          } else {
+            torch::Tensor a = net_->forward(x.first);  // first then second, as for the same crops
+            torch::Tensor b = net_->forward(x.second);
+            return std::make_pair(std::move(a), std::move(b));
+          }
+        },
+        targets...);
   }
 
   /// Prints a line unless quiet (rank 0 only).
@@ -754,6 +805,17 @@ class TrainerBase {
       const double h = hv[i].item<double>();
       if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
     }
+    c10::IValue warnings;  // (checkpoints before --init-from have none)
+    if (resume_->try_read("warnings", warnings)) {
+      TORCH_CHECK(warnings.isString(), "checkpoint \"", path, "\": the entry \"warnings\" is a ",
+                  warnings.tagKind(), ", expected a string");
+      try {
+        warnings_ = nlohmann::json::parse(warnings.toStringRef()).get<std::vector<std::string>>();
+      } catch (const nlohmann::json::exception& e) {
+        TORCH_CHECK(false, "checkpoint \"", path,
+                    "\": the entry \"warnings\" is not a JSON list of strings: ", e.what());
+      }
+    }
     resume_.reset();
     log_.write(
         nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
@@ -819,11 +881,62 @@ class TrainerBase {
                                     ? fmt::format("{} per rank ({} global over {} ranks)", st.batch,
                                                   st.batch * dist_.world_size(), dist_.world_size())
                                     : std::to_string(st.batch);
-      say(fmt::format("stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned)",
-                      st.number, st.epochs, batch, m.kept(), m.numel(), 100.0 * m.sparsity()));
-      log_.write(nlohmann::ordered_json{
-          {"event", "masks"}, {"stage", st.number}, {"kept", m.kept()}, {"total", m.numel()}});
+      int64_t parameters = 0;
+      for (const auto& p : net_->parameters()) parameters += p.numel();
+      const double all = static_cast<double>(std::max<int64_t>(1, parameters));
+      say(fmt::format(
+          "stage {}: {} epochs, batch {}; twin masks {} of {} weights ({:.1f}% pruned) in {} layer{}: "
+          "{:.2f}% of all {} parameters masked, {:.2f}% pruned",
+          st.number, st.epochs, batch, m.kept(), m.numel(), 100.0 * m.sparsity(), m.size(),
+          m.size() == 1 ? "" : "s", 100.0 * static_cast<double>(m.numel()) / all, parameters,
+          100.0 * static_cast<double>(m.numel() - m.kept()) / all));
+      log_.write(nlohmann::ordered_json{{"event", "masks"},
+                                        {"stage", st.number},
+                                        {"kept", m.kept()},
+                                        {"total", m.numel()},
+                                        {"layers", m.size()},
+                                        {"parameters", parameters}});
+      warn_if_untrained_masks(st.number);
     }
+  }
+
+  /// The twin's layers: the recipe's convolutions, or (--mask-layers conv+linear) every convolution and
+  /// Linear layer except the head (the parameters stage 1 trains); --mask-exclude leaves more dense.
+  ohem::SlotOptions slot_options() {
+    ohem::SlotOptions s = ohem::SlotOptions().exclude(o_.mask_exclude);
+    if (o_.mask_layers == "conv") return s;
+    TORCH_CHECK(o_.mask_layers == "conv+linear", "--mask-layers must be conv or conv+linear, got ",
+                o_.mask_layers);
+    std::set<const void*> head;
+    for (const auto& p : self().head_parameters()) head.insert(p.unsafeGetTensorImpl());
+    std::vector<std::string> exclude = o_.mask_exclude;
+    for (const auto& p : net_->named_parameters()) {
+      if (head.count(p.value().unsafeGetTensorImpl()) != 0)
+        exclude.push_back("^" + regex_escape(p.key()) + "$");
+    }
+    return s.kinds(ohem::LayerKind::All).exclude(exclude);
+  }
+
+  /// After masks were computed: magnitude masks of weights that still hold their initial values are
+  /// random masks (a from-scratch backbone frozen in stage 1). Says so on stdout, in log.jsonl and in
+  /// results.json ("warnings").
+  void warn_if_untrained_masks(int64_t stage) {
+    if (!competitor_ || o_.mask_criterion == ohem::MaskCriterion::Random) return;
+    int64_t untrained = 0;
+    const auto& slots = competitor_->twin().slots();
+    for (const auto& slot : slots) {
+      const auto it = initial_.find(slot.name);
+      if (it != initial_.end() && torch::equal(slot.parameter.detach(), it->second)) ++untrained;
+    }
+    if (untrained == 0) return;
+    const std::string message = fmt::format(
+        "magnitude masks of untrained weights are random masks: {} of the {} layers the twin masks in "
+        "stage {} still hold their initial weights (start from trained weights with --init-from or "
+        "--pretrained)",
+        untrained, slots.size(), stage);
+    warnings_.push_back(message);
+    if (dist_.is_main() && !o_.quiet) std::cout << "warning: " << message << std::endl;
+    log_.write(nlohmann::ordered_json{{"event", "warning"}, {"stage", stage}, {"message", message}});
   }
 
   void end_epoch() {
@@ -912,6 +1025,7 @@ class TrainerBase {
                              {"plcc", r.overall.plcc},
                              {"test_images", r.overall.count},
                              {"by_type", types},
+                             {"warnings", warnings_},
                              {"config", run_config(o_)}};
     if (dist_.distributed()) j["world_size"] = dist_.world_size();
     atomic_write_text((std::filesystem::path(o_.out) / "results.json").string(),
@@ -936,6 +1050,8 @@ class TrainerBase {
   std::vector<StepStats> running_;
   JsonLog log_;
   std::chrono::steady_clock::time_point start_;
+  std::map<std::string, torch::Tensor> initial_;  // the parameters as make_net() initialised them
+  std::vector<std::string> warnings_;             // for results.json (kept in the checkpoint)
 };
 
 }  // namespace ohem_examples

@@ -97,7 +97,9 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
     optimizer().zero_grad();
     if (competitor_) {
       // OHEM: full model and pruned twin on the batch; L1 on both + MSE consistency; hardness |full − twin|.
-      ohem::OhemLossResult r = (*competitor_)(x, target);
+      // (--twin-crops independent: the twin sees the same images with their own crops and flips.)
+      const torch::Tensor twin_x = independent_twin_crops() ? load_train(idx, rng) : x;
+      ohem::OhemLossResult r = ohem_loss(x, twin_x, target);
       r.backward();
       record_hardness(indices, r.hardness);
       s.loss = r.total.item<double>();

@@ -69,7 +69,8 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
       ib.push_back(p.b);
       g.push_back(p.label);
     }
-    const torch::Tensor x1 = load_train(ia, rng), x2 = load_train(ib, rng);
+    const torch::Tensor x1 = load_train(ia, rng);
+    const torch::Tensor x2 = load_train(ib, rng);
     const torch::Tensor label = torch::tensor(g, torch::kFloat);
     const torch::Tensor idx1 = torch::tensor(ia), idx2 = torch::tensor(ib);
 
@@ -78,7 +79,13 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
     if (competitor_) {
       // OHEM: run the full model and its pruned twin on both images; fidelity on both branches + MSE
       // consistency; one backward; per-image hardness = |full − twin|.
-      ohem::OhemLossResult r = (*competitor_)(std::make_pair(x1, x2), label);
+      // (--twin-crops independent: the twin sees the same pairs with their own crops and flips.)
+      std::pair<torch::Tensor, torch::Tensor> twin_input(x1, x2);
+      if (independent_twin_crops()) {
+        twin_input.first = load_train(ia, rng);
+        twin_input.second = load_train(ib, rng);
+      }
+      ohem::OhemLossResult r = ohem_loss(std::make_pair(x1, x2), twin_input, label);
       r.backward();
       record_hardness(idx1, r.member_hardness[0]);
       record_hardness(idx2, r.member_hardness[1]);
