@@ -552,9 +552,10 @@ TEST_CASE("the AVX2 sigmoid kernel of the logistic fits gives Eigen's values bit
       "the AVX2 kernel is not compiled in this build (not x86-64 GCC/Clang, or Eigen already uses AVX)");
 #else
   if (!ohem::detail::cpu_has_avx2_logistic()) OHEM_SKIP("this CPU has no AVX2");
-  // The fits' sums must not depend on the CPU: each value 1/(1 + exp(a)) must equal what the portable
-  // Eigen expression gives (the same operations lane by lane), for every chunk length (packets of four,
-  // a last packet of two, an odd last point) and arguments from tiny to beyond exp's range.
+  // The fits' sums must not depend on the CPU: each value 1/(1 + exp(a)) (and the 5p pass's other
+  // quantities) must equal what the portable Eigen expressions give (the same operations lane by lane), for
+  // every chunk length (packets of four, a last packet of two, an odd last point) and arguments from tiny to
+  // beyond exp's range.
   uint64_t s = 7;
   auto uniform = [&] {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -578,8 +579,27 @@ TEST_CASE("the AVX2 sigmoid kernel of the logistic fits gives Eigen's values bit
     }
     ohem::detail::inverse_one_plus_exp_avx2(d.data(), k, divide, m, got.data());
     for (int64_t i = 0; i < m; ++i, ++total) differ += std::memcmp(&got[i], &want[i], sizeof(double)) != 0;
+    if (divide) continue;
+    // The 5p pass's other quantities, as run_logistic's Eigen expressions give them.
+    Eigen::Array<double, 256, 1> x, y, u, t, v, r;
+    for (int64_t i = 0; i < m; ++i) x[i] = d[i] + 0.25, y[i] = 2 * uniform() - 1;
+    const double b[5] = {2 * uniform(), k, -0.25, uniform() - 0.5, uniform() - 0.5};
+    u.head(m) = 0.5 - want.head(m);
+    t.head(m) = want.head(m) * (1.0 - want.head(m));
+    v.head(m) = t.head(m) * dm;
+    r.head(m) = b[0] * u.head(m) + b[3] * x.head(m) + b[4] - y.head(m);
+    std::vector<double> q2(256), u2(256), t2(256), v2(256), r2(256);
+    ohem::detail::logistic5_columns_avx2(d.data(), x.data(), y.data(), b, m, q2.data(), u2.data(), t2.data(),
+                                         v2.data(), r2.data());
+    for (int64_t i = 0; i < m; ++i, total += 5) {
+      differ += std::memcmp(&q2[i], &want[i], sizeof(double)) != 0;
+      differ += std::memcmp(&u2[i], &u[i], sizeof(double)) != 0;
+      differ += std::memcmp(&t2[i], &t[i], sizeof(double)) != 0;
+      differ += std::memcmp(&v2[i], &v[i], sizeof(double)) != 0;
+      differ += std::memcmp(&r2[i], &r[i], sizeof(double)) != 0;
+    }
   }
-  CHECK(total > 200000);
+  CHECK(total > 800000);
   CHECK(differ == 0);
 #endif
 }

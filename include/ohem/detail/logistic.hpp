@@ -97,6 +97,36 @@ __attribute__((target("avx2"))) inline void inverse_one_plus_exp_avx2(const doub
   if (even < m) q[even] = 1.0 / (std::exp(divide ? -d[even] / k : k * d[even]) + 1.0);
 }
 
+/// The 5p pass's quantities for i < m from d = x − β3: q = 1/(1 + exp(β2·d)), u = 0.5 − q,
+/// t = q(1 − q), v = t·d and the residual r = β1·u + β4·x + β5 − y, bit for bit what `run_logistic`'s
+/// Eigen expressions give (the same operations in the same order), four points at a time with AVX2.
+__attribute__((target("avx2"))) inline void logistic5_columns_avx2(const double* d, const double* x,
+                                                                   const double* y, const double* b,
+                                                                   int64_t m, double* q, double* u, double* t,
+                                                                   double* v, double* r) {
+  inverse_one_plus_exp_avx2(d, b[1], false, m, q);
+  const __m256d half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0), b0 = _mm256_set1_pd(b[0]),
+                b3 = _mm256_set1_pd(b[3]), b4 = _mm256_set1_pd(b[4]);
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const __m256d qi = _mm256_loadu_pd(q + i);
+    const __m256d ui = _mm256_sub_pd(half, qi);
+    const __m256d ti = _mm256_mul_pd(qi, _mm256_sub_pd(one, qi));
+    _mm256_storeu_pd(u + i, ui);
+    _mm256_storeu_pd(t + i, ti);
+    _mm256_storeu_pd(v + i, _mm256_mul_pd(ti, _mm256_loadu_pd(d + i)));
+    const __m256d ri =
+        _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(b0, ui), _mm256_mul_pd(b3, _mm256_loadu_pd(x + i))), b4);
+    _mm256_storeu_pd(r + i, _mm256_sub_pd(ri, _mm256_loadu_pd(y + i)));
+  }
+  for (; i < m; ++i) {
+    u[i] = 0.5 - q[i];
+    t[i] = q[i] * (1.0 - q[i]);
+    v[i] = t[i] * d[i];
+    r[i] = b[0] * u[i] + b[3] * x[i] + b[4] - y[i];
+  }
+}
+
 /// True if the CPU running this has AVX2 (checked once).
 inline bool cpu_has_avx2_logistic() {
   static const bool has = __builtin_cpu_supports("avx2");
@@ -376,17 +406,17 @@ LogisticRun<P> run_logistic(const std::vector<double>& z, const std::vector<doub
         // q(1 − q)(x − β3) and q(1 − q), x and 1.
 #ifdef OHEM_DETAIL_LOGISTIC_AVX2
         if (avx2) {
-          inverse_one_plus_exp_avx2(d.data(), beta[1], false, m, q.data());
-        } else {
-          qm = ((beta[1] * dm).exp() + 1.0).inverse();
-        }
-#else
-        qm = ((beta[1] * dm).exp() + 1.0).inverse();
+          logistic5_columns_avx2(d.data(), z.data() + i0, w.data() + i0, beta.data(), m, q.data(), u.data(),
+                                 t.data(), v.data(), r.data());
+        } else
 #endif
-        u.head(m) = 0.5 - qm;
-        t.head(m) = qm * (1.0 - qm);
-        v.head(m) = t.head(m) * dm;
-        r.head(m) = beta[0] * u.head(m) + beta[3] * x + beta[4] - y;
+        {
+          qm = ((beta[1] * dm).exp() + 1.0).inverse();
+          u.head(m) = 0.5 - qm;
+          t.head(m) = qm * (1.0 - qm);
+          v.head(m) = t.head(m) * dm;
+          r.head(m) = beta[0] * u.head(m) + beta[3] * x + beta[4] - y;
+        }
         const double* cols[] = {u.data(), v.data(), t.data(), z.data() + i0, r.data()};
         accumulate(cols, i0, m, S, true);
         // Σ of each column (the products with the column of ones).
