@@ -641,7 +641,7 @@ TEST_CASE("train_pairwise: two steps with and without OHEM", "[examples][trainer
   smoke<train_pairwise::Trainer>(false);
 }
 
-TEST_CASE("train_pairwise and train_mos: --arch cnniqa trains; the twin prunes its convolution",
+TEST_CASE("train_pairwise and train_mos: --arch cnniqa trains, the twin prunes its convolution",
           "[examples][trainer]") {
   TrainOptions o = smoke_options(true);
   o.arch = "cnniqa";
@@ -687,7 +687,7 @@ TEST_CASE("train_pairwise: checkpoint then resume gives the identical next-step 
   resume_identical<train_pairwise::Trainer>(false);
 }
 
-TEST_CASE("train_pairwise: stage 1 trains the head only; results and hardness files are written",
+TEST_CASE("train_pairwise: stage 1 trains the head only, results and hardness files are written",
           "[examples][trainer]") {
   TrainOptions o = smoke_options(true);
   o.epochs1 = 1;
@@ -745,7 +745,7 @@ nlohmann::json read_results(const std::string& out) {
 }  // namespace
 
 TEST_CASE(
-    "study options: masks of untrained weights warn on stdout, in log.jsonl and results.json; not after "
+    "study options: masks of untrained weights warn on stdout, in log.jsonl and results.json, not after "
     "--init-from",
     "[examples][trainer][study]") {
   TrainOptions o = smoke_options(true);
@@ -801,7 +801,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "study options: --mask-layers conv+linear masks every Linear layer but the head; the summary "
+    "study options: --mask-layers conv+linear masks every Linear layer but the head, the summary "
     "counts all parameters",
     "[examples][trainer][study]") {
   TrainOptions o = smoke_options(true);
@@ -861,7 +861,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "study options: --init-from a TorchScript file of the same net; mismatches and other files are "
+    "study options: --init-from a TorchScript file of the same net, mismatches and other files are "
     "errors naming the file",
     "[examples][trainer][study]") {
   TrainOptions o = smoke_options(true);
@@ -936,7 +936,7 @@ TEST_CASE("study options: --twin-crops independent shows the twin its own crops 
   CHECK(train_mos::Trainer(o).step().consistency == 0.0);
 }
 
-TEST_CASE("train_mos: two steps with and without OHEM; resume is exact", "[examples][trainer]") {
+TEST_CASE("train_mos: two steps with and without OHEM, resume is exact", "[examples][trainer]") {
   smoke<train_mos::Trainer>(true);
   smoke<train_mos::Trainer>(false);
   resume_identical<train_mos::Trainer>(true);
@@ -1228,7 +1228,7 @@ TEST_CASE("resume after a crash: stale temporaries are removed, the log is cut b
     CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }
 
-TEST_CASE("output directory: one run at a time; a used directory needs --resume or --overwrite",
+TEST_CASE("output directory: one run at a time, a used directory needs --resume or --overwrite",
           "[examples][trainer][output]") {
   TrainOptions o = smoke_options(false);
   {

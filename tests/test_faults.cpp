@@ -424,7 +424,7 @@ TEST_CASE("faults: a checkpoint that lacks an entry is refused naming the file a
 // Item 1: full disks
 
 TEST_CASE(
-    "faults: a full disk while checkpointing is an error; the previous checkpoint stays, nothing is left",
+    "faults: a full disk while checkpointing is an error, the previous checkpoint stays, nothing is left",
     "[faults][disk]") {
   Tmpfs disk("disk_ckpt", "16m");
   if (!disk.mounted) OHEM_SKIP("cannot mount a tmpfs here (needs root): " << std::strerror(errno));

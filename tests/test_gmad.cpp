@@ -497,7 +497,7 @@ TEST_CASE("ohem-eval: extreme but finite values give the metrics of the unscaled
   }
 }
 
-TEST_CASE("ohem-eval: outputs are checked before any work; inputs are never overwritten", "[ohem-eval]") {
+TEST_CASE("ohem-eval: outputs are checked before any work, inputs are never overwritten", "[ohem-eval]") {
   const std::string dir = ohem_test::temp_path("outputs");
   std::filesystem::create_directories(dir);
   const std::string in = dir + "/x.csv";

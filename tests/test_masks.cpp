@@ -443,7 +443,7 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
   }
 }
 
-TEST_CASE("masks round-trip through a stream; a wrong or damaged payload is a clear error", "[masks][io]") {
+TEST_CASE("masks round-trip through a stream, a wrong or damaged payload is a clear error", "[masks][io]") {
   Nested net;
   auto slots = ohem::find_slots(*net);
   auto masks = ohem::compute_masks(slots, ohem::MaskOptions().criterion(ohem::MaskCriterion::LayerMagnitude));

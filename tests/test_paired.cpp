@@ -118,7 +118,7 @@ TEST_CASE("Student's t distribution function and quantiles agree with scipy.stat
   std::printf("Student's t vs scipy: max relative deviation %.3g\n", worst);
 }
 
-TEST_CASE("paired_t_test: equal differences give a degenerate interval; the overloads agree", "[paired]") {
+TEST_CASE("paired_t_test: equal differences give a degenerate interval, the overloads agree", "[paired]") {
   SECTION("all differences equal and non-zero: [d, d], t = ±inf, p = 0") {
     const auto r = ohem::paired_t_test(std::vector<double>{0.25, 0.25, 0.25, 0.25});
     CHECK(r.sd == 0);
