@@ -6,9 +6,8 @@
 #include "catch.hpp"
 
 #include <torch/torch.h>
+#include <ohem/platform.hpp>
 #include <ohem/version.hpp>
-
-#include <common/platform.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +19,8 @@ int main(int argc, char* argv[]) {
                ohem::version_string(), TORCH_VERSION, OHEM_CATCH2_VERSION, torch::get_num_threads(),
                cuda ? torch::cuda::device_count() : size_t{0});
   // Where LibTorch's convolution gradients read unwritten memory (Debian 13's 2.6), oneDNN is turned off,
-  // as the trainers do: the tests check our code, not that defect (tested in test_examples.cpp).
-  const std::string warning = ohem_examples::guard_convolution_backward();
+  // as the trainers do: the tests check our code, not that defect (tested in test_platform.cpp).
+  const std::string warning = ohem::guard_convolution_backward();
   if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
   if (std::getenv("OHEM_TEST_NEEDS_CUDA") != nullptr && !cuda) {
     std::printf("no CUDA device: the [cuda] tests are skipped\n");

@@ -62,6 +62,9 @@ class SelfCompetitor;
 struct HeapOptions;
 struct HeapTuning;
 
+// The platform guard (ohem/platform.hpp).
+struct ConvolutionProbe;
+
 // Hardness tracking (ohem/hardness.hpp).
 enum class HardnessAverage;
 struct HardnessTrackerOptions;

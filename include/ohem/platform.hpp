@@ -1,27 +1,31 @@
 #pragma once
 /// @file
-/// A runtime check of one LibTorch defect that makes training silently wrong, and its work-around.
+/// A run-time check of one LibTorch defect that makes training silently wrong, and its work-around
+/// (docs/platforms.md).
 ///
 /// Debian 13's LibTorch 2.6.0 (linked with Debian's oneDNN 3.7.2) computes the input gradient of some
 /// small CPU convolutions (few channels, e.g. 3 or 8; oneDNN's gemm-based backward-data) from memory it
 /// never wrote. The gradients then hold whatever that memory held: NaN at times, finite garbage at
-/// others — found by our trainers' NaN checks failing intermittently on that platform. LibTorch 1.13
-/// (Debian 12) and the same convolutions with oneDNN turned off are exact.
+/// others. LibTorch 1.13 (Debian 12) and the same convolutions with oneDNN turned off are exact.
 ///
 /// `probe_convolution_backward()` shows the defect deterministically: with c10's junk fill on, every
 /// new CPU allocation holds NaN bit patterns, so a gradient that reads unwritten memory comes out NaN.
 /// `guard_convolution_backward()` runs the probe and, where it finds the defect, turns oneDNN off for
 /// the process (`at::globalContext().setUserEnabledMkldnn(false)`: LibTorch's own convolution kernels,
-/// slower but exact). The probe takes milliseconds.
+/// slower but exact). The probe takes milliseconds. Not about OHEM: any LibTorch training loop on that
+/// platform needs it.
 
+#include <ohem/detail/platform.hpp>
+#include <ohem/version.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include <dlfcn.h>
-
+#include <cstdint>
 #include <string>
 #include <vector>
 
-namespace ohem_examples {
+OHEM_BEGIN_NAMESPACE
 
 /// What `probe_convolution_backward` found.
 struct ConvolutionProbe {
@@ -33,24 +37,13 @@ struct ConvolutionProbe {
   std::string detail;
 };
 
-namespace detail {
-
-/// c10's flag FLAGS_caffe2_cpu_allocator_do_junk_fill: a plain global where LibTorch is built without
-/// gflags (Debian 13's 2.6), in namespace fLB where it is built with gflags (Debian 12's 1.13). Null if
-/// neither symbol is exported.
-inline bool* junk_fill_flag() {
-  for (const char* name :
-       {"FLAGS_caffe2_cpu_allocator_do_junk_fill", "_ZN3fLB39FLAGS_caffe2_cpu_allocator_do_junk_fillE"}) {
-    if (void* p = ::dlsym(RTLD_DEFAULT, name)) return static_cast<bool*>(p);
-  }
-  return nullptr;
-}
-
-}  // namespace detail
-
-/// Runs small CPU convolutions forward and backward with c10's junk fill on and reports whether an
-/// input gradient is not finite (it read memory never written). Restores the flag and the global
-/// random state; independent of the caller's grad mode.
+/// Runs four small CPU convolutions (3 and 8 channels, 3x3 and 7x7 kernels, strides 1 and 2) forward
+/// and backward with c10's junk fill on, and reports whether an input gradient is not finite (it read
+/// memory never written). Restores the junk-fill flag, also when LibTorch throws; leaves the global
+/// random state and the caller's grad mode as they were. Returns `probed == false` where this LibTorch
+/// exports no junk-fill flag (or the platform has no `dlsym`).
+///
+/// Example: `if (ohem::probe_convolution_backward().defective) std::cerr << "oneDNN is faulty\n";`
 inline ConvolutionProbe probe_convolution_backward() {
   ConvolutionProbe r;
   bool* junk = detail::junk_fill_flag();
@@ -63,7 +56,7 @@ inline ConvolutionProbe probe_convolution_backward() {
   };
   const std::vector<Case> cases = {{4, 8, 4, 3, 1}, {4, 3, 8, 3, 1}, {1, 8, 16, 7, 1}, {4, 3, 4, 3, 2}};
   torch::AutoGradMode grad_on(true);
-  torch::Generator gen = at::detail::createCPUGenerator(12345);
+  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(12345);
   try {
     *junk = true;
     for (const Case& c : cases) {
@@ -88,15 +81,19 @@ inline ConvolutionProbe probe_convolution_backward() {
   return r;
 }
 
-/// Probes the convolution backward; where it is defective, turns oneDNN off for this process and
-/// checks that this cures it. Returns a message to print (empty when there was nothing to do); throws
-/// if the defect survives the work-around.
+/// Probes the convolution backward (`probe_convolution_backward`) and, where it is defective, turns
+/// oneDNN off for this process and probes again. Call it once at the start of a program, before
+/// training. Returns a warning to print (it changes speed: print it also when quiet), empty when there
+/// was nothing to do; throws `c10::Error` if the defect survives the work-around (gradients would be
+/// wrong).
+///
+/// Example: `if (auto w = ohem::guard_convolution_backward(); !w.empty()) std::cerr << w << '\n';`
 inline std::string guard_convolution_backward() {
   const ConvolutionProbe p = probe_convolution_backward();
   if (!p.defective) return {};
   at::globalContext().setUserEnabledMkldnn(false);
   const ConvolutionProbe after = probe_convolution_backward();
-  TORCH_CHECK(!after.defective, "LibTorch ", TORCH_VERSION,
+  TORCH_CHECK(!after.defective, "ohem::guard_convolution_backward: LibTorch ", TORCH_VERSION,
               ": the CPU convolution's input gradient reads memory it never wrote (", p.detail,
               "), also with oneDNN turned off; gradients would be wrong");
   return std::string("warning: LibTorch ") + TORCH_VERSION +
@@ -105,4 +102,4 @@ inline std::string guard_convolution_backward() {
          "(docs/platforms.md)";
 }
 
-}  // namespace ohem_examples
+OHEM_END_NAMESPACE
