@@ -130,5 +130,3 @@ BENCHMARK(BM_ComputeMasks)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MasksViaAbsCopy)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SortConcatenated)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_Kthvalue)->Arg(18)->Arg(50)->Unit(benchmark::kMillisecond)->Iterations(3);
-
-#include "bench_main.hpp"

@@ -62,5 +62,3 @@ BENCHMARK(BM_EvaluateBootstrap)
     ->Args({1000000, 4})
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gmad)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
-
-#include "bench_main.hpp"

@@ -130,5 +130,3 @@ BENCHMARK(BM_OhemStepJoint)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_OhemStepSequential)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_OhemStepJointNoReuse)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_OhemStepSequentialNoReuse)->Unit(benchmark::kMillisecond)->MinTime(1.0);
-
-#include "bench_main.hpp"

@@ -108,5 +108,3 @@ BENCHMARK(BM_PlainVsTwinForward)
     ->MinTime(6.0);
 BENCHMARK(BM_ScopeEnterExit)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CopyMaskedWeights)->Unit(benchmark::kMillisecond);
-
-#include "bench_main.hpp"
