@@ -174,6 +174,22 @@ inline std::vector<std::string> shape_differences(torch::nn::Module& module,
   return out;
 }
 
+/// Loads `archive` (saved by `Module::save`) into `module` after checking that every parameter and
+/// buffer is there with the module's shape; otherwise throws "<context> does not match the model:" and
+/// one line per difference (`shape_differences`).
+///
+/// Example: `load_matching(*net, model_archive, "checkpoint \"runs/a/checkpoint.pt\"");`
+inline void load_matching(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                          const std::string& context) {
+  const std::vector<std::string> shapes = shape_differences(module, archive);
+  if (!shapes.empty()) {
+    std::string lines;
+    for (const auto& d : shapes) lines += "\n  " + d;
+    TORCH_CHECK(false, context, " does not match the model:", lines);
+  }
+  module.load(archive);
+}
+
 /// Loads a whole model's starting weights (`--init-from`) from `path`: a trainer checkpoint (its "model"
 /// entry, shapes checked first) or a TorchScript file whose parameters and buffers carry the model's
 /// names and shapes (every tensor of the model must be there, and nothing else). Returns the number of
@@ -196,13 +212,7 @@ inline int64_t load_model_weights(torch::nn::Module& module, const std::string& 
     if (as_checkpoint.empty()) {
       torch::serialize::InputArchive model;
       read_entry(payload, "model", model, path);
-      const std::vector<std::string> shapes = shape_differences(module, model);
-      if (!shapes.empty()) {
-        std::string lines;
-        for (const auto& d : shapes) lines += "\n  " + d;
-        TORCH_CHECK(false, "--init-from: checkpoint \"", path, "\" does not match the model:", lines);
-      }
-      module.load(model);
+      load_matching(module, model, "--init-from: checkpoint \"" + path + "\"");
       return tensors;
     }
   }

@@ -26,6 +26,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -43,13 +44,15 @@ struct TrainOptions {
   std::string test_csv;            ///< [--test-csv] a separate test set (then all of --csv trains)
   std::string test_format;         ///< [--test-format] its format (default: --format)
   std::string test_images;         ///< [--test-images] its image directory
-  std::string split = "auto";      ///< [--split] image | group | auto (group when images share a reference)
-  double train_fraction = 0.8;     ///< [--train-fraction] share of images (or groups) used for training
-  uint64_t split_seed = 0;         ///< [--split-seed] seed of the split (the paper: 10 random splits)
-  bool skip_bad_rows = false;      ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
-  bool cache = false;              ///< [--cache] keep decoded, resized images in memory
-  int64_t max_pixels = 64000000;   ///< [--max-pixels] largest image decoded (image.hpp's kDefaultMaxPixels)
-  std::string label = "binary";    ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
+  /// [--test] extra test sets NAME=FORMAT:CSV[:IMAGES], each evaluated every epoch and at the end
+  std::vector<std::string> tests;
+  std::string split = "auto";     ///< [--split] image | group | auto (group when images share a reference)
+  double train_fraction = 0.8;    ///< [--train-fraction] share of images (or groups) used for training
+  uint64_t split_seed = 0;        ///< [--split-seed] seed of the split (the paper: 10 random splits)
+  bool skip_bad_rows = false;     ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
+  bool cache = false;             ///< [--cache] keep decoded, resized images in memory
+  int64_t max_pixels = 64000000;  ///< [--max-pixels] largest image decoded (image.hpp's kDefaultMaxPixels)
+  std::string label = "binary";   ///< [--label] pairwise labels: binary (official code) | thurstone (UNIQUE)
   // Model
   std::string arch = "resnet18";  ///< [--arch] resnet18 | resnet50 | cnniqa
   int64_t width = 64;             ///< [--width] ResNet base width (64 = torchvision); CNNIQA's kernels
@@ -137,11 +140,18 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--test-csv", "a separate test set (then all of --csv trains)"}, o.test_csv);
   f(OptionInfo{"--test-format", "format of --test-csv (default: --format)"}, o.test_format);
   f(OptionInfo{"--test-images", "image directory of --test-csv"}, o.test_images);
+  f(OptionInfo{"--test",
+               "an extra test set NAME=FORMAT:CSV[:IMAGES] (repeatable): evaluated after every epoch and at "
+               "the end, "
+               "results per set in log.jsonl and results.json",
+               R::Runtime},
+    o.tests);
   f(OptionInfo{"--split",
-               "split unit (auto: group when images share a reference)",
+               "split unit (auto: group when images share a reference); kadid-longtail, kadid-balanced: the "
+               "paper's KADID-10k protocol (--format kadid10k; 65/16 contents, --train-fraction unused)",
                R::Run,
                false,
-               {"image", "group", "auto"}},
+               {"image", "group", "auto", "kadid-longtail", "kadid-balanced"}},
     o.split);
   f(OptionInfo{"--train-fraction", "share of images (or groups) used for training"}, o.train_fraction);
   f(OptionInfo{"--split-seed", "seed of the train/test split"}, o.split_seed);
@@ -219,7 +229,9 @@ void visit_train_options(Options& o, F&& f) {
                R::Runtime},
     o.threads);
   f(OptionInfo{"--seed", "seed of initialisation, pairs and augmentation"}, o.seed);
-  f(OptionInfo{"--out", "output directory (log.jsonl, results.json, hardest.csv, checkpoint.pt)", R::Runtime},
+  f(OptionInfo{"--out",
+               "output directory (log.jsonl, results.json, predictions.csv, hardest.csv, checkpoint.pt)",
+               R::Runtime},
     o.out);
   f(OptionInfo{"--resume", "checkpoint to resume from; auto: --out's checkpoint if any, else a fresh run",
                R::Runtime},
@@ -379,8 +391,46 @@ inline ohem::HeapTuning tune_heap_at_start(int argc, char** argv) {
   return heap;
 }
 
+/// One `--test NAME=FORMAT:CSV[:IMAGES]` set.
+struct TestSetSpec {
+  std::string name, format, csv, images;
+};
+
+/// Parses `--test` values (`koniq=koniq10k:koniq.csv:koniq/1024x768`, `livec=generic:livec.csv`); throws
+/// naming the value if it is malformed, its format unknown or a name repeated (or "test", the run's own).
+inline std::vector<TestSetSpec> parse_test_sets(const std::vector<std::string>& values) {
+  static const std::set<std::string> formats{"koniq10k", "kadid10k", "live_challenge", "spaq", "generic"};
+  std::vector<TestSetSpec> out;
+  std::set<std::string> names{"test"};
+  for (const auto& v : values) {
+    const auto eq = v.find('='), colon = v.find(':', eq == std::string::npos ? 0 : eq);
+    TORCH_CHECK(eq != std::string::npos && eq > 0 && colon != std::string::npos && colon > eq + 1 &&
+                    colon + 1 < v.size(),
+                "--test \"", v,
+                "\": expected NAME=FORMAT:CSV[:IMAGES], e.g. livec=live_challenge:livec.csv:Images");
+    TestSetSpec t;
+    t.name = v.substr(0, eq);
+    t.format = v.substr(eq + 1, colon - eq - 1);
+    const std::string rest = v.substr(colon + 1);
+    const auto images = rest.find(':');
+    t.csv = rest.substr(0, images);
+    if (images != std::string::npos) t.images = rest.substr(images + 1);
+    for (char c : t.name)
+      TORCH_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.',
+                  "--test \"", v, "\": the name may hold letters, digits, '_', '-' and '.' only");
+    TORCH_CHECK(formats.count(t.format) != 0, "--test \"", v, "\": unknown format \"", t.format,
+                "\" (koniq10k, kadid10k, live_challenge, spaq or generic)");
+    TORCH_CHECK(!t.csv.empty(), "--test \"", v, "\": no CSV file");
+    TORCH_CHECK(names.insert(t.name).second, "--test \"", v, "\": the name \"", t.name,
+                t.name == "test" ? "\" is the run's own test split" : "\" is given twice");
+    out.push_back(t);
+  }
+  return out;
+}
+
 /// Checks option values; throws naming the first bad one.
 inline void validate(const TrainOptions& o) {
+  parse_test_sets(o.tests);
   TORCH_CHECK(!o.csv.empty(), "no metadata file given (--csv)");
   TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
               o.train_fraction);

@@ -41,6 +41,7 @@ namespace ohem_examples {
 /// One image of a dataset.
 struct Sample {
   std::string path;  ///< image file (resolved against the image directory)
+  std::string name;  ///< the image as the metadata file names it (before resolving)
   double mos = 0.0;  ///< quality score, higher is better (KADID's DMOS is also "higher is better")
   double std =
       std::numeric_limits<double>::quiet_NaN();  ///< standard deviation of the ratings, NaN if unknown
@@ -216,7 +217,8 @@ inline Dataset read_koniq10k(const std::string& csv_path, const std::string& ima
                              detail::check_fields(csv, line, f, 2);
                              Sample s;
                              TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image_name");
-                             s.path = detail::join_path(image_dir, f[ci]);
+                             s.name = f[ci];
+                             s.path = detail::join_path(image_dir, s.name);
                              s.mos = detail::number_field(csv, r, cm, "MOS");
                              if (cs >= 0)
                                s.std = detail::number_field(csv, r, cs, "SD") * (use_zscore ? 25.0 : 1.0);
@@ -274,7 +276,8 @@ inline Dataset read_kadid10k(const std::string& csv_path, const std::string& ima
         detail::check_fields(csv, line, f, 3);
         Sample s;
         TORCH_CHECK(!f[cd].empty() && !f[cr].empty(), csv.where(line), ": empty dist_img or ref_img");
-        s.path = detail::join_path(image_dir, f[cd]);
+        s.name = f[cd];
+        s.path = detail::join_path(image_dir, s.name);
         s.mos = detail::number_field(csv, r, cm, "dmos");
         if (cv >= 0) {
           const double var = detail::number_field(csv, r, cv, "var");
@@ -310,7 +313,8 @@ inline Dataset read_named_csv(const std::string& csv_path, const std::string& im
                              detail::check_fields(csv, line, f, 2);
                              Sample s;
                              TORCH_CHECK(!f[ci].empty(), csv.where(line), ": empty image name");
-                             s.path = detail::join_path(image_dir, f[ci]);
+                             s.name = f[ci];
+                             s.path = detail::join_path(image_dir, s.name);
                              s.mos = detail::number_field(csv, r, cm, "MOS");
                              if (cs >= 0 && !f[cs].empty()) s.std = detail::number_field(csv, r, cs, "std");
                              s.group = f[ci];
@@ -366,7 +370,8 @@ inline Dataset read_generic_csv(const std::string& csv_path, const std::string& 
         auto has = [&](int64_t c) { return c >= 0 && c < static_cast<int64_t>(f.size()) && !f[c].empty(); };
         Sample s;
         TORCH_CHECK(has(cp), csv.where(line), ": empty path");
-        s.path = detail::join_path(dir, f[cp]);
+        s.name = f[cp];
+        s.path = detail::join_path(dir, s.name);
         s.mos = detail::number_field(csv, r, cm, "mos");
         if (has(cs)) {
           s.std = detail::number_field(csv, r, cs, "std");

@@ -22,13 +22,15 @@
 #include "files.hpp"
 #include "image.hpp"
 #include "io.hpp"
+#include "kadid_protocol.hpp"
 #include "output_dir.hpp"
-#include "platform.hpp"
 #include "schedule.hpp"
 #include "transforms.hpp"
 
+#include <ohem/csv.hpp>
 #include <ohem/distributed.hpp>
 #include <ohem/hardness.hpp>
+#include <ohem/platform.hpp>
 #include <ohem/self_competitor.hpp>
 
 #include <torch/torch.h>
@@ -117,8 +119,15 @@ struct EpochStats {
 struct EvalResult {
   Correlations overall;
   std::map<std::string, Correlations> by_type;
-  std::vector<int64_t> indices;     ///< dataset indices of the test images
-  std::vector<double> predictions;  ///< full-model scores, aligned with `indices`
+  std::map<std::string, Correlations> by_type_group;  ///< --split kadid-*: "head", "mid", "tail"
+  std::vector<int64_t> indices;                       ///< dataset indices of the test images
+  std::vector<double> predictions;                    ///< full-model scores, aligned with `indices`
+};
+
+/// An extra test set (`--test`): its name and its images' dataset indices.
+struct TestSet {
+  std::string name;
+  std::vector<int64_t> indices;
 };
 
 /// Returns `text` as an ECMAScript regular expression that matches it literally (a parameter name for
@@ -185,7 +194,7 @@ class TrainerBase {
     torch::set_num_threads(o_.threads);
     // LibTorch builds whose convolution gradients read unwritten memory get oneDNN turned off (stderr
     // says so, also under --quiet: it changes speed).
-    if (const std::string warning = guard_convolution_backward(); !warning.empty() && dist_.is_main())
+    if (const std::string warning = ohem::guard_convolution_backward(); !warning.empty() && dist_.is_main())
       std::cerr << warning << std::endl;
     const ReadOptions read = ReadOptions().skip_bad_rows(o_.skip_bad_rows);
     data_ = read_dataset(o_.format, o_.csv, o_.images, read);
@@ -209,10 +218,29 @@ class TrainerBase {
       for (const auto& s : data_.samples) ++per_group[s.group];
       split = per_group.size() < data_.samples.size() ? "group" : "image";
     }
-    if (o_.test_csv.empty()) {
+    if (split == "kadid-longtail" || split == "kadid-balanced") {
+      // The paper's KADID-10k protocol (kadid_protocol.hpp): the test set is reported by type group too.
+      TORCH_CHECK(data_.name == "kadid10k" && o_.test_csv.empty(), "--split ", split,
+                  " is the KADID-10k protocol: it needs --format kadid10k and no --test-csv (got --format ",
+                  o_.format, o_.test_csv.empty() ? "" : " and a --test-csv", ")");
+      KadidSplit k =
+          split_kadid10k(data_, o_.split_seed, KadidProtocolOptions().long_tailed(split == "kadid-longtail"));
+      split_ = std::move(k.split);
+      type_group_ = std::move(k.type_group);
+      split_kind_ = split;
+    } else if (o_.test_csv.empty()) {
       split_kind_ = split;
       split_ = split == "group" ? split_by_group(data_, o_.train_fraction, o_.split_seed)
                                 : split_by_image(data_, o_.train_fraction, o_.split_seed);
+    }
+    for (const TestSetSpec& t : parse_test_sets(o_.tests)) {  // --test: appended after the run's images
+      const Dataset extra = read_dataset(t.format, t.csv, t.images, read);
+      TestSet set{t.name, {}};
+      for (const auto& sample : extra.samples) {
+        set.indices.push_back(data_.size());
+        data_.samples.push_back(sample);
+      }
+      test_sets_.push_back(std::move(set));
     }
     train_store_.emplace(&data_, o_.resize, o_.cache, o_.max_pixels);
     test_store_.emplace(&data_, o_.test_resize, o_.cache, o_.max_pixels);
@@ -396,7 +424,8 @@ class TrainerBase {
     if (progress_) progress_->finish();
     EvalResult r = evaluate();
     if (!history_.empty() && schedule_.finished()) history_.back().test_srcc = r.overall.srcc;
-    dist_.run_on_main([&] { write_results(r); });
+    const std::map<std::string, EvalResult> sets = evaluate_test_sets();
+    dist_.run_on_main([&] { write_results(r, sets); });
     if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
       std::cerr << fmt::format("parameter checksum of rank {} of {}: {:016x}\n", dist_.rank(),
                                dist_.world_size(), parameter_checksum());
@@ -420,12 +449,16 @@ class TrainerBase {
   /// Evaluates the full model on the test split (eval mode, no gradient). Distributed: each rank
   /// predicts a contiguous share of the test split, the predictions are gathered in split order, and
   /// rank 0 computes the correlations (the other ranks return the predictions with zero correlations).
-  EvalResult evaluate() {
+  EvalResult evaluate() { return evaluate(split_.test); }
+
+  /// Evaluates the full model on the dataset images `indices` (the test split, or a `--test` set's), as
+  /// `evaluate()` does.
+  EvalResult evaluate(const std::vector<int64_t>& indices) {
     torch::NoGradGuard no_grad;
     net_->eval();
     EvalResult r;
-    r.indices = split_.test;
-    const auto [first, last] = dist_.shard(static_cast<int64_t>(split_.test.size()));
+    r.indices = indices;
+    const auto [first, last] = dist_.shard(static_cast<int64_t>(indices.size()));
     std::vector<torch::Tensor> batch;
     auto flush = [&] {
       if (batch.empty()) return;
@@ -434,9 +467,8 @@ class TrainerBase {
       batch.clear();
     };
     for (int64_t at = first; at < last; ++at) {
-      const int64_t i = split_.test[static_cast<size_t>(at)];
-      torch::Tensor x = normalize_imagenet(o_.test_crop > 0 ? center_crop(test_store_->get(i), o_.test_crop)
-                                                            : test_store_->get(i));
+      const int64_t i = indices[static_cast<size_t>(at)];
+      const torch::Tensor x = test_transform().finish(test_store_->get(i));
       if (!batch.empty() &&
           (batch.front().sizes() != x.sizes() || static_cast<int64_t>(batch.size()) >= o_.eval_batch))
         flush();
@@ -452,7 +484,7 @@ class TrainerBase {
     std::vector<double> mos;
     std::vector<std::string> types;
     bool typed = false;
-    for (int64_t i : split_.test) {
+    for (int64_t i : indices) {
       const Sample& s = data_.samples[static_cast<size_t>(i)];
       mos.push_back(s.mos);
       types.push_back(s.type);
@@ -460,7 +492,19 @@ class TrainerBase {
     }
     r.overall = correlations(r.predictions, mos);
     if (typed) r.by_type = correlations_by(r.predictions, mos, types);
+    if (!type_group_.empty()) {  // --split kadid-*: head, mid and tail types
+      std::vector<std::string> groups;
+      for (const auto& t : types) groups.push_back(type_group_.at(t));
+      r.by_type_group = correlations_by(r.predictions, mos, groups);
+    }
     return r;
+  }
+
+  /// Evaluates every `--test` set (name → result; empty without them).
+  std::map<std::string, EvalResult> evaluate_test_sets() {
+    std::map<std::string, EvalResult> out;
+    for (const TestSet& t : test_sets_) out[t.name] = evaluate(t.indices);
+    return out;
   }
 
   /// Writes a checkpoint atomically, with a checksum: the run's configuration, model, optimiser, schedule
@@ -485,6 +529,7 @@ class TrainerBase {
   void write_checkpoint(const std::string& path, const torch::Tensor& rng_states) {
     torch::serialize::OutputArchive root;
     root.write("config", c10::IValue(run_config(o_).dump()));
+    root.write("trainer", c10::IValue(std::string(Derived::kName)));
     torch::serialize::OutputArchive model;
     net_->save(model);
     root.write("model", model);
@@ -521,6 +566,8 @@ class TrainerBase {
   Competitor* competitor() { return competitor_ ? &*competitor_ : nullptr; }
   /// Returns the optimiser of the current stage.
   torch::optim::Adam& optimizer() { return *optimizer_; }
+  /// Returns the test transform of this run (--test-resize, --test-crop), as `ohem-score` applies it.
+  TestTransform test_transform() const { return TestTransform{o_.test_resize, o_.test_crop}; }
   /// Returns the dataset, the split and the options.
   const Dataset& data() const { return data_; }
   const Split& split() const { return split_; }
@@ -756,13 +803,7 @@ class TrainerBase {
     const std::string& path = o_.resume;
     torch::serialize::InputArchive model;
     read_entry(*resume_, "model", model, path);
-    const std::vector<std::string> shapes = shape_differences(*net_, model);
-    if (!shapes.empty()) {
-      std::string lines;
-      for (const auto& d : shapes) lines += "\n  " + d;
-      TORCH_CHECK(false, "checkpoint \"", path, "\" does not match the model:", lines);
-    }
-    net_->load(model);
+    load_matching(*net_, model, "checkpoint \"" + path + "\"");
     SchedulePosition p;
     const int64_t stage_index = read_int_entry(*resume_, "stage_index", path);
     TORCH_CHECK(stage_index >= 0, "checkpoint \"", path, "\": negative stage_index ", stage_index);
@@ -982,6 +1023,14 @@ class TrainerBase {
       line += fmt::format("  test SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.srcc, r.overall.krcc,
                           r.overall.plcc);
     }
+    if (o_.eval_every_epoch && !schedule_.last_epoch() && !test_sets_.empty()) {
+      nlohmann::ordered_json sets = nlohmann::ordered_json::object();
+      for (const auto& [name, r] : evaluate_test_sets()) {
+        sets[name] = {{"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}};
+        line += fmt::format("  {} SRCC {:.4f}", name, r.overall.srcc);
+      }
+      j["tests"] = sets;
+    }
     history_.push_back(es);
     log_.write(j);
     say(line);
@@ -1005,12 +1054,36 @@ class TrainerBase {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
-  void write_results(const EvalResult& r) {
+  // results.json's "tests": per --test set, its correlations and per-type table.
+  template <typename Table>
+  static nlohmann::ordered_json test_results(const std::map<std::string, EvalResult>& sets,
+                                             const Table& table) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& [name, t] : sets)
+      j[name] = {{"srcc", t.overall.srcc},
+                 {"krcc", t.overall.krcc},
+                 {"plcc", t.overall.plcc},
+                 {"count", t.overall.count},
+                 {"by_type", table(t.by_type)}};
+    return j;
+  }
+
+  void write_results(const EvalResult& r, const std::map<std::string, EvalResult>& sets) {
     say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count,
                     r.overall.srcc, r.overall.krcc, r.overall.plcc));
-    nlohmann::ordered_json types = nlohmann::ordered_json::object();
-    for (const auto& [k, c] : r.by_type)
-      types[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.count}};
+    for (const auto& [name, t] : sets)
+      say(fmt::format("final {} ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", name, t.overall.count,
+                      t.overall.srcc, t.overall.krcc, t.overall.plcc));
+    auto table = [](const std::map<std::string, Correlations>& m) {
+      nlohmann::ordered_json j = nlohmann::ordered_json::object();
+      for (const auto& [k, c] : m)
+        j[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.count}};
+      return j;
+    };
+    const nlohmann::ordered_json types = table(r.by_type);
+    for (const auto& [k, c] : r.by_type_group)
+      say(fmt::format("  {} types ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", k, c.count, c.srcc,
+                      c.krcc, c.plcc));
     nlohmann::ordered_json j{{"dataset", data_.name},
                              {"csv", o_.csv},
                              {"ohem", o_.ohem},
@@ -1025,11 +1098,26 @@ class TrainerBase {
                              {"plcc", r.overall.plcc},
                              {"test_images", r.overall.count},
                              {"by_type", types},
+                             {"by_type_group", table(r.by_type_group)},
+                             {"type_groups", type_group_},
+                             {"tests", test_results(sets, table)},
                              {"warnings", warnings_},
                              {"config", run_config(o_)}};
     if (dist_.distributed()) j["world_size"] = dist_.world_size();
-    atomic_write_text((std::filesystem::path(o_.out) / "results.json").string(),
-                      j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    // The test predictions (what ohem-eval reads; ohem-score gives the same numbers from the checkpoint),
+    // written together with results.json: both or neither.
+    const bool typed = !r.by_type.empty();
+    std::string csv = typed ? "name,mos,prediction,group\n" : "name,mos,prediction\n";
+    for (size_t k = 0; k < r.indices.size() && k < r.predictions.size(); ++k) {
+      const Sample& s = data_.samples[static_cast<size_t>(r.indices[k])];
+      csv +=
+          fmt::format("{},{},{}", ohem::csv_field(s.name.empty() ? s.path : s.name), s.mos, r.predictions[k]);
+      csv += typed ? "," + ohem::csv_field(s.type) + "\n" : std::string("\n");
+    }
+    const std::filesystem::path out(o_.out);
+    atomic_write_texts({{(out / "results.json").string(),
+                         j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"},
+                        {(out / "predictions.csv").string(), csv}});
     log_.write(nlohmann::ordered_json{
         {"event", "final"}, {"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}});
   }
@@ -1050,8 +1138,10 @@ class TrainerBase {
   std::vector<StepStats> running_;
   JsonLog log_;
   std::chrono::steady_clock::time_point start_;
-  std::map<std::string, torch::Tensor> initial_;  // the parameters as make_net() initialised them
-  std::vector<std::string> warnings_;             // for results.json (kept in the checkpoint)
+  std::map<std::string, torch::Tensor> initial_;   // the parameters as make_net() initialised them
+  std::vector<std::string> warnings_;              // for results.json (kept in the checkpoint)
+  std::map<std::string, std::string> type_group_;  // --split kadid-*: distortion type → head, mid, tail
+  std::vector<TestSet> test_sets_;                 // --test: name and dataset indices of each extra set
 };
 
 }  // namespace ohem_examples

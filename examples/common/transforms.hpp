@@ -108,16 +108,23 @@ struct TrainTransform {
   }
 };
 
-/// The test pipeline: resize the short side (recipe: 768), optional centre crop, normalisation.
+/// The trainers' test pipeline (and `ohem-score`'s) for an image decoded as float [3, H, W] in [0, 1]:
+/// short side resized to `resize` (recipe: 768; 0: as is), centre crop of side `crop` (0: the whole
+/// image), ImageNet normalisation.
 struct TestTransform {
-  int64_t resize = 768;  ///< short side (0: no resize)
-  int64_t crop = 0;      ///< centre crop size (0: whole image)
-  /// Applies the pipeline to a float [3, H, W] image.
-  torch::Tensor operator()(const torch::Tensor& img) const {
-    torch::Tensor x = resize > 0 ? resize_short_side(img, resize) : img;
-    if (crop > 0) x = center_crop(x, crop);
-    return normalize_imagenet(x.contiguous());
+  int64_t resize = 768;  ///< short side (the run's --test-resize; 0: no resize)
+  int64_t crop = 0;      ///< centre crop (the run's --test-crop; 0: whole image)
+
+  /// The resized image (what the trainers' image store keeps).
+  torch::Tensor resized(const torch::Tensor& chw) const {
+    return resize > 0 ? resize_short_side(chw, resize) : chw;
   }
+  /// The network's input from a resized image.
+  torch::Tensor finish(const torch::Tensor& resized_chw) const {
+    return normalize_imagenet(crop > 0 ? center_crop(resized_chw, crop) : resized_chw);
+  }
+  /// The network's input from a decoded image.
+  torch::Tensor operator()(const torch::Tensor& chw) const { return finish(resized(chw)); }
 };
 
 }  // namespace ohem_examples

@@ -5,6 +5,7 @@
 /// Linear → ReLU → Linear to one score) trained with the L1 loss on MOS, with the same OHEM flags as the
 /// pairwise trainer. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
 
+#include <common/models.hpp>
 #include <common/trainer_base.hpp>
 
 #include <ohem/task_losses.hpp>
@@ -19,40 +20,16 @@ namespace train_mos {
 
 using namespace ohem_examples;
 
-/// The MOS regressor: multi-scale pooled backbone features → Linear(→ hidden) → ReLU → Linear(→ 1).
-/// With `--arch cnniqa` the features are CNNIQA's (one scale).
-struct MosNetImpl : torch::nn::Module {
-  MosNetImpl(const std::string& arch, int64_t width, int64_t hidden = 128) {
-    const int64_t features = register_backbone(*this, arch, width, backbone, shallow);
-    const int64_t expansion = arch == "resnet50" ? 4 : 1;
-    const int64_t in = shallow ? features : width * expansion * (2 + 4 + 8);
-    fc1 = register_module("fc1", torch::nn::Linear(in, hidden));
-    fc2 = register_module("fc2", torch::nn::Linear(hidden, 1));
-  }
-  /// Returns the predicted MOS [B] of a batch [B, 3, H, W].
-  torch::Tensor forward(const torch::Tensor& x) {
-    TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "MosNet: expected input [B, 3, H, W], got ", x.sizes());
-    if (shallow) return fc2(torch::relu(fc1(shallow->forward(x)))).reshape({-1});
-    auto& b = *backbone;
-    auto y = torch::max_pool2d(torch::relu(b.bn1(b.conv1(x))), 3, 2, 1);
-    std::vector<torch::Tensor> pooled;
-    for (size_t l = 0; l < b.layers.size(); ++l) {
-      y = b.layers[l]->forward(y);
-      if (l >= 1) pooled.push_back(y.mean({2, 3}));
-    }
-    return fc2(torch::relu(fc1(torch::cat(pooled, 1)))).reshape({-1});
-  }
-  ResNet backbone{nullptr};  ///< the backbone, unless --arch cnniqa
-  CNNIQA shallow{nullptr};   ///< the backbone with --arch cnniqa
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-};
-TORCH_MODULE(MosNet);
+// The model (MosNet) is in common/models.hpp, shared with ohem-score.
 
 /// The MOS trainer: each epoch visits every training image once in a seeded order; a step takes `batch`
 /// images. Defaults differ from the pairwise trainer in the schedule only (no frozen stage, see
 /// `default_options`).
 class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
  public:
+  /// The trainer's name in its checkpoints (`load_trained_model`).
+  static constexpr const char* kName = kMosTrainer;
+
   /// Reads the data, builds the model (or resumes); throws on bad options or data.
   explicit Trainer(TrainOptions options) : TrainerBase(std::move(options)) { init(); }
 

@@ -5,6 +5,7 @@
 /// then everything), with the recipe's Adam and StepLR, `--ohem on|off`, `--ratio`, BatchNorm policy and
 /// joint or sequential mode. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
 
+#include <common/models.hpp>
 #include <common/trainer_base.hpp>
 
 #include <ohem/task_losses.hpp>
@@ -19,29 +20,15 @@ namespace train_pairwise {
 
 using namespace ohem_examples;
 
-/// BaseCNN: backbone → average pool → L2-normalise → Linear(features → 1) = the score μ (σ² fixed to 1).
-/// With `--arch cnniqa` the backbone is CNNIQA (its own pooling and two fully connected layers).
-struct BaseCNNImpl : torch::nn::Module {
-  BaseCNNImpl(const std::string& arch, int64_t width) {
-    const int64_t features = register_backbone(*this, arch, width, backbone, shallow);
-    fc = register_module("fc", torch::nn::Linear(features, 1));
-  }
-  /// Returns the scores [B] of a batch [B, 3, H, W].
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto f = backbone ? backbone->forward(x) : shallow->forward(x);
-    f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1));
-    return fc->forward(f).reshape({-1});
-  }
-  ResNet backbone{nullptr};  ///< the backbone, unless --arch cnniqa
-  CNNIQA shallow{nullptr};   ///< the backbone with --arch cnniqa
-  torch::nn::Linear fc{nullptr};
-};
-TORCH_MODULE(BaseCNN);
+// The model (BaseCNN) is in common/models.hpp, shared with ohem-score.
 
 /// The pairwise trainer. Each epoch visits every training image once as the first image of a pair
 /// (`PairSampler`); a step takes `batch` pairs.
 class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss> {
  public:
+  /// The trainer's name in its checkpoints (`load_trained_model`).
+  static constexpr const char* kName = kPairwiseTrainer;
+
   /// Reads the data, builds the model (or resumes); throws on bad options or data.
   explicit Trainer(TrainOptions options) : TrainerBase(std::move(options)) {
     const PairLabel label = o_.label == "thurstone" ? PairLabel::Thurstone : PairLabel::Binary;

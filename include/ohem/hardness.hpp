@@ -4,6 +4,7 @@
 /// model "forgets" (Wang et al., IEEE TMM 2023). Accumulates `OhemLossResult::hardness` over an epoch,
 /// reports the hardest samples and exports them as CSV.
 
+#include <ohem/csv.hpp>
 #include <ohem/detail/atomic_file.hpp>
 
 #include <fmt/format.h>
@@ -177,16 +178,6 @@ class HardnessTracker {
       v = options_.momentum() * v + (1.0 - options_.momentum()) * x;
     }
     ++n;
-  }
-
-  static std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"') out += '"';
-      out += c;
-    }
-    return out + "\"";
   }
 
   HardnessTrackerOptions options_;

@@ -21,8 +21,10 @@
 #include <ohem/task_losses.hpp>
 
 // Evaluation: IQA metrics on Eigen, gMAD.
+#include <ohem/csv.hpp>
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>
 
-// Process settings for CPU training: the heap, the cores.
+// Process settings for CPU training: the heap, the cores; the guard against a LibTorch convolution defect.
+#include <ohem/platform.hpp>
 #include <ohem/runtime.hpp>
