@@ -53,16 +53,32 @@ struct ColumnRole {
 /// The columns `ohem-eval` reads (docs/metrics.md, "Input").
 inline const std::vector<ColumnRole>& eval_columns() {
   static const std::vector<ColumnRole> roles{
-      {"name", {"name", "image", "image_name", "img", "file", "filename", "path"}, true},
+      {"name",
+       {"name", "image", "image_name", "image name", "img", "file", "filename", "path", "dist_img"},
+       true},
       {"mos", {"mos", "score", "dmos", "label", "subjective", "gt", "ground_truth"}, true},
       {"prediction", {"prediction", "pred", "predicted", "predictions", "output", "y_pred"}, true},
       {"group", {"group", "type", "distortion", "distortion_type", "category"}, false}};
   return roles;
 }
 
+/// Returns the header names (aliases) of column role `role` (see `eval_columns`).
+inline const std::vector<std::string>& role_aliases(const std::string& role) {
+  for (const auto& r : eval_columns()) {
+    if (role == r.role) return r.aliases;
+  }
+  TORCH_INTERNAL_ASSERT(false, "no column role ", role);
+  return eval_columns().front().aliases;
+}
+
 /// The command line, parsed.
 struct Args {
-  std::string input;
+  std::string input;     ///< SCORES.csv, or --gmad's A.csv
+  std::string second;    ///< --gmad's B.csv (empty with one file)
+  std::string mos;       ///< --mos: the MOS file joined with SCORES.csv by name
+  bool partial = false;  ///< a join evaluates the names in both files
+  std::string names;     ///< --gmad: the models' names, "A,B"
+  std::string group;     ///< --group: the group column's header name; "none": no groups; empty: by alias
   bool gmad = false;
   std::string json;  ///< empty: <input stem>.metrics.json
   bool no_json = false;
@@ -107,18 +123,33 @@ inline std::string csv_field(const std::string& s) {
 /// Builds the CLI11 parser for `a` (the option names of earlier versions are kept).
 inline void describe(CLI::App& app, Args& a) {
   app.description(
-      "IQA metrics with bootstrap intervals, and gMAD pairs, from a CSV file (docs/metrics.md).\n\n"
+      "IQA metrics with bootstrap intervals, and gMAD pairs, from CSV files (docs/metrics.md).\n\n"
       "Evaluation (default): SCORES.csv has a header naming the columns name, mos, prediction and\n"
-      "optionally group, in any order (case-insensitive; aliases: name|image|image_name|img|file|\n"
-      "filename|path, mos|score|dmos|label|subjective|gt|ground_truth, prediction|pred|predicted|\n"
-      "predictions|output|y_pred, group|type|distortion|distortion_type|category). Prints SRCC, KRCC,\n"
-      "PLCC, and PLCC and RMSE after 4- and 5-parameter logistic fits, with bootstrap intervals, overall\n"
-      "and per group; writes the same as JSON.\n\n"
+      "optionally group, in any order (case-insensitive; aliases: name|image|image_name|image name|\n"
+      "img|file|filename|path|dist_img, mos|score|dmos|label|subjective|gt|ground_truth,\n"
+      "prediction|pred|predicted|predictions|output|y_pred, group|type|distortion|distortion_type|\n"
+      "category). Prints SRCC, KRCC, PLCC, and PLCC and RMSE after 4- and 5-parameter logistic fits,\n"
+      "with bootstrap intervals, overall and per group; writes the same as JSON.\n\n"
+      "Join (--mos MOS.csv): SCORES.csv has name and prediction columns (as ohem-score writes them) and\n"
+      "optionally group; MOS.csv has name and mos columns and optionally group (other columns are\n"
+      "ignored: a dataset's metadata file works). Rows are joined by name (compared exactly), in the\n"
+      "order of SCORES.csv; a name in one file only is an error unless --partial.\n\n"
       "gMAD (--gmad): SCORES.csv has a name column and two models' score columns (the header names the\n"
-      "models). Runs gMAD with A defending and B attacking, and the reverse; writes the selected pairs\n"
-      "as CSV and as a self-contained HTML page.");
+      "models), or two files A.csv B.csv, one per model, with name and prediction columns, joined by\n"
+      "name (the file names name the models; --names A,B to choose). Runs gMAD with A defending and B\n"
+      "attacking, and the reverse; writes the selected pairs as CSV and as a self-contained HTML page.");
   app.get_formatter()->column_width(28);
-  app.add_option("SCORES.csv", a.input, "input CSV file")->required();
+  app.add_option("SCORES.csv", a.input, "input CSV file (--gmad: the one file, or A.csv)")->required();
+  app.add_option("B.csv", a.second, "--gmad: B.csv, the second model's name,prediction file");
+  app.add_option("--mos", a.mos,
+                 "MOS file joined with SCORES.csv by name (SCORES.csv then has no mos column)");
+  app.add_flag("--partial", a.partial,
+               "a join evaluates the names found in both files and reports how many rows of each were "
+               "left out (default: names missing from either file are an error)");
+  app.add_option("--group", a.group,
+                 "the group column by its header name, where the aliases find several (\"none\": no groups)");
+  app.add_option("--names", a.names,
+                 "gMAD: the two models' names, A,B (default: the header or the file names)");
   app.add_flag("--gmad", a.gmad, "gMAD mode (see above)");
   app.add_flag("--no-header", a.no_header,
                "the file has no header row: columns in the order of --columns (default "
@@ -126,7 +157,8 @@ inline void describe(CLI::App& app, Args& a) {
   app.add_option("--columns", a.columns,
                  "with --no-header: the columns' roles in file order, e.g. name,prediction,mos,group");
   app.add_flag("--allow-duplicates", a.allow_duplicates,
-               "warn about repeated image names instead of stopping with an error");
+               "warn about repeated image names instead of stopping with an error (one merged file only; "
+               "a join needs each name once in each file)");
   auto* json = app.add_option("--json", a.json, "JSON report (default: SCORES.metrics.json)");
   app.add_flag("--no-json", a.no_json, "do not write the JSON report")->excludes(json);
   app.add_option("--bootstrap", a.bootstrap,
@@ -157,8 +189,8 @@ inline void describe(CLI::App& app, Args& a) {
             return w > 0 && w <= 1 ? std::string() : "must be in (0, 1], got " + v;
           },
           "in (0, 1]"));
-  app.add_option("--pairs", a.pairs, "gMAD: CSV of the pairs (default: SCORES.gmad.csv)");
-  app.add_option("--html", a.html, "gMAD: HTML page (default: SCORES.gmad.html)");
+  app.add_option("--pairs", a.pairs, "gMAD: CSV of the pairs (default: SCORES.gmad.csv; A_vs_B.gmad.csv)");
+  app.add_option("--html", a.html, "gMAD: HTML page (default: SCORES.gmad.html; A_vs_B.gmad.html)");
   app.add_option("--image-root", a.image_root,
                  "gMAD: directory the image names are relative to, as written in the page (default: .)");
   app.add_flag("--embed-images", a.embed_images,
@@ -212,11 +244,54 @@ inline int64_t require(const CsvFile& t, const std::vector<std::string>& aliases
   try {
     return t.require_column(aliases, role);
   } catch (const c10::Error& e) {
-    TORCH_CHECK(
-        false, e.what_without_backtrace(),
-        args.no_header ? std::string() : std::string("; if the file has no header row, pass --no-header"));
+    // A header with a prediction column but no MOS column: most likely ohem-score's name,prediction file.
+    const bool scores_only =
+        std::string(role) == "mos" && !args.no_header && t.column(role_aliases("prediction")) >= 0;
+    TORCH_CHECK(false, e.what_without_backtrace(),
+                scores_only
+                    ? std::string("; to join a name,prediction file (as ohem-score writes) with a MOS file "
+                                  "by name, pass --mos MOS.csv")
+                : args.no_header ? std::string()
+                                 : std::string("; if the file has no header row, pass --no-header"));
   }
   return -1;
+}
+
+/// Returns the group column of `t`'s header (or --columns' names): the column --group names, else the one
+/// the group aliases find; -1 if there is none or --group is "none". Adds the other columns the aliases
+/// match to `others` (--group chose among them: they are ignored). Throws if the aliases match several
+/// columns and --group does not choose, or if --group names a column `t` lacks and `need` is set.
+inline int64_t group_column(const CsvFile& t, const Args& args, bool need, std::vector<size_t>& others) {
+  const auto& aliases = role_aliases("group");
+  if (args.group.empty()) {
+    try {
+      return t.column(aliases);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, e.what_without_backtrace(), "; choose one with --group NAME (or --group none)");
+    }
+  }
+  const bool none = CsvFile::lower(args.group) == "none";
+  const int64_t c = none ? -1 : t.column(std::vector<std::string>{args.group});
+  TORCH_CHECK(c >= 0 || none || !need, t.where(t.header_positions.empty() ? 1 : t.header_positions[0].line),
+              ": --group \"", args.group, "\": no such column in the header");
+  for (size_t i = 0; i < t.header.size(); ++i) {
+    const std::string h = CsvFile::lower(t.header[i]);
+    const bool alias = std::any_of(aliases.begin(), aliases.end(),
+                                   [&](const std::string& a) { return CsvFile::lower(a) == h; });
+    if (alias && static_cast<int64_t>(i) != c) others.push_back(i);
+  }
+  return c;
+}
+
+/// Returns field `cn` of every record (the image names); throws naming the file, line and column of an
+/// empty one.
+inline std::vector<std::string> image_names(const CsvFile& t, size_t cn) {
+  std::vector<std::string> names(t.rows.size());
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    names[r] = t.rows[r].second[cn];
+    TORCH_CHECK(!ohem_examples::trim(names[r]).empty(), t.where(r, cn), ": empty image name");
+  }
+  return names;
 }
 
 /// Reads the input CSV and maps its columns to `roles` (by header name, or by --columns with
@@ -238,7 +313,8 @@ inline Input read_input(const Args& args) {
             ? ohem_examples::split_csv_line(args.columns.empty() ? "name,A,B" : args.columns, "--columns")
             : t.header;
     TORCH_CHECK(names.size() == 3 && width == 3, args.input,
-                ":1:1: --gmad expects 3 columns (name and two models' ", "scores), got ", width);
+                ":1:1: --gmad expects 3 columns (name and two models' ", "scores), got ", width,
+                width == 2 ? "; for one name,prediction file per model, pass both: --gmad A.csv B.csv" : "");
     const CsvFile hdr = [&] {
       CsvFile h = t;
       h.header = names;
@@ -274,7 +350,10 @@ inline Input read_input(const Args& args) {
     if (args.no_header) hdr.header_positions.assign(names.size(), {1, 1});
     std::vector<bool> used(names.size(), false);
     for (const auto& r : eval_columns()) {
-      const int64_t c = r.required ? require(hdr, r.aliases, r.role, args) : hdr.column(r.aliases);
+      std::vector<size_t> others;
+      const int64_t c =
+          r.required ? require(hdr, r.aliases, r.role, args) : group_column(hdr, args, true, others);
+      for (size_t o : others) used[o] = true;
       if (c < 0) continue;
       in.column[r.role] = c;
       in.label[r.role] = names[c];
@@ -291,11 +370,7 @@ inline Input read_input(const Args& args) {
   TORCH_CHECK(t.rows.size() >= 2, args.input, ": needs at least 2 images, got ", t.rows.size());
   // Repeated image names.
   const size_t cn = static_cast<size_t>(in.column.at("name"));
-  std::vector<std::string> names(t.rows.size());
-  for (size_t r = 0; r < t.rows.size(); ++r) {
-    names[r] = t.rows[r].second[cn];
-    TORCH_CHECK(!ohem_examples::trim(names[r]).empty(), t.where(r, cn), ": empty image name");
-  }
+  const std::vector<std::string> names = image_names(t, cn);
   for (const ohem_examples::RepeatedKey& k : ohem_examples::repeated_keys(names)) {
     const std::string msg = fmt::format("{}: image \"{}\" appears again (first on line {})",
                                         t.where(k.row, cn), names[k.row], t.rows[k.first].first);
@@ -303,6 +378,336 @@ inline Input read_input(const Args& args) {
     in.warnings.push_back("warning: " + msg);
   }
   return in;
+}
+
+/// Checks the combination of options that CLI11 cannot express, before any file is read: two files only
+/// with --gmad, --mos only for the evaluation, --partial only for a join, --names only with --gmad, and
+/// no --no-header, --columns or --allow-duplicates in a join.
+inline void check_modes(const Args& args) {
+  const bool two = !args.second.empty();
+  const bool join = two || !args.mos.empty();
+  TORCH_CHECK(!two || args.gmad,
+              "ohem-eval: two input files are for --gmad (one name,prediction file per model); ",
+              "to join predictions with MOS values, pass SCORES.csv --mos MOS.csv");
+  TORCH_CHECK(
+      args.mos.empty() || !args.gmad,
+      "ohem-eval: --mos is for the evaluation; --gmad compares two models' predictions and reads no MOS");
+  TORCH_CHECK(!args.partial || join,
+              "ohem-eval: --partial is for a join (SCORES.csv --mos MOS.csv, or --gmad A.csv B.csv)");
+  TORCH_CHECK(args.names.empty() || args.gmad, "ohem-eval: --names is for --gmad (the models' names)");
+  TORCH_CHECK(args.group.empty() || !args.gmad,
+              "ohem-eval: --group is for the evaluation; --gmad reads no groups");
+  TORCH_CHECK(
+      !join || (!args.no_header && args.columns.empty()),
+      "ohem-eval: --no-header and --columns are for one merged file; the files of a join need a header "
+      "row (ohem-score writes one)");
+  TORCH_CHECK(
+      !join || !args.allow_duplicates,
+      "ohem-eval: --allow-duplicates is for one merged file; a join by name needs each name once in each "
+      "file (a repeated name cannot be paired with a row of the other file)");
+}
+
+/// What one file of a join must, may and must not have.
+struct SideSpec {
+  std::vector<std::string> required;           ///< roles
+  bool group = false;                          ///< may have a group column (`group_column`)
+  std::map<std::string, std::string> refused;  ///< role -> why a column for it is an error
+  bool ignore_others = false;                  ///< columns of no role are ignored (else an error)
+  std::string expected;                        ///< the columns expected, for the unknown-column error
+};
+
+/// One file of a join: its table and the columns it supplies, by role.
+struct Side {
+  CsvFile csv;
+  std::map<std::string, int64_t> column;     ///< role -> index
+  std::map<std::string, std::string> label;  ///< role -> the header's name
+};
+
+/// Reads one file of a join (with a header row; every record as wide as it) and finds its columns as
+/// `spec` says. Throws naming the file, line and column of a missing, unknown or refused column.
+inline Side read_side(const std::string& path, const SideSpec& spec, const Args& args) {
+  Side s;
+  s.csv = ohem_examples::read_csv(path, ohem_examples::CsvOptions().header(true).same_width(true));
+  const CsvFile& t = s.csv;
+  std::vector<bool> used(t.header.size(), false);
+  auto take = [&](const std::string& role, int64_t c) {
+    s.column[role] = c;
+    s.label[role] = t.header[static_cast<size_t>(c)];
+    used[static_cast<size_t>(c)] = true;
+  };
+  for (const auto& role : spec.required) take(role, t.require_column(role_aliases(role), role));
+  if (spec.group) {
+    std::vector<size_t> others;
+    const int64_t c = group_column(t, args, false, others);
+    if (c >= 0) take("group", c);
+    for (size_t o : others) used[o] = true;
+  }
+  for (const auto& [role, why] : spec.refused) {
+    const int64_t c = t.column(role_aliases(role));
+    if (c < 0) continue;
+    const auto& p = t.header_positions[static_cast<size_t>(c)];
+    TORCH_CHECK(false, path, ":", p.line, ":", p.column, ": column ", c + 1, " (\"",
+                t.header[static_cast<size_t>(c)], "\") is a ", role, " column: ", why);
+  }
+  for (size_t c = 0; c < used.size() && !spec.ignore_others; ++c) {
+    if (used[c]) continue;
+    const auto& p = t.header_positions[c];
+    TORCH_CHECK(false, path, ":", p.line, ":", p.column, ": unknown column ", c + 1, " \"", t.header[c],
+                "\" (expected ", spec.expected, "; see --help for the aliases)");
+  }
+  return s;
+}
+
+/// The rows of two files paired by name, in the first file's order.
+struct Joined {
+  std::vector<std::pair<size_t, size_t>> rows;     ///< (record in the first file, record in the second)
+  size_t first_rows = 0, second_rows = 0;          ///< the files' records
+  size_t first_left_out = 0, second_left_out = 0;  ///< records whose name the other file lacks
+};
+
+/// Returns the names of `s`'s records; throws naming the file, line and column of an empty or repeated
+/// name (a join cannot tell which of two rows of one name goes with the other file's row).
+inline std::vector<std::string> join_names(const Side& s) {
+  const CsvFile& t = s.csv;
+  const size_t cn = static_cast<size_t>(s.column.at("name"));
+  const std::vector<std::string> names = image_names(t, cn);
+  for (const ohem_examples::RepeatedKey& k : ohem_examples::repeated_keys(names)) {
+    TORCH_CHECK(false, t.where(k.row, cn), ": image \"", names[k.row], "\" appears again (first on line ",
+                t.rows[k.first].first, "); a join by name needs each name once in each file");
+  }
+  return names;
+}
+
+/// Pairs the records of `a` and `b` by name (compared exactly, as written). A name in one file only is an
+/// error that counts them and lists the first few of each file with file, line and column, unless
+/// `partial`: then those records are left out and counted.
+inline Joined join_by_name(const Side& a, const Side& b, bool partial) {
+  const auto na = join_names(a), nb = join_names(b);
+  std::map<std::string, size_t> in_b;
+  for (size_t r = 0; r < nb.size(); ++r) in_b.emplace(nb[r], r);
+  Joined j;
+  j.first_rows = na.size();
+  j.second_rows = nb.size();
+  std::vector<bool> matched(nb.size(), false);
+  std::vector<size_t> only_a, only_b;
+  for (size_t r = 0; r < na.size(); ++r) {
+    const auto it = in_b.find(na[r]);
+    if (it == in_b.end()) {
+      only_a.push_back(r);
+      continue;
+    }
+    j.rows.emplace_back(r, it->second);
+    matched[it->second] = true;
+  }
+  for (size_t r = 0; r < nb.size(); ++r) {
+    if (!matched[r]) only_b.push_back(r);
+  }
+  j.first_left_out = only_a.size();
+  j.second_left_out = only_b.size();
+  if (partial || (only_a.empty() && only_b.empty())) return j;
+  const std::string& pa = a.csv.path;
+  const std::string& pb = b.csv.path;
+  const size_t ca = static_cast<size_t>(a.column.at("name")), cb = static_cast<size_t>(b.column.at("name"));
+  constexpr size_t kListed = 5;
+  std::string list;
+  auto add = [&](const Side& s, size_t c, const std::vector<size_t>& rows,
+                 const std::vector<std::string>& names, const std::string& other) {
+    for (size_t i = 0; i < std::min(rows.size(), kListed); ++i) {
+      list += fmt::format("\n  {}: \"{}\" is not in {}", s.csv.where(rows[i], c), names[rows[i]], other);
+    }
+    if (rows.size() > kListed)
+      list += fmt::format("\n  ... and {} more in {}", rows.size() - kListed, s.csv.path);
+  };
+  add(a, ca, only_a, na, pb);
+  add(b, cb, only_b, nb, pa);
+  // The likeliest cause when both sides have leftovers: the same image written with and without a folder.
+  std::map<std::string, size_t> b_by_file;
+  for (size_t r : only_b) b_by_file.emplace(std::filesystem::path(nb[r]).filename().string(), r);
+  for (size_t r : only_a) {
+    const auto it = b_by_file.find(std::filesystem::path(na[r]).filename().string());
+    if (it == b_by_file.end()) continue;
+    list += fmt::format(
+        "\nhint: names are compared exactly as written: \"{}\" ({}) and \"{}\" ({}) differ in their "
+        "folders",
+        na[r], a.csv.where(a.csv.rows[r].first), nb[it->second], b.csv.where(b.csv.rows[it->second].first));
+    break;
+  }
+  TORCH_CHECK(false, "ohem-eval: the files do not list the same images: ", only_a.size(), " of the ",
+              na.size(), " names in ", pa, " are not in ", pb, ", and ", only_b.size(), " of the ", nb.size(),
+              " names in ", pb, " are not in ", pa, "; --partial evaluates the ", j.rows.size(),
+              " images in both", list);
+  return j;
+}
+
+/// The data of the evaluation, from one merged file or from a join.
+struct EvalData {
+  std::string source;  ///< what the first line of the table names: the file, or the two files joined
+  std::vector<double> mos, pred;
+  std::vector<std::string> groups;           ///< one per image; empty without a group column
+  std::map<std::string, std::string> label;  ///< role -> the header's name
+  std::vector<std::string> notes;            ///< printed below the first line (--partial's counts)
+  std::vector<std::string> warnings;         ///< printed to stderr
+  nlohmann::json join;                       ///< the join, for the JSON report (null for one file)
+};
+
+/// Reads the evaluation's data from one merged file (`read_input`).
+inline EvalData read_merged_eval(const Args& args) {
+  const Input in = read_input(args);
+  const CsvFile& t = in.csv;
+  EvalData d;
+  d.source = args.input;
+  d.label = in.label;
+  d.warnings = in.warnings;
+  d.mos = numbers(t, in.column.at("mos"), in.label.at("mos"));
+  d.pred = numbers(t, in.column.at("prediction"), in.label.at("prediction"));
+  if (in.column.count("group")) {
+    const size_t cg = static_cast<size_t>(in.column.at("group"));
+    for (const auto& row : t.rows) d.groups.push_back(row.second[cg]);
+  }
+  return d;
+}
+
+/// Returns the note that says what --partial left out of a join ("" when nothing was).
+inline std::string partial_note(const Joined& j, const std::string& first, const std::string& second) {
+  if (j.first_left_out == 0 && j.second_left_out == 0) return "";
+  return fmt::format(
+      "note: --partial: {} images in both files; left out {} of the {} rows of {} and {} of the {} "
+      "rows of {} (names not in the other file)",
+      j.rows.size(), j.first_left_out, j.first_rows, first, j.second_left_out, j.second_rows, second);
+}
+
+/// Reads the evaluation's data from SCORES.csv (name, prediction, optionally group) joined by name with
+/// --mos MOS.csv (name, mos, optionally group; other columns ignored), in the order of SCORES.csv.
+inline EvalData read_joined_eval(const Args& args) {
+  SideSpec scores_spec;
+  scores_spec.required = {"name", "prediction"};
+  scores_spec.group = true;
+  scores_spec.refused["mos"] =
+      "ambiguous with --mos " + args.mos +
+      " (which MOS to use?); drop the column, or evaluate the file alone without --mos";
+  scores_spec.expected = "name, prediction and optionally group, with --mos";
+  SideSpec mos_spec;
+  mos_spec.required = {"name", "mos"};
+  mos_spec.group = true;
+  mos_spec.refused["prediction"] =
+      "ambiguous with the predictions of " + args.input + " (which to evaluate?); drop the column";
+  mos_spec.ignore_others = true;
+  const Side s = read_side(args.input, scores_spec, args);
+  const Side m = read_side(args.mos, mos_spec, args);
+  TORCH_CHECK(args.group.empty() || CsvFile::lower(args.group) == "none" || s.column.count("group") ||
+                  m.column.count("group"),
+              "ohem-eval: --group \"", args.group, "\": no such column in ", args.input, " or ", args.mos);
+  if (s.column.count("group") && m.column.count("group")) {
+    const auto& p = m.csv.header_positions[static_cast<size_t>(m.column.at("group"))];
+    TORCH_CHECK(false, args.mos, ":", p.line, ":", p.column, ": column \"", m.label.at("group"),
+                "\" is a group column, and so is \"", s.label.at("group"), "\" of ", args.input,
+                ": ambiguous (which groups to use?); keep one of them");
+  }
+  const Joined j = join_by_name(s, m, args.partial);
+  TORCH_CHECK(j.rows.size() >= 2, args.input, " and ", args.mos,
+              ": needs at least 2 images in both files, got ", j.rows.size());
+  EvalData d;
+  d.source = args.input + " joined with " + args.mos + " by name";
+  d.label = {
+      {"name", s.label.at("name")}, {"prediction", s.label.at("prediction")}, {"mos", m.label.at("mos")}};
+  const Side* g = s.column.count("group") ? &s : m.column.count("group") ? &m : nullptr;
+  if (g) d.label["group"] = g->label.at("group");
+  const size_t cp = static_cast<size_t>(s.column.at("prediction")),
+               cm = static_cast<size_t>(m.column.at("mos"));
+  for (const auto& [rs, rm] : j.rows) {
+    d.pred.push_back(number_at(s.csv, rs, cp, d.label.at("prediction")));
+    d.mos.push_back(number_at(m.csv, rm, cm, d.label.at("mos")));
+    if (g)
+      d.groups.push_back(g->csv.rows[g == &s ? rs : rm].second[static_cast<size_t>(g->column.at("group"))]);
+  }
+  const std::string note = partial_note(j, args.input, args.mos);
+  if (!note.empty()) d.notes.push_back(note);
+  d.join = {{"by", "name"},
+            {"partial", args.partial},
+            {"images", j.rows.size()},
+            {"scores", {{"file", args.input}, {"rows", j.first_rows}, {"left_out", j.first_left_out}}},
+            {"mos", {{"file", args.mos}, {"rows", j.second_rows}, {"left_out", j.second_left_out}}}};
+  return d;
+}
+
+/// The data of gMAD, from one three-column file or from two files joined by name.
+struct GmadData {
+  std::string source;              ///< what the summary names: the file, or the two files joined
+  std::vector<std::string> names;  ///< the images
+  std::vector<std::string> where;  ///< "file:line" of each image's record (for --embed-images errors)
+  std::vector<double> a, b;        ///< the two models' scores
+  std::string label_a, label_b;    ///< the models' names
+  std::string note;                ///< --partial's counts ("" when nothing was left out)
+  std::vector<std::string> warnings;
+};
+
+/// Returns the --names pair, or the defaults `a`, `b` without --names; throws if the names are not two
+/// different non-empty names.
+inline std::pair<std::string, std::string> model_names(const Args& args, const std::string& a,
+                                                       const std::string& b, const std::string& from) {
+  std::pair<std::string, std::string> n{a, b};
+  if (!args.names.empty()) {
+    const auto v = ohem_examples::split_csv_line(args.names, "--names");
+    TORCH_CHECK(v.size() == 2 && !v[0].empty() && !v[1].empty(),
+                "ohem-eval: --names expects two names, A,B (e.g. --names baseline,ohem), got \"", args.names,
+                "\"");
+    n = {v[0], v[1]};
+  }
+  TORCH_CHECK(CsvFile::lower(n.first) != CsvFile::lower(n.second), from,
+              ": the two models have the same name \"", n.first, "\"",
+              args.names.empty() ? "; name them with --names A,B" : "");
+  return n;
+}
+
+/// Reads gMAD's data from one file of three columns (`read_input`).
+inline GmadData read_merged_gmad(const Args& args) {
+  const Input in = read_input(args);
+  const CsvFile& t = in.csv;
+  GmadData d;
+  d.source = args.input;
+  d.warnings = in.warnings;
+  const size_t cname = static_cast<size_t>(in.column.at("name"));
+  for (const auto& row : t.rows) {
+    d.names.push_back(row.second[cname]);
+    d.where.push_back(t.where(row.first));
+  }
+  d.a = numbers(t, in.column.at("A"), in.label.at("A"));
+  d.b = numbers(t, in.column.at("B"), in.label.at("B"));
+  std::tie(d.label_a, d.label_b) = model_names(args, in.label.at("A"), in.label.at("B"), args.input + ":1");
+  return d;
+}
+
+/// Reads gMAD's data from A.csv and B.csv (name and prediction each) joined by name, in the order of
+/// A.csv; the models are named by the files' stems or --names.
+inline GmadData read_joined_gmad(const Args& args) {
+  SideSpec spec;
+  spec.required = {"name", "prediction"};
+  spec.expected = "name and prediction: one model's scores, as ohem-score writes them";
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  TORCH_CHECK(!(fs::equivalent(args.input, args.second, ec) && !ec), "ohem-eval: --gmad ", args.input, " ",
+              args.second, ": the two files are the same file; gMAD compares two models");
+  const Side a = read_side(args.input, spec, args);
+  const Side b = read_side(args.second, spec, args);
+  const Joined j = join_by_name(a, b, args.partial);
+  TORCH_CHECK(j.rows.size() >= 2, args.input, " and ", args.second,
+              ": needs at least 2 images in both files, got ", j.rows.size());
+  GmadData d;
+  d.source = args.input + " joined with " + args.second + " by name";
+  std::tie(d.label_a, d.label_b) =
+      model_names(args, fs::path(args.input).stem().string(), fs::path(args.second).stem().string(),
+                  "ohem-eval: --gmad " + args.input + " " + args.second);
+  const size_t an = static_cast<size_t>(a.column.at("name"));
+  const size_t ap = static_cast<size_t>(a.column.at("prediction")),
+               bp = static_cast<size_t>(b.column.at("prediction"));
+  for (const auto& [ra, rb] : j.rows) {
+    d.names.push_back(a.csv.rows[ra].second[an]);
+    d.where.push_back(a.csv.where(a.csv.rows[ra].first));
+    d.a.push_back(number_at(a.csv, ra, ap, a.label.at("prediction")));
+    d.b.push_back(number_at(b.csv, rb, bp, b.label.at("prediction")));
+  }
+  d.note = partial_note(j, args.input, args.second);
+  return d;
 }
 
 /// Whether to draw progress bars.
@@ -381,14 +786,17 @@ inline std::string dump(const nlohmann::json& j) {
 inline std::string evaluate_file(const Args& args, std::string& err) {
   const std::string json_path =
       args.no_json ? "" : (args.json.empty() ? stem(args.input) + ".metrics.json" : args.json);
+  const bool join = !args.mos.empty();
   ohem_examples::check_input_file(args.input, "input CSV");
-  ohem_examples::check_output_paths({{"--json", json_path}}, {args.input});
-  const Input in = read_input(args);
-  for (const auto& w : in.warnings) err += w + "\n";
-  const CsvFile& t = in.csv;
-  const int64_t n = static_cast<int64_t>(t.rows.size());
-  const auto mos = numbers(t, in.column.at("mos"), in.label.at("mos"));
-  const auto pred = numbers(t, in.column.at("prediction"), in.label.at("prediction"));
+  if (join) ohem_examples::check_input_file(args.mos, "--mos CSV");
+  ohem_examples::check_output_paths(
+      {{"--json", json_path}},
+      join ? std::vector<std::string>{args.input, args.mos} : std::vector<std::string>{args.input});
+  const EvalData data = join ? read_joined_eval(args) : read_merged_eval(args);
+  for (const auto& w : data.warnings) err += w + "\n";
+  const int64_t n = static_cast<int64_t>(data.pred.size());
+  const auto& mos = data.mos;
+  const auto& pred = data.pred;
   const int64_t B = args.bootstrap >= 0 ? args.bootstrap : default_bootstrap(n);
   const int64_t threads = args.threads > 0 ? args.threads : ohem::available_cores();
   const bool bar = show_progress(args);
@@ -409,16 +817,15 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   };
   const ohem::Evaluation overall = run("overall", pred, mos);
   std::vector<std::pair<std::string, ohem::Evaluation>> groups;
-  if (in.column.count("group")) {
-    const size_t cg = static_cast<size_t>(in.column.at("group"));
+  if (!data.groups.empty()) {
     std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> split;
-    for (size_t r = 0; r < t.rows.size(); ++r) {
-      auto& g = split[t.rows[r].second[cg]];
+    for (size_t r = 0; r < data.groups.size(); ++r) {
+      auto& g = split[data.groups[r]];
       g.first.push_back(pred[r]);
       g.second.push_back(mos[r]);
     }
     for (const auto& [name, g] : split) {
-      TORCH_CHECK(g.first.size() >= 2, args.input, ": group \"", name, "\" has ", g.first.size(),
+      TORCH_CHECK(g.first.size() >= 2, data.source, ": group \"", name, "\" has ", g.first.size(),
                   " image; every group needs at least 2");
       groups.emplace_back(name, run("group " + name, g.first, g.second));
     }
@@ -428,11 +835,12 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   size_t gw = 7;
   for (const auto& r : groups) gw = std::max(gw, r.first.size());
   const size_t cw = B > 0 ? 24 : 8;
-  std::string out = fmt::format("{}: {} images", args.input, n);
+  std::string out = fmt::format("{}: {} images", data.source, n);
   if (B > 0) {
     out += fmt::format(", {:g}% bootstrap intervals ({} resamples, seed {})", 100 * args.confidence, B,
                        args.seed);
   }
+  for (const auto& line : data.notes) out += "\n" + line;
   auto header = [&](const std::string& first) {
     std::string h = fmt::format("{:<{}}  {:>7}", first, gw, "n");
     for (const char* c : names) h += fmt::format("  {:>{}}", c, cw);
@@ -446,7 +854,7 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   out += "\n" + header("") + row("overall", overall);
   if (!groups.empty()) {
     // A separate section: a group named "overall" cannot be taken for the overall row.
-    out += fmt::format("\nper group (column \"{}\"):\n", in.label.at("group")) + header("group");
+    out += fmt::format("\nper group (column \"{}\"):\n", data.label.at("group")) + header("group");
     for (const auto& [name, e] : groups) out += row(name, e);
   }
   std::string notes;
@@ -465,8 +873,12 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   if (!json_path.empty()) {
     nlohmann::json j;
     j["file"] = args.input;
+    if (join) {
+      j["mos_file"] = args.mos;
+      j["join"] = data.join;
+    }
     j["images"] = n;
-    j["columns"] = in.label;
+    j["columns"] = data.label;
     j["bootstrap"] = {{"samples", B}, {"confidence", args.confidence}, {"seed", args.seed}};
     j["overall"] = detail::evaluation(overall);
     j["groups"] = nlohmann::json::object();
@@ -508,36 +920,42 @@ inline std::filesystem::path embeddable_image(const Args& args, const std::strin
 
 /// The gMAD mode: returns the summary printed to stdout and writes the pairs' CSV and HTML page.
 inline std::string gmad_file(const Args& args, std::string& err) {
-  const std::string pairs_path = args.pairs.empty() ? stem(args.input) + ".gmad.csv" : args.pairs;
-  const std::string html_path = args.html.empty() ? stem(args.input) + ".gmad.html" : args.html;
+  const bool join = !args.second.empty();
+  // Two files: A_vs_B beside A.csv.
+  const std::string base =
+      join ? stem(args.input) + "_vs_" + std::filesystem::path(args.second).stem().string()
+           : stem(args.input);
+  const std::string pairs_path = args.pairs.empty() ? base + ".gmad.csv" : args.pairs;
+  const std::string html_path = args.html.empty() ? base + ".gmad.html" : args.html;
   ohem_examples::check_input_file(args.input, "input CSV");
-  ohem_examples::check_output_paths({{"--pairs", pairs_path}, {"--html", html_path}}, {args.input});
-  const Input in = read_input(args);
-  for (const auto& w : in.warnings) err += w + "\n";
-  const CsvFile& t = in.csv;
-  const size_t cname = static_cast<size_t>(in.column.at("name"));
-  const auto a = numbers(t, in.column.at("A"), in.label.at("A"));
-  const auto b = numbers(t, in.column.at("B"), in.label.at("B"));
-  const std::string na = in.label.at("A"), nb = in.label.at("B");
+  if (join) ohem_examples::check_input_file(args.second, "input CSV");
+  ohem_examples::check_output_paths(
+      {{"--pairs", pairs_path}, {"--html", html_path}},
+      join ? std::vector<std::string>{args.input, args.second} : std::vector<std::string>{args.input});
+  const GmadData data = join ? read_joined_gmad(args) : read_merged_gmad(args);
+  for (const auto& w : data.warnings) err += w + "\n";
+  const auto& a = data.a;
+  const auto& b = data.b;
+  const std::string na = data.label_a, nb = data.label_b;
+  const size_t n = data.names.size();
   ohem::GmadCompetition comp;
   try {
     comp = ohem::gmad_competition(a, b, ohem::GmadOptions().levels(args.levels).window(args.window));
   } catch (const c10::Error& e) {
-    TORCH_CHECK(false, args.input, ": ", e.what_without_backtrace());
+    TORCH_CHECK(false, data.source, ": ", e.what_without_backtrace());
   }
-  auto name = [&](int64_t i) { return t.rows[static_cast<size_t>(i)].second[cname]; };
+  auto name = [&](int64_t i) { return data.names[static_cast<size_t>(i)]; };
   // One image of a pair: embedded (data: URI) or linked, at its native size when it is a readable PNG.
   auto figure = [&](int64_t i, const std::string& caption) {
     const std::string root = args.image_root;
     const std::string p =
         root.empty() || root == "." ? name(i) : root + (root.back() == '/' ? "" : "/") + name(i);
     namespace html = ohem_examples::html;
-    html::Figure f{
-        args.embed_images
-            ? html::data_uri(embeddable_image(args, name(i), t.where(t.rows[static_cast<size_t>(i)].first)),
-                             "image (for --embed-images)")
-            : html::url_path(p),
-        name(i), caption};
+    html::Figure f{args.embed_images
+                       ? html::data_uri(embeddable_image(args, name(i), data.where[static_cast<size_t>(i)]),
+                                        "image (for --embed-images)")
+                       : html::url_path(p),
+                   name(i), caption};
     std::ifstream in(p, std::ios::binary);
     std::string head(24, '\0');
     if (in.read(head.data(), 24)) {
@@ -550,14 +968,16 @@ inline std::string gmad_file(const Args& args, std::string& err) {
   std::string csv =
       "defender,attacker,level,center,lower,upper,count,image_high,image_low,defender_high,defender_low,"
       "attacker_high,attacker_low,gap,normalized_gap\n";
-  std::string summary = fmt::format("{}: {} images, {} levels, window {}\n", args.input, t.rows.size(),
-                                    args.levels, args.window);
+  std::string summary =
+      fmt::format("{}: {} images, {} levels, window {}\n", data.source, n, args.levels, args.window);
+  if (!data.note.empty()) summary += data.note + "\n";
   std::string html = fmt::format(
       "<h1>gMAD: {0} vs {1}</h1>\n<p class=\"meta\">{2}: {3} images, {4} levels, window {5} of a level. In "
       "each level the defender rates both images alike; the attacker rates the left one best and the right "
       "one worst. Images at native size (small ones enlarged by a whole factor); click one to enlarge it, "
       "click again to close.</p>\n",
-      escape(na), escape(nb), escape(args.input), t.rows.size(), args.levels, args.window);
+      escape(na), escape(nb), escape(data.source), n, args.levels, args.window);
+  if (!data.note.empty()) html += "<p class=\"meta\">" + escape(data.note) + "</p>\n";
   for (const auto& [defender, attacker, result] :
        {std::tuple<std::string, std::string, const ohem::GmadResult*>{na, nb, &comp.a_defends},
         std::tuple<std::string, std::string, const ohem::GmadResult*>{nb, na, &comp.b_defends}}) {
@@ -615,6 +1035,7 @@ inline int run(const std::vector<std::string>& argv, std::string& out, std::stri
       err += fmt::format("ohem-eval: {} (see --help)\n", e.what());
       return 1;
     }
+    check_modes(args);
     out += args.gmad ? gmad_file(args, err) : evaluate_file(args, err);
     return 0;
   } catch (const c10::Error& e) {
