@@ -11,6 +11,7 @@
 #include <common/html.hpp>
 #include <common/io.hpp>
 
+#include <ohem/csv.hpp>
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>
 #include <ohem/runtime.hpp>
@@ -112,13 +113,8 @@ inline int64_t default_bootstrap(int64_t n) {
   return std::max<int64_t>(100, (20'000'000 / n) / 100 * 100);
 }
 
-/// Returns `s` as one CSV field (quoted when it holds a comma, quote or line break).
-inline std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+/// One CSV field, quoted where it must be: the library's writer (every CSV ohem writes uses it).
+using ohem::csv_field;
 
 /// Builds the CLI11 parser for `a` (the option names of earlier versions are kept).
 inline void describe(CLI::App& app, Args& a) {
