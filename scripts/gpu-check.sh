@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with a CUDA device and pip `torch` (its bundled LibTorch): configures a
 # Release build against that LibTorch, builds ohem_tests and bench_step, runs the CUDA tests (CTest label
-# cuda) and bench_step on the GPU, and writes a markdown summary:
+# cuda) and bench_step on the GPU, trains train_pairwise for 50 OHEM steps and 50 plain steps on the GPU (the
+# first step's loss against the CPU's, and the OHEM/plain step-time ratio), and writes a markdown summary:
 #   $OUT/gpu-summary.md when $OUT is set, else build/gpu/summary.md   (logs next to it, *.log)
 # Each step has a time limit; the whole check fits in about 10 minutes on a 16-core machine.
 #
@@ -115,12 +116,12 @@ if ((!dry)); then
   echo "- CUDA architectures (TORCH_CUDA_ARCH_LIST): ${TORCH_CUDA_ARCH_LIST:-detected by LibTorch}" >>"$summary"
 fi
 
-# 2. Configure and build (Release, tests and benchmarks, no examples).
+# 2. Configure and build (Release, tests and benchmarks, and of the examples train_pairwise only).
 configure=(cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOHEM_BUILD_TESTS=ON
-  -DOHEM_BUILD_EXAMPLES=OFF -DOHEM_BUILD_BENCHMARKS=ON)
+  -DOHEM_BUILD_EXAMPLES=ON -DOHEM_BUILD_BENCHMARKS=ON)
 [[ -z "$torch_prefix" ]] || configure+=("-DCMAKE_PREFIX_PATH=$torch_prefix")
 run_step configure 180 "${configure[@]}" || fail "configure (see $out/configure.log)"
-targets=(ohem_tests bench_step)
+targets=(ohem_tests bench_step train_pairwise)
 ((!dist)) || targets+=(bench_distributed)
 run_step build 420 cmake --build "$build" -j "$jobs" --target "${targets[@]}" ||
   fail "build (see $out/build.log)"
@@ -173,7 +174,39 @@ PY
   fi
 } >>"$summary"
 
-# 5. (--distributed) Data-parallel throughput and overlap on this machine's CPU cores (Gloo on 127.0.0.1):
+# 5. train_pairwise on the GPU: the walk-through's images (tests/walkthrough/make_data.py), ResNet-18 of
+# width 32, 50 steps of batch 16 pairs with OHEM and 50 without; the first step's loss against the CPU's
+# (within 1e-4, float32) and the step times from log.jsonl (steps 11-50: after the warm-up).
+device=cuda
+((!dry)) || device=cpu
+data="$build/trainer-data"
+rm -rf "$data" && mkdir -p "$data"
+"$python" "$repo/tests/walkthrough/make_data.py" "$data" || fail "tests/walkthrough/make_data.py"
+trainer=("$build/examples/train_pairwise/train_pairwise" --csv "$data/train.csv" --arch resnet18 --width 32
+  --resize 0 --crop 32 --test-resize 0 --epochs1 0 --epochs2 100 --batch2 16 --progress off --threads 4)
+run_step trainer-cpu-1 120 "${trainer[@]}" --device cpu --max-steps 1 --ohem on --out "$build/run-cpu" --overwrite ||
+  fail "train_pairwise on the CPU (see $out/trainer-cpu-1.log)"
+run_step trainer-ohem 300 "${trainer[@]}" --device "$device" --max-steps 50 --ohem on --out "$build/run-ohem" \
+  --overwrite || fail "train_pairwise --ohem on on $device (see $out/trainer-ohem.log)"
+run_step trainer-plain 300 "${trainer[@]}" --device "$device" --max-steps 50 --ohem off --out "$build/run-plain" \
+  --overwrite || fail "train_pairwise --ohem off on $device (see $out/trainer-plain.log)"
+"$python" - "$build" "$device" >>"$summary" <<'PY' || fail "the trainer's first step on $device differs from the CPU's"
+import json, sys
+build, device = sys.argv[1], sys.argv[2]
+def steps(run):
+    return [j for j in map(json.loads, open(f"{build}/{run}/log.jsonl")) if j.get("event") == "step"]
+cpu, ohem, plain = steps("run-cpu"), steps("run-ohem"), steps("run-plain")
+def step_time(s):  # mean seconds per step over steps 11..50, from the log's elapsed times
+    return (s[-1]["elapsed_s"] - s[9]["elapsed_s"]) / (len(s) - 10)
+diff = abs(cpu[0]["loss"] - ohem[0]["loss"])
+print(f"\n## train_pairwise on {device} (ResNet-18 width 32, batch 16 pairs of 32 px, 50 steps)\n")
+print(f"- first step's loss: CPU {cpu[0]['loss']:.6f}, {device} {ohem[0]['loss']:.6f}, |diff| {diff:.2e} (limit 1e-4)")
+print(f"- step time (steps 11-50): OHEM {1e3 * step_time(ohem):.1f} ms, plain {1e3 * step_time(plain):.1f} ms, "
+      f"OHEM/plain {step_time(ohem) / step_time(plain):.2f}")
+sys.exit(0 if diff <= 1e-4 * max(1.0, abs(cpu[0]["loss"])) else 1)
+PY
+
+# 6. (--distributed) Data-parallel throughput and overlap on this machine's CPU cores (Gloo on 127.0.0.1):
 # with spare cores, how much of the all-reduce hides behind backward (docs/distributed.md). A failure is
 # reported, not fatal (a step past its time limit still ends the check).
 if ((dist)); then

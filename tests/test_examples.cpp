@@ -922,7 +922,7 @@ TEST_CASE("trainers: bad options and bad data are errors naming the cause", "[ex
   CHECK_THROWS_WITH(parse_train_args({"--batchnorm", "x"}),
                     Contains("--batchnorm: x not in {frozen,separate,shared}"));
   CHECK_THROWS_WITH(parse_train_args({"--split", "bogus"}),
-                    Contains("--split: bogus not in {image,group,auto}"));
+                    Contains("--split: bogus not in {image,group,auto,kadid-longtail,kadid-balanced}"));
   CHECK_THROWS_WITH(parse_train_args({"--frobnicate", "1"}),
                     Contains("not expected") && Contains("--frobnicate"));
   CHECK_THROWS_WITH(parse_train_args({"stray"}), Contains("not expected: stray"));

@@ -352,3 +352,112 @@ TEST_CASE("trainers: --test sets are evaluated every epoch and at the end, per s
   bad.split = "kadid-longtail";
   CHECK_THROWS_WITH(train_mos::Trainer(bad), Catch::Contains("needs --format kadid10k"));
 }
+
+TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only, best.pt, resumed exactly",
+          "[score][trainer]") {
+  TrainOptions o = score_options("cnniqa");
+  o.epochs2 = 3;
+  o.val_fraction = 0.25;  // 12 training images (no contents): 9 train, 3 validate
+  o.lr = 3e-3;
+  nlohmann::json results;
+  {
+    train_mos::Trainer t(o);
+    CHECK(t.split().train.size() == 9);
+    t.train();
+  }
+  results = nlohmann::json::parse(slurp_file((fs::path(o.out) / "results.json").string()));
+  const nlohmann::json sel = results.at("selection");
+  REQUIRE(sel.is_object());
+  CHECK(sel.at("val_images") == 3);
+  CHECK(sel.at("best_stage") == 2);
+  const int64_t best = sel.at("best_epoch").get<int64_t>();
+  CHECK((best >= 0 && best <= 2));
+  // Every epoch's log line holds the validation SRCC; the chosen epoch is the first with the largest.
+  std::vector<double> val;
+  std::istringstream log(slurp_file((fs::path(o.out) / "log.jsonl").string()));
+  for (std::string line; std::getline(log, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j.value("event", "") == "epoch") val.push_back(j.at("val").at("srcc").get<double>());
+  }
+  REQUIRE(val.size() == 3);
+  CHECK(std::max_element(val.begin(), val.end()) - val.begin() == best);
+  CHECK(sel.at("best_val_srcc").get<double>() == val[static_cast<size_t>(best)]);
+  // The chosen epoch's test results are those of best.pt's weights (scored by ohem-score).
+  const std::string scores = (fs::path(o.out) / "best_scores.csv").string();
+  std::string out, err;
+  REQUIRE(score({"--checkpoint", (fs::path(o.out) / "best.pt").string(), "--csv", o.test_csv, "--out", scores,
+                 "--threads", "1", "--quiet"},
+                out, err) == 0);
+  const auto predicted = column_by_name(scores, "prediction");
+  const auto mos = column_by_name((fs::path(o.out) / "predictions.csv").string(), "mos");
+  std::vector<double> p, m;
+  for (const auto& [name, v] : predicted) {
+    p.push_back(std::stod(v));
+    m.push_back(std::stod(mos.at(name)));
+  }
+  CHECK(correlations(p, m).srcc == Approx(sel.at("test").at("srcc").get<double>()).margin(1e-12));
+  if (best != 2) CHECK(sel.at("test").at("srcc") != results.at("srcc"));  // the last epoch's differ
+
+  // Interrupted after 2 epochs and extended to 3 on resume: the same choice and results.
+  TrainOptions first = o;
+  first.epochs2 = 2;
+  first.out = ohem_test::temp_path("score_val_resume");
+  {
+    train_mos::Trainer t(first);
+    t.train();
+  }
+  TrainOptions second = first;
+  second.epochs2 = 3;
+  second.resume = (fs::path(first.out) / "checkpoint.pt").string();
+  {
+    train_mos::Trainer t(second);
+    t.train();
+  }
+  const nlohmann::json resumed =
+      nlohmann::json::parse(slurp_file((fs::path(first.out) / "results.json").string())).at("selection");
+  CHECK(resumed.at("best_epoch") == sel.at("best_epoch"));
+  CHECK(resumed.at("best_val_srcc") == sel.at("best_val_srcc"));
+  CHECK(resumed.at("test") == sel.at("test"));
+
+  TrainOptions bad = score_options("cnniqa");
+  bad.val_fraction = 1.0;
+  CHECK_THROWS_WITH(train_mos::Trainer(bad), Catch::Contains("--val-fraction must be in [0, 1)"));
+}
+
+TEST_CASE("trainers: --device is checked before any work, cuda refused where there is none",
+          "[score][trainer]") {
+  TrainOptions o = score_options("cnniqa");
+  o.device = "tpu";
+  CHECK_THROWS_WITH(train_mos::Trainer(o),
+                    Catch::Contains("--device must be cpu, cuda or cuda:N, got \"tpu\""));
+  o.device = "cuda:99";
+  if (torch::cuda::is_available()) {
+    CHECK_THROWS_WITH(train_mos::Trainer(o), Catch::Contains("CUDA devices"));
+  } else {
+    CHECK_THROWS_WITH(train_mos::Trainer(o), Catch::Contains("no CUDA device is available"));
+  }
+}
+
+TEST_CASE("trainers on CUDA: the first step's loss is the CPU's within 1e-4", "[.][cuda]") {
+  OHEM_REQUIRE_CUDA();
+  TrainOptions o = score_options("resnet18");
+  o.max_steps = 2;
+  std::vector<double> first_losses;
+  for (const char* device : {"cpu", "cuda"}) {
+    o.device = device;
+    o.out = ohem_test::temp_path(std::string("score_cuda_") + device);
+    train_pairwise::Trainer t(o);
+    t.step();
+    first_losses.push_back(NAN);
+    std::ifstream log((fs::path(o.out) / "log.jsonl").string());
+    for (std::string line; std::getline(log, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("event", "") == "step") {
+        first_losses.back() = j.at("loss").get<double>();
+        break;
+      }
+    }
+  }
+  REQUIRE(first_losses.size() == 2);
+  CHECK(std::abs(first_losses[0] - first_losses[1]) <= 1e-4 * std::max(1.0, std::abs(first_losses[0])));
+}

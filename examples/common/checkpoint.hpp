@@ -89,7 +89,9 @@ inline void load_checked(torch::serialize::InputArchive& payload, const std::str
   TORCH_CHECK(h == expected, "checkpoint \"", path, "\" is corrupted: checksum ", h, " of its payload, ",
               expected, " written with it");
   try {
-    payload.load_from(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+    // Onto the CPU whatever device wrote it (a trainer moves what it restores to its --device).
+    payload.load_from(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()),
+                      torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "cannot read the payload of checkpoint \"", path, "\": ", e.what_without_backtrace());
   }

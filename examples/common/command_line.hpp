@@ -46,8 +46,10 @@ struct TrainOptions {
   std::string test_images;         ///< [--test-images] its image directory
   /// [--test] extra test sets NAME=FORMAT:CSV[:IMAGES], each evaluated every epoch and at the end
   std::vector<std::string> tests;
-  std::string split = "auto";     ///< [--split] image | group | auto (group when images share a reference)
-  double train_fraction = 0.8;    ///< [--train-fraction] share of images (or groups) used for training
+  std::string split = "auto";   ///< [--split] image | group | auto (group when images share a reference)
+  double train_fraction = 0.8;  ///< [--train-fraction] share of images (or groups) used for training
+  double val_fraction =
+      0.0;  ///< [--val-fraction] share of the training images (or contents) that choose the epoch
   uint64_t split_seed = 0;        ///< [--split-seed] seed of the split (the paper: 10 random splits)
   bool skip_bad_rows = false;     ///< [--skip-bad-rows] skip malformed rows / missing images with a warning
   bool cache = false;             ///< [--cache] keep decoded, resized images in memory
@@ -91,6 +93,7 @@ struct TrainOptions {
   int64_t max_steps = 0;              ///< [--max-steps] stop after this many steps in all (0: no limit)
   // Runtime
   int threads = 1;                 ///< [--threads] torch threads (command line: the cores available)
+  std::string device = "cpu";      ///< [--device] cpu | cuda | cuda:N
   uint64_t seed = 0;               ///< [--seed] initialisation, pairs and augmentation
   std::string out = "runs/train";  ///< [--out] output directory (log.jsonl, results.json, ...)
   std::string resume;              ///< [--resume] checkpoint to resume from
@@ -154,6 +157,11 @@ void visit_train_options(Options& o, F&& f) {
                {"image", "group", "auto", "kadid-longtail", "kadid-balanced"}},
     o.split);
   f(OptionInfo{"--train-fraction", "share of images (or groups) used for training"}, o.train_fraction);
+  f(OptionInfo{"--val-fraction",
+               "share of the training images (or contents) held out to choose the epoch: best.pt, and test "
+               "results "
+               "for the chosen epoch as well as the last (0: none, the recipe)"},
+    o.val_fraction);
   f(OptionInfo{"--split-seed", "seed of the train/test split"}, o.split_seed);
   f(OptionInfo{"--skip-bad-rows", "skip malformed rows and missing images with a warning", R::Run, true},
     o.skip_bad_rows);
@@ -225,6 +233,10 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--gamma", "StepLR factor"}, o.gamma);
   f(OptionInfo{"--max-steps", "stop after this many steps in all (0: no limit)", R::Runtime}, o.max_steps);
   // runtime
+  f(OptionInfo{"--device",
+               "where the model trains: cpu, cuda or cuda:N (one process; images are decoded on the CPU)",
+               R::Runtime},
+    o.device);
   f(OptionInfo{"--threads", "torch threads (default: the cores available / processes on this machine)",
                R::Runtime},
     o.threads);
@@ -432,6 +444,8 @@ inline std::vector<TestSetSpec> parse_test_sets(const std::vector<std::string>& 
 inline void validate(const TrainOptions& o) {
   parse_test_sets(o.tests);
   TORCH_CHECK(!o.csv.empty(), "no metadata file given (--csv)");
+  TORCH_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction must be in [0, 1), got ",
+              o.val_fraction);
   TORCH_CHECK(o.train_fraction > 0 && o.train_fraction < 1, "--train-fraction must be in (0, 1), got ",
               o.train_fraction);
   TORCH_CHECK(o.ratio >= 0 && o.ratio < 1, "--ratio must be in [0, 1), got ", o.ratio);

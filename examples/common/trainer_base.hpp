@@ -192,6 +192,7 @@ class TrainerBase {
     resolve_auto_resume();
     prepare_output();
     torch::set_num_threads(o_.threads);
+    device_ = resolve_device();
     // LibTorch builds whose convolution gradients read unwritten memory get oneDNN turned off (stderr
     // says so, also under --quiet: it changes speed).
     if (const std::string warning = ohem::guard_convolution_backward(); !warning.empty() && dist_.is_main())
@@ -233,6 +234,7 @@ class TrainerBase {
       split_ = split == "group" ? split_by_group(data_, o_.train_fraction, o_.split_seed)
                                 : split_by_image(data_, o_.train_fraction, o_.split_seed);
     }
+    if (o_.val_fraction > 0) carve_validation();
     for (const TestSetSpec& t : parse_test_sets(o_.tests)) {  // --test: appended after the run's images
       const Dataset extra = read_dataset(t.format, t.csv, t.images, read);
       TestSet set{t.name, {}};
@@ -267,6 +269,10 @@ class TrainerBase {
     if (!o_.init_from.empty()) {
       const int64_t n = load_model_weights(*net_, o_.init_from);
       say(fmt::format("initialised {} tensors from {}", n, o_.init_from));
+    }
+    if (!device_.is_cpu()) {  // --device: the model, its initial weights (for the warning) and all after it
+      net_->to(device_);
+      for (auto& [name, t] : initial_) t = t.to(device_);
     }
     const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
     if (resume_ && dist_.is_main()) {
@@ -406,7 +412,8 @@ class TrainerBase {
                                       {"loss", s.loss},
                                       {"task_full", s.task_full},
                                       {"task_twin", s.task_twin},
-                                      {"consistency", s.consistency}});
+                                      {"consistency", s.consistency},
+                                      {"elapsed_s", elapsed()}});
     const bool epoch_end = schedule_.position().step_in_epoch >= steps;
     if (epoch_end) end_epoch();
     if (!epoch_end && o_.checkpoint_every > 0 && global_step() % o_.checkpoint_every == 0)
@@ -425,7 +432,16 @@ class TrainerBase {
     EvalResult r = evaluate();
     if (!history_.empty() && schedule_.finished()) history_.back().test_srcc = r.overall.srcc;
     const std::map<std::string, EvalResult> sets = evaluate_test_sets();
-    dist_.run_on_main([&] { write_results(r, sets); });
+    std::optional<EvalResult> chosen;
+    std::map<std::string, EvalResult> chosen_sets;
+    if (!best_weights_.empty()) {  // --val-fraction: the test results of the chosen epoch too
+      const auto last = weights();
+      set_weights(best_weights_);
+      chosen = evaluate();
+      chosen_sets = evaluate_test_sets();
+      set_weights(last);
+    }
+    dist_.run_on_main([&] { write_results(r, sets, chosen ? &*chosen : nullptr, chosen_sets); });
     if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
       std::cerr << fmt::format("parameter checksum of rank {} of {}: {:016x}\n", dist_.rank(),
                                dist_.world_size(), parameter_checksum());
@@ -462,7 +478,11 @@ class TrainerBase {
     std::vector<torch::Tensor> batch;
     auto flush = [&] {
       if (batch.empty()) return;
-      torch::Tensor p = self().predict(torch::stack(batch)).reshape({-1}).to(torch::kDouble).contiguous();
+      torch::Tensor p = self()
+                            .predict(torch::stack(batch).to(device_))
+                            .reshape({-1})
+                            .to(torch::kCPU, torch::kDouble)
+                            .contiguous();
       for (int64_t k = 0; k < p.size(0); ++k) r.predictions.push_back(p[k].item<double>());
       batch.clear();
     };
@@ -553,6 +573,10 @@ class TrainerBase {
     }
     root.write("hardness", tracker_.values());
     root.write("warnings", c10::IValue(nlohmann::json(warnings_).dump()));
+    root.write("selection", c10::IValue(nlohmann::json{{"best_stage", best_.stage},
+                                                       {"best_epoch", best_.epoch},
+                                                       {"best_val_srcc", best_.val_srcc}}
+                                            .dump()));
     root.write("log_bytes", c10::IValue(log_.bytes()));
     root.write("world_size", c10::IValue(static_cast<int64_t>(dist_.world_size())));
     if (rng_states.defined()) root.write("torch_rng_ranks", rng_states);
@@ -566,6 +590,8 @@ class TrainerBase {
   Competitor* competitor() { return competitor_ ? &*competitor_ : nullptr; }
   /// Returns the optimiser of the current stage.
   torch::optim::Adam& optimizer() { return *optimizer_; }
+  /// Returns where the model trains (--device).
+  const torch::Device& device() const { return device_; }
   /// Returns the test transform of this run (--test-resize, --test-crop), as `ohem-score` applies it.
   TestTransform test_transform() const { return TestTransform{o_.test_resize, o_.test_crop}; }
   /// Returns the dataset, the split and the options.
@@ -586,6 +612,8 @@ class TrainerBase {
   int64_t global_step() const { return schedule_.position().global_step; }
   /// Returns the default checkpoint path (<out>/checkpoint.pt).
   std::string checkpoint_path() const { return (std::filesystem::path(o_.out) / "checkpoint.pt").string(); }
+  /// Returns the path of the chosen epoch's checkpoint (<out>/best.pt; with --val-fraction).
+  std::string best_path() const { return (std::filesystem::path(o_.out) / "best.pt").string(); }
   /// Returns the process group (a single process without launcher variables).
   const ohem::DistributedContext& distributed() const { return dist_; }
 
@@ -602,7 +630,7 @@ class TrainerBase {
     TrainTransform tf{0, o_.crop, o_.flip};
     std::vector<torch::Tensor> xs;
     for (int64_t i : indices) xs.push_back(tf(train_store_->get(i), rng));
-    return torch::stack(xs);
+    return torch::stack(xs).to(device_);
   }
 
   /// Returns the backbone (for pretrained weights): the net's child module named "backbone".
@@ -801,9 +829,11 @@ class TrainerBase {
   // computed without the interruption.
   void restore() {
     const std::string& path = o_.resume;
+    restore_selection(path);
     torch::serialize::InputArchive model;
     read_entry(*resume_, "model", model, path);
     load_matching(*net_, model, "checkpoint \"" + path + "\"");
+    net_->to(device_);  // the checkpoint is read onto the CPU (load_checked)
     SchedulePosition p;
     const int64_t stage_index = read_int_entry(*resume_, "stage_index", path);
     TORCH_CHECK(stage_index >= 0, "checkpoint \"", path, "\": negative stage_index ", stage_index);
@@ -820,7 +850,10 @@ class TrainerBase {
     torch::serialize::InputArchive opt;
     read_entry(*resume_, "optimizer", opt, path);
     try {
-      if (optimizer_) optimizer_->load(opt);
+      if (optimizer_) {
+        optimizer_->load(opt);
+        if (!device_.is_cpu()) move_optimizer_state();
+      }
     } catch (const c10::Error& e) {
       TORCH_CHECK(false, "checkpoint \"", path,
                   "\": cannot restore the optimiser: ", e.what_without_backtrace());
@@ -862,6 +895,69 @@ class TrainerBase {
         nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
     say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
                     schedule_.finished() ? 0 : schedule_.stage().number, epoch(), p.step_in_epoch));
+  }
+
+  // Where the model trains (--device): cpu, or an available CUDA device; throws naming what is missing.
+  torch::Device resolve_device() const {
+    std::optional<torch::Device> d;
+    try {
+      d.emplace(o_.device);
+    } catch (const c10::Error&) {
+      TORCH_CHECK(false, "--device must be cpu, cuda or cuda:N, got \"", o_.device, "\"");
+    }
+    TORCH_CHECK(d->is_cpu() || d->is_cuda(), "--device must be cpu, cuda or cuda:N, got \"", o_.device, "\"");
+    if (d->is_cuda()) {
+      TORCH_CHECK(torch::cuda::is_available(), "--device ", o_.device,
+                  ": no CUDA device is available (this LibTorch finds none; it may be a CPU-only build)");
+      TORCH_CHECK(!d->has_index() || d->index() < static_cast<int>(torch::cuda::device_count()), "--device ",
+                  o_.device, ": there are ", torch::cuda::device_count(), " CUDA devices");
+      TORCH_CHECK(!dist_.distributed(), "--device ", o_.device,
+                  ": the example trainers train on CUDA in one process only (several processes on CUDA need "
+                  "NCCL, not wired up yet); run without the launcher, or with --device cpu");
+    }
+    return *d;
+  }
+
+  // After an optimiser is restored from a checkpoint (read onto the CPU): its state onto --device.
+  void move_optimizer_state() {
+    for (auto& kv : optimizer_->state()) {
+      auto& s = static_cast<torch::optim::AdamParamState&>(*kv.second);
+      s.exp_avg(s.exp_avg().to(device_));
+      s.exp_avg_sq(s.exp_avg_sq().to(device_));
+      if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(device_));
+    }
+  }
+
+  // --val-fraction on resume: the best epoch so far (the checkpoint's "selection") and its weights, from
+  // best.pt beside the checkpoint. Called first in restore(): building the model draws random numbers,
+  // and the checkpoint's RNG state is set after it.
+  void restore_selection(const std::string& path) {
+    c10::IValue v;
+    if (val_.empty() || !resume_->try_read("selection", v)) return;
+    TORCH_CHECK(v.isString(), "checkpoint \"", path, "\": the entry \"selection\" is a ", v.tagKind(),
+                ", expected a string");
+    try {
+      const nlohmann::json j = nlohmann::json::parse(v.toStringRef());
+      best_.stage = j.at("best_stage").get<int64_t>();
+      best_.epoch = j.at("best_epoch").get<int64_t>();
+      best_.val_srcc = j.at("best_val_srcc").is_null() ? NAN : j.at("best_val_srcc").get<double>();
+    } catch (const nlohmann::json::exception& e) {
+      TORCH_CHECK(false, "checkpoint \"", path, "\": bad entry \"selection\": ", e.what());
+    }
+    if (best_.epoch < 0) return;
+    const std::string best = (std::filesystem::path(path).parent_path() / "best.pt").string();
+    TORCH_CHECK(std::filesystem::is_regular_file(best), "checkpoint \"", path, "\" chose stage ", best_.stage,
+                " epoch ", best_.epoch + 1, " on the validation set, but its weights \"", best,
+                "\" are missing (resume needs best.pt beside checkpoint.pt)");
+    torch::serialize::InputArchive payload, model;
+    load_checked(payload, best);
+    read_entry(payload, "model", model, best);
+    Net other = self().make_net();
+    load_matching(*other, model, "checkpoint \"" + best + "\"");
+    torch::NoGradGuard no_grad;
+    best_weights_.clear();
+    for (const auto& p : other->named_parameters()) best_weights_[p.key()] = p.value().detach().clone();
+    for (const auto& b : other->named_buffers()) best_weights_[b.key()] = b.value().detach().clone();
   }
 
   // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.
@@ -1031,6 +1127,7 @@ class TrainerBase {
       }
       j["tests"] = sets;
     }
+    const bool improved = !val_.empty() && validate_epoch(j, line);
     history_.push_back(es);
     log_.write(j);
     say(line);
@@ -1047,11 +1144,99 @@ class TrainerBase {
       set_lr();
       progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
     }
+    // best.pt first: a run killed between the two writes resumes from the previous checkpoint.pt and
+    // recomputes this epoch exactly, writing the same best.pt again.
+    if (improved) save_checkpoint(best_path());
     save_checkpoint(checkpoint_path());
+  }
+
+  // --val-fraction: moves a seeded share of the training images to the validation set, by content where
+  // training images share a reference (the run's own split unit), else by image.
+  void carve_validation() {
+    TORCH_CHECK(split_.train.size() >= 4, "--val-fraction needs at least 4 training images, got ",
+                split_.train.size());
+    const Dataset train = data_.subset(split_.train);
+    std::set<std::string> groups;
+    for (const auto& s : train.samples) groups.insert(s.group);
+    const bool by_group = groups.size() < train.samples.size();
+    const uint64_t seed = o_.split_seed ^ 0x76616C69646174ULL;  // "validat": not the test split's draws
+    const Split v = by_group ? split_by_group(train, 1.0 - o_.val_fraction, seed)
+                             : split_by_image(train, 1.0 - o_.val_fraction, seed);
+    std::vector<int64_t> keep;
+    for (int64_t i : v.train) keep.push_back(split_.train[static_cast<size_t>(i)]);
+    for (int64_t i : v.test) val_.push_back(split_.train[static_cast<size_t>(i)]);
+    std::sort(keep.begin(), keep.end());
+    std::sort(val_.begin(), val_.end());
+    split_.train = std::move(keep);
+    split_kind_ += by_group ? ", validation by content" : ", validation by image";
+  }
+
+  // Evaluates the validation set after an epoch (every epoch, the last included), adds it to the epoch's
+  // log line, and keeps the weights if its SRCC is the best so far (the first epoch's always; ties keep
+  // the earlier). Returns true if this epoch is the new best. Distributed: rank 0 decides, every rank
+  // follows.
+  bool validate_epoch(nlohmann::ordered_json& j, std::string& line) {
+    const EvalResult r = evaluate(val_);
+    j["val"] = {{"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}};
+    line += fmt::format("  val SRCC {:.4f}", r.overall.srcc);
+    bool improved = dist_.is_main() && (best_.epoch < 0 || r.overall.srcc > best_.val_srcc);
+    if (dist_.distributed()) {
+      const torch::Tensor all = dist_.all_gather_cat(torch::tensor({static_cast<int64_t>(improved)}));
+      improved = all[0].item<int64_t>() != 0;
+    }
+    if (!improved) return false;
+    best_.stage = schedule_.stage().number;
+    best_.epoch = epoch();
+    best_.val_srcc = r.overall.srcc;
+    best_weights_ = weights();
+    line += " (best so far)";
+    return true;
+  }
+
+  // The model's parameters and buffers by name, copied.
+  std::map<std::string, torch::Tensor> weights() {
+    torch::NoGradGuard no_grad;
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& p : net_->named_parameters()) out[p.key()] = p.value().detach().clone();
+    for (const auto& b : net_->named_buffers()) out[b.key()] = b.value().detach().clone();
+    return out;
+  }
+
+  // Copies `w` (from `weights()`) into the model.
+  void set_weights(const std::map<std::string, torch::Tensor>& w) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : net_->named_parameters()) p.value().copy_(w.at(p.key()));
+    for (const auto& b : net_->named_buffers()) b.value().copy_(w.at(b.key()));
   }
 
   double elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+  // results.json's "selection" (--val-fraction): the chosen epoch and its test results; null without.
+  template <typename Table>
+  nlohmann::ordered_json selection_results(const EvalResult* chosen,
+                                           const std::map<std::string, EvalResult>& sets,
+                                           const Table& table) {
+    if (chosen == nullptr) return nullptr;
+    say(fmt::format(
+        "chosen on validation: stage {} epoch {} (val SRCC {:.4f}); its test ({} images): SRCC {:.4f} "
+        "KRCC {:.4f} PLCC {:.4f}",
+        best_.stage, best_.epoch + 1, best_.val_srcc, chosen->overall.count, chosen->overall.srcc,
+        chosen->overall.krcc, chosen->overall.plcc));
+    return {{"val_fraction", o_.val_fraction},
+            {"val_images", val_.size()},
+            {"best_stage", best_.stage},
+            {"best_epoch", best_.epoch},
+            {"best_val_srcc", best_.val_srcc},
+            {"checkpoint", best_path()},
+            {"test",
+             {{"srcc", chosen->overall.srcc},
+              {"krcc", chosen->overall.krcc},
+              {"plcc", chosen->overall.plcc},
+              {"count", chosen->overall.count},
+              {"by_type", table(chosen->by_type)}}},
+            {"tests", test_results(sets, table)}};
   }
 
   // results.json's "tests": per --test set, its correlations and per-type table.
@@ -1068,7 +1253,8 @@ class TrainerBase {
     return j;
   }
 
-  void write_results(const EvalResult& r, const std::map<std::string, EvalResult>& sets) {
+  void write_results(const EvalResult& r, const std::map<std::string, EvalResult>& sets,
+                     const EvalResult* chosen, const std::map<std::string, EvalResult>& chosen_sets) {
     say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count,
                     r.overall.srcc, r.overall.krcc, r.overall.plcc));
     for (const auto& [name, t] : sets)
@@ -1101,6 +1287,7 @@ class TrainerBase {
                              {"by_type_group", table(r.by_type_group)},
                              {"type_groups", type_group_},
                              {"tests", test_results(sets, table)},
+                             {"selection", selection_results(chosen, chosen_sets, table)},
                              {"warnings", warnings_},
                              {"config", run_config(o_)}};
     if (dist_.distributed()) j["world_size"] = dist_.world_size();
@@ -1142,6 +1329,13 @@ class TrainerBase {
   std::vector<std::string> warnings_;              // for results.json (kept in the checkpoint)
   std::map<std::string, std::string> type_group_;  // --split kadid-*: distortion type → head, mid, tail
   std::vector<TestSet> test_sets_;                 // --test: name and dataset indices of each extra set
+  std::vector<int64_t> val_;                       // --val-fraction: the validation images (dataset indices)
+  torch::Device device_{torch::kCPU};              // --device
+  struct {
+    int64_t stage = 0, epoch = -1;  // the chosen epoch (-1: none yet)
+    double val_srcc = NAN;
+  } best_;
+  std::map<std::string, torch::Tensor> best_weights_;  // the chosen epoch's weights
 };
 
 }  // namespace ohem_examples

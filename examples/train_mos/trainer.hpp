@@ -67,7 +67,7 @@ class Trainer : public TrainerBase<Trainer, MosNet, ohem::MosL1Loss> {
       mos.push_back(data_.samples[static_cast<size_t>(idx.back())].mos);
     }
     const torch::Tensor x = load_train(idx, rng);
-    const torch::Tensor target = torch::tensor(mos, torch::kFloat);
+    const torch::Tensor target = torch::tensor(mos, torch::kFloat).to(device());
     const torch::Tensor indices = torch::tensor(idx);
 
     StepStats s;

@@ -58,7 +58,7 @@ class Trainer : public TrainerBase<Trainer, BaseCNN, ohem::PairwiseFidelityLoss>
     }
     const torch::Tensor x1 = load_train(ia, rng);
     const torch::Tensor x2 = load_train(ib, rng);
-    const torch::Tensor label = torch::tensor(g, torch::kFloat);
+    const torch::Tensor label = torch::tensor(g, torch::kFloat).to(device());
     const torch::Tensor idx1 = torch::tensor(ia), idx2 = torch::tensor(ib);
 
     StepStats s;
