@@ -145,6 +145,10 @@ TEST_CASE("ohem-score: --images lists a folder recursively, --skip-bad lists wha
   CHECK(by_name.size() == 20);
   CHECK(by_name.count("test/s12.png") == 1);  // relative to --images, '/' separators
   CHECK(by_name.count("s0.png") == 1);
+  const std::string image = (images / "s0.png").string(), before = slurp_file(image);
+  CHECK(score({"--checkpoint", ckpt, "--images", images.string(), "--out", image}, out, err) == 1);
+  CHECK(err.find("is one of the images to score") != std::string::npos);
+  CHECK(slurp_file(image) == before);
 
   // A corrupt image and a missing one: errors naming file and row, or skipped and listed.
   const fs::path bad_dir = ohem_test::temp_path("score_bad");
@@ -336,6 +340,20 @@ TEST_CASE("trainers: --test sets are evaluated every epoch and at the end, per s
   }
   CHECK(epochs_with_sets == 1);
 
+  // A resume may drop or add --test sets (they are not part of the run): extended by one epoch without.
+  TrainOptions more = o;
+  more.tests = {"other=generic:" + o.test_csv};
+  more.epochs2 = 3;
+  more.resume = (fs::path(o.out) / "checkpoint.pt").string();
+  {
+    train_mos::Trainer t(more);
+    t.train();
+  }
+  const nlohmann::json extended =
+      nlohmann::json::parse(slurp_file((fs::path(o.out) / "results.json").string()));
+  CHECK(extended.at("tests").contains("other"));
+  CHECK_FALSE(extended.at("tests").contains("again"));
+
   TrainOptions bad = score_options("cnniqa");
   for (const auto& [value, message] :
        std::vector<std::pair<std::string, std::string>>{{"nameonly", "expected NAME=FORMAT:CSV"},
@@ -396,6 +414,7 @@ TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only,
     m.push_back(std::stod(mos.at(name)));
   }
   CHECK(correlations(p, m).srcc == Approx(sel.at("test").at("srcc").get<double>()).margin(1e-12));
+  CHECK(correlations(p, m).plcc == Approx(sel.at("test").at("plcc").get<double>()).margin(1e-12));
   if (best != 2) CHECK(sel.at("test").at("srcc") != results.at("srcc"));  // the last epoch's differ
 
   // Interrupted after 2 epochs and extended to 3 on resume: the same choice and results.
@@ -422,14 +441,23 @@ TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only,
   TrainOptions bad = score_options("cnniqa");
   bad.val_fraction = 1.0;
   CHECK_THROWS_WITH(train_mos::Trainer(bad), Catch::Contains("--val-fraction must be in [0, 1)"));
+  bad.val_fraction = 0.1;  // 12 training images: 11 train, 1 validates, whose SRCC is undefined
+  CHECK_THROWS_WITH(train_mos::Trainer(bad), Catch::Contains("leaves 1 validation image(s)"));
 }
 
 TEST_CASE("trainers: --device is checked before any work, cuda refused where there is none",
           "[score][trainer]") {
   TrainOptions o = score_options("cnniqa");
+  {
+    train_mos::Trainer t(o);  // a run in --out, which a refused --overwrite must leave alone
+    t.train();
+  }
+  o.overwrite = true;
   o.device = "tpu";
   CHECK_THROWS_WITH(train_mos::Trainer(o),
                     Catch::Contains("--device must be cpu, cuda or cuda:N, got \"tpu\""));
+  CHECK(fs::exists(fs::path(o.out) / "checkpoint.pt"));
+  CHECK(fs::exists(fs::path(o.out) / "results.json"));
   o.device = "cuda:99";
   if (torch::cuda::is_available()) {
     CHECK_THROWS_WITH(train_mos::Trainer(o), Catch::Contains("CUDA devices"));

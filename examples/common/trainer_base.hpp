@@ -189,10 +189,10 @@ class TrainerBase {
     TORCH_CHECK(o_.max_pixels > 0, "--max-pixels must be positive, got ", o_.max_pixels);
     dist_ = ohem::DistributedContext::from_env();
     check_ranks_agree();
+    device_ = resolve_device();  // before anything in --out is touched
     resolve_auto_resume();
     prepare_output();
     torch::set_num_threads(o_.threads);
-    device_ = resolve_device();
     // LibTorch builds whose convolution gradients read unwritten memory get oneDNN turned off (stderr
     // says so, also under --quiet: it changes speed).
     if (const std::string warning = ohem::guard_convolution_backward(); !warning.empty() && dist_.is_main())
@@ -235,6 +235,7 @@ class TrainerBase {
                                 : split_by_image(data_, o_.train_fraction, o_.split_seed);
     }
     if (o_.val_fraction > 0) carve_validation();
+    run_images_ = data_.size();  // the run's own images; the --test sets follow (not part of the run)
     for (const TestSetSpec& t : parse_test_sets(o_.tests)) {  // --test: appended after the run's images
       const Dataset extra = read_dataset(t.format, t.csv, t.images, read);
       TestSet set{t.name, {}};
@@ -434,12 +435,13 @@ class TrainerBase {
     const std::map<std::string, EvalResult> sets = evaluate_test_sets();
     std::optional<EvalResult> chosen;
     std::map<std::string, EvalResult> chosen_sets;
-    if (!best_weights_.empty()) {  // --val-fraction: the test results of the chosen epoch too
-      const auto last = weights();
-      set_weights(best_weights_);
+    if (best_net_) {  // --val-fraction: the test results of the chosen epoch too
+      Net last = spare_net();
+      copy_weights(*net_, *last);
+      copy_weights(*best_net_, *net_);
       chosen = evaluate();
       chosen_sets = evaluate_test_sets();
-      set_weights(last);
+      copy_weights(*last, *net_);
     }
     dist_.run_on_main([&] { write_results(r, sets, chosen ? &*chosen : nullptr, chosen_sets); });
     if (std::getenv("OHEM_TRAINER_CHECKSUM") != nullptr) {
@@ -512,7 +514,7 @@ class TrainerBase {
     }
     r.overall = correlations(r.predictions, mos);
     if (typed) r.by_type = correlations_by(r.predictions, mos, types);
-    if (!type_group_.empty()) {  // --split kadid-*: head, mid and tail types
+    if (!type_group_.empty() && &indices == &split_.test) {  // --split kadid-*: the test split's type groups
       std::vector<std::string> groups;
       for (const auto& t : types) groups.push_back(type_group_.at(t));
       r.by_type_group = correlations_by(r.predictions, mos, groups);
@@ -573,6 +575,11 @@ class TrainerBase {
     }
     root.write("hardness", tracker_.values());
     root.write("warnings", c10::IValue(nlohmann::json(warnings_).dump()));
+    if (best_net_) {  // --val-fraction: the chosen epoch's weights, so that a resume needs nothing else
+      torch::serialize::OutputArchive best;
+      best_net_->save(best);
+      root.write("best_model", best);
+    }
     root.write("selection", c10::IValue(nlohmann::json{{"best_stage", best_.stage},
                                                        {"best_epoch", best_.epoch},
                                                        {"best_val_srcc", best_.val_srcc}}
@@ -872,10 +879,11 @@ class TrainerBase {
     }
     torch::Tensor hv;
     read_entry(*resume_, "hardness", hv, path);
-    TORCH_CHECK(hv.dim() == 1 && hv.size(0) == data_.size(), "checkpoint \"", path, "\" holds hardness for ",
-                hv.numel(), " images, the data has ", data_.size());
+    // Hardness of the run's own images (the --test sets after them may differ on resume: never trained).
+    TORCH_CHECK(hv.dim() == 1 && hv.size(0) >= run_images_, "checkpoint \"", path, "\" holds hardness for ",
+                hv.numel(), " images, the run's data (--csv, --test-csv) has ", run_images_);
     tracker_.reset();
-    for (int64_t i = 0; i < hv.size(0); ++i) {
+    for (int64_t i = 0; i < run_images_; ++i) {
       const double h = hv[i].item<double>();
       if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
     }
@@ -928,36 +936,70 @@ class TrainerBase {
     }
   }
 
-  // --val-fraction on resume: the best epoch so far (the checkpoint's "selection") and its weights, from
-  // best.pt beside the checkpoint. Called first in restore(): building the model draws random numbers,
-  // and the checkpoint's RNG state is set after it.
+  // --val-fraction on resume: the best epoch so far (the checkpoint's "selection") and its weights (its
+  // "best_model": the checkpoint holds all it needs). Resumed into another --out, best.pt is copied there
+  // (when it is the same choice). Called first in restore(); `spare_net` leaves the RNG as it was.
   void restore_selection(const std::string& path) {
     c10::IValue v;
     if (val_.empty() || !resume_->try_read("selection", v)) return;
     TORCH_CHECK(v.isString(), "checkpoint \"", path, "\": the entry \"selection\" is a ", v.tagKind(),
                 ", expected a string");
+    std::string saved;
     try {
       const nlohmann::json j = nlohmann::json::parse(v.toStringRef());
       best_.stage = j.at("best_stage").get<int64_t>();
       best_.epoch = j.at("best_epoch").get<int64_t>();
       best_.val_srcc = j.at("best_val_srcc").is_null() ? NAN : j.at("best_val_srcc").get<double>();
+      saved = j.dump();
     } catch (const nlohmann::json::exception& e) {
       TORCH_CHECK(false, "checkpoint \"", path, "\": bad entry \"selection\": ", e.what());
     }
     if (best_.epoch < 0) return;
-    const std::string best = (std::filesystem::path(path).parent_path() / "best.pt").string();
-    TORCH_CHECK(std::filesystem::is_regular_file(best), "checkpoint \"", path, "\" chose stage ", best_.stage,
-                " epoch ", best_.epoch + 1, " on the validation set, but its weights \"", best,
-                "\" are missing (resume needs best.pt beside checkpoint.pt)");
-    torch::serialize::InputArchive payload, model;
-    load_checked(payload, best);
-    read_entry(payload, "model", model, best);
-    Net other = self().make_net();
-    load_matching(*other, model, "checkpoint \"" + best + "\"");
+    torch::serialize::InputArchive model;
+    read_entry(*resume_, "best_model", model, path);
+    best_net_ = spare_net();
+    load_matching(*best_net_, model, "checkpoint \"" + path + "\" (best_model)");
+    const std::filesystem::path source = std::filesystem::path(path).parent_path() / "best.pt";
+    if (!resume_in_place_ && std::filesystem::is_regular_file(source)) {
+      dist_.run_on_main([&] {
+        torch::serialize::InputArchive other;
+        c10::IValue sel;
+        load_checked(other, source.string());
+        if (!other.try_read("selection", sel) || !sel.isString() ||
+            nlohmann::json::parse(sel.toStringRef()).dump() != saved)
+          return;  // another choice (a run killed between writing best.pt and checkpoint.pt): the next one
+                   // writes it
+        std::ifstream in(source, std::ios::binary);
+        atomic_write_text(best_path(), std::string(std::istreambuf_iterator<char>(in), {}));
+      });
+    }
+  }
+
+  // A second model of the run's architecture (for the chosen epoch's weights), made without drawing from
+  // the global RNG (its state is saved and put back).
+  Net spare_net() {
+    at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+    torch::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state();
+    }
+    Net n = self().make_net();
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+    n->eval();
+    return n;
+  }
+
+  // Copies the parameters and buffers of `from` into `to` (the same architecture; any devices).
+  static void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
     torch::NoGradGuard no_grad;
-    best_weights_.clear();
-    for (const auto& p : other->named_parameters()) best_weights_[p.key()] = p.value().detach().clone();
-    for (const auto& b : other->named_buffers()) best_weights_[b.key()] = b.value().detach().clone();
+    const auto fp = from.named_parameters(), tp = to.named_parameters();
+    for (const auto& p : fp) tp[p.key()].copy_(p.value());
+    const auto fb = from.named_buffers(), tb = to.named_buffers();
+    for (const auto& b : fb) tb[b.key()].copy_(b.value());
   }
 
   // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.
@@ -1167,6 +1209,8 @@ class TrainerBase {
     for (int64_t i : v.test) val_.push_back(split_.train[static_cast<size_t>(i)]);
     std::sort(keep.begin(), keep.end());
     std::sort(val_.begin(), val_.end());
+    TORCH_CHECK(val_.size() >= 3, "--val-fraction ", o_.val_fraction, " leaves ", val_.size(),
+                " validation image(s); the validation SRCC needs at least 3 (raise --val-fraction)");
     split_.train = std::move(keep);
     split_kind_ += by_group ? ", validation by content" : ", validation by image";
   }
@@ -1179,7 +1223,9 @@ class TrainerBase {
     const EvalResult r = evaluate(val_);
     j["val"] = {{"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}};
     line += fmt::format("  val SRCC {:.4f}", r.overall.srcc);
-    bool improved = dist_.is_main() && (best_.epoch < 0 || r.overall.srcc > best_.val_srcc);
+    // NaN (a constant prediction) never wins; any number beats a NaN best.
+    bool improved = dist_.is_main() && !std::isnan(r.overall.srcc) &&
+                    (best_.epoch < 0 || std::isnan(best_.val_srcc) || r.overall.srcc > best_.val_srcc);
     if (dist_.distributed()) {
       const torch::Tensor all = dist_.all_gather_cat(torch::tensor({static_cast<int64_t>(improved)}));
       improved = all[0].item<int64_t>() != 0;
@@ -1188,25 +1234,10 @@ class TrainerBase {
     best_.stage = schedule_.stage().number;
     best_.epoch = epoch();
     best_.val_srcc = r.overall.srcc;
-    best_weights_ = weights();
+    if (!best_net_) best_net_ = spare_net();
+    copy_weights(*net_, *best_net_);
     line += " (best so far)";
     return true;
-  }
-
-  // The model's parameters and buffers by name, copied.
-  std::map<std::string, torch::Tensor> weights() {
-    torch::NoGradGuard no_grad;
-    std::map<std::string, torch::Tensor> out;
-    for (const auto& p : net_->named_parameters()) out[p.key()] = p.value().detach().clone();
-    for (const auto& b : net_->named_buffers()) out[b.key()] = b.value().detach().clone();
-    return out;
-  }
-
-  // Copies `w` (from `weights()`) into the model.
-  void set_weights(const std::map<std::string, torch::Tensor>& w) {
-    torch::NoGradGuard no_grad;
-    for (const auto& p : net_->named_parameters()) p.value().copy_(w.at(p.key()));
-    for (const auto& b : net_->named_buffers()) b.value().copy_(w.at(b.key()));
   }
 
   double elapsed() const {
@@ -1229,7 +1260,8 @@ class TrainerBase {
             {"best_stage", best_.stage},
             {"best_epoch", best_.epoch},
             {"best_val_srcc", best_.val_srcc},
-            {"checkpoint", best_path()},
+            {"checkpoint",
+             std::filesystem::is_regular_file(best_path()) ? nlohmann::json(best_path()) : nlohmann::json()},
             {"test",
              {{"srcc", chosen->overall.srcc},
               {"krcc", chosen->overall.krcc},
@@ -1330,12 +1362,13 @@ class TrainerBase {
   std::map<std::string, std::string> type_group_;  // --split kadid-*: distortion type → head, mid, tail
   std::vector<TestSet> test_sets_;                 // --test: name and dataset indices of each extra set
   std::vector<int64_t> val_;                       // --val-fraction: the validation images (dataset indices)
+  int64_t run_images_ = 0;                         // images of --csv and --test-csv (the --test sets follow)
   torch::Device device_{torch::kCPU};              // --device
   struct {
     int64_t stage = 0, epoch = -1;  // the chosen epoch (-1: none yet)
     double val_srcc = NAN;
   } best_;
-  std::map<std::string, torch::Tensor> best_weights_;  // the chosen epoch's weights
+  Net best_net_{nullptr};  // --val-fraction: the chosen epoch's weights (on the CPU)
 };
 
 }  // namespace ohem_examples

@@ -281,6 +281,14 @@ inline int run(const std::vector<std::string>& argv, std::ostream& out, std::ost
     if (!a.out.empty()) {
       std::vector<std::string> bad;
       const std::vector<Item> items = a.images.empty() ? list_csv(a, bad) : list_folder(a.images);
+      for (const Item& item : items) {  // an output that is one of the images would overwrite it
+        std::error_code ec;
+        for (const auto& [what, path] :
+             {std::pair<const char*, const std::string&>{"--out", a.out},
+              std::pair<const char*, const std::string&>{"--export", a.export_path}})
+          TORCH_CHECK(path.empty() || !std::filesystem::equivalent(item.path, path, ec), what, " \"", path,
+                      "\" is one of the images to score (", item.where, ")");
+      }
       m.module->to(device);
       const bool bar = a.progress == "on" || (a.progress == "auto" && ::isatty(2) != 0 && !a.quiet);
       Progress progress("scoring", static_cast<int64_t>(items.size()), bar);
