@@ -258,7 +258,8 @@ inline int64_t require(const CsvFile& t, const std::vector<std::string>& aliases
 /// match to `others` (--group chose among them: they are ignored). Throws if the aliases match several
 /// columns and --group does not choose, or if --group names a column `t` lacks and `need` is set.
 inline int64_t group_column(const CsvFile& t, const Args& args, bool need, std::vector<size_t>& others) {
-  const auto& aliases = role_aliases("group");
+  // A copy: GCC 14 (-Wdangling-reference) takes a reference bound here for one to the temporary argument.
+  const std::vector<std::string> aliases = role_aliases("group");
   if (args.group.empty()) {
     try {
       return t.column(aliases);
