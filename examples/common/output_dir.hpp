@@ -108,8 +108,8 @@ class OutputLock {
 
 /// The files a trainer run writes into its output directory.
 inline const std::vector<std::string>& run_files() {
-  static const std::vector<std::string> f{"log.jsonl", "checkpoint.pt", "results.json", "hardest.csv",
-                                          "predictions.csv", "best.pt"};
+  static const std::vector<std::string> f{"log.jsonl",   "checkpoint.pt",   "results.json",
+                                          "hardest.csv", "predictions.csv", "best.pt"};
   return f;
 }
 
