@@ -5,20 +5,21 @@
 
 #include <exception>
 #include <iostream>
+#include <ostream>
 
 namespace ohem_examples {
 
-/// Runs `program` (returning the exit status) and reports an escaping exception as `error: <what>`, then
-/// returns 1. Example: `int main(int argc, char** argv) { return run_reporting_errors([&] { return
-/// train(argc, argv); }); }`
+/// Runs `program` (returning the exit status) and reports an escaping exception as `error: <what>` on
+/// `err` (default: stderr), then returns 1. Example: `int main(int argc, char** argv) { return
+/// run_reporting_errors([&] { return train(argc, argv); }); }`
 template <typename Program>
-int run_reporting_errors(Program&& program) {
+int run_reporting_errors(Program&& program, std::ostream& err = std::cerr) {
   try {
     return program();
   } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    err << "error: " << e.what_without_backtrace() << "\n";
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    err << "error: " << e.what() << "\n";
   }
   return 1;
 }

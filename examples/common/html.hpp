@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// Small helpers for self-contained HTML pages (no network, no JavaScript): escaping, data: URIs,
-/// inline-SVG charts (grouped bars with error bars, line charts), tables (HTML and Markdown), and the
-/// rendering of gMAD image pairs (side by side, at least native size, click to enlarge with a CSS-only
+/// inline-SVG charts (grouped bars with error bars, line charts, dot strips), tables (HTML and Markdown), and
+/// the rendering of gMAD image pairs (side by side, at least native size, click to enlarge with a CSS-only
 /// checkbox lightbox). Used by the study report (examples/study/report) and `ohem-eval --gmad`.
 #include <algorithm>
 #include <cctype>
@@ -265,6 +265,38 @@ inline std::string legend(const std::vector<std::pair<std::string, std::string>>
   return out;
 }
 
+/// A chart's horizontal grid lines at `t` (the ticks of the y axis) with their labels, and the rotated
+/// label of the y axis; `y` maps a value to its vertical position.
+template <typename Y>
+std::string y_axis(const std::vector<double>& t, double left, double pw, double top, double ph, const Y& y,
+                   const std::string& label) {
+  const double step = t.size() > 1 ? t[1] - t[0] : 1;
+  std::string svg;
+  for (double v : t) {
+    svg += fmt::format(
+        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/><text class=\"tick\" "
+        "x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>",
+        left, left + pw, y(v), y(v), left - 6, y(v) + 4, tick_label(v, step));
+  }
+  return svg + fmt::format(
+                   "<text class=\"tick\" transform=\"translate(13,{:.1f}) rotate(-90)\" "
+                   "text-anchor=\"middle\">{}</text>",
+                   top + ph / 2, escape(label));
+}
+
+/// The name of a group under the x axis (at `bottom`, the plot's lower edge), centred at `gx`; turned
+/// by 30 degrees where the groups are narrower than 90 pixels.
+inline std::string group_label(const std::string& name, double gx, double bottom, double gw) {
+  if (gw < 90) {
+    return fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" transform=\"rotate(-30 {:.1f} "
+        "{:.1f})\">{}</text>",
+        gx, bottom + 16, gx, bottom + 16, escape(name));
+  }
+  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>", gx, bottom + 18,
+                     escape(name));
+}
+
 /// The opening of a chart's SVG: its size, accessible title, visible title and the legend of its series.
 template <typename Chart>
 std::string chart_open(const Chart& c, double left) {
@@ -301,30 +333,14 @@ inline std::string bar_chart(const BarChart& c) {
     if (!std::isfinite(hi)) hi = dhi;
   }
   const auto t = detail::ticks(lo, hi);
-  const double step = t.size() > 1 ? t[1] - t[0] : 1;
   auto y = [&](double v) { return top + ph * (hi - v) / (hi - lo); };
-  std::string svg = detail::chart_open(c, left);
-  for (double v : t) {
-    svg += fmt::format(
-        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/><text class=\"tick\" "
-        "x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>",
-        left, left + pw, y(v), y(v), left - 6, y(v) + 4, detail::tick_label(v, step));
-  }
-  svg += fmt::format(
-      "<text class=\"tick\" transform=\"translate(13,{:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
-      top + ph / 2, escape(c.y_label));
+  std::string svg = detail::chart_open(c, left) + detail::y_axis(t, left, pw, top, ph, y, c.y_label);
   const size_t ng = std::max<size_t>(1, c.groups.size()), ns = std::max<size_t>(1, c.series.size());
   const double gw = pw / static_cast<double>(ng), bw = std::min(40.0, gw * 0.8 / static_cast<double>(ns));
   const double base = y(std::clamp(0.0, lo, hi));
   for (size_t g = 0; g < c.groups.size(); ++g) {
     const double gx = left + gw * static_cast<double>(g) + gw / 2;
-    const bool rotate = gw < 90;
-    svg += rotate ? fmt::format(
-                        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" transform=\"rotate(-30 "
-                        "{:.1f} {:.1f})\">{}</text>",
-                        gx, top + ph + 16, gx, top + ph + 16, escape(c.groups[g]))
-                  : fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>", gx,
-                                top + ph + 18, escape(c.groups[g]));
+    svg += detail::group_label(c.groups[g], gx, top + ph, gw);
     for (size_t k = 0; k < c.series.size(); ++k) {
       const auto& s = c.series[k];
       if (g >= s.values.size() || !std::isfinite(s.values[g])) continue;
@@ -456,6 +472,76 @@ inline std::string line_chart(const LineChart& c) {
     }
     svg += dots;
   }
+  svg += "</svg>";
+  return "<div class=\"chart\"" + (c.id.empty() ? std::string() : " id=\"" + escape(c.id) + "\"") + ">" +
+         svg + "</div>\n";
+}
+
+/// A strip chart: for each group, every value as a dot (side by side, in order) and their mean as a
+/// short horizontal bar; e.g. one metric over random splits, a group per test set.
+struct DotChart {
+  std::string id, title, y_label;
+  std::vector<std::string> groups;
+  std::vector<std::vector<double>> values;       ///< per group; NaN: no dot
+  std::vector<std::vector<std::string>> labels;  ///< per group and value: its tooltip's name (e.g. "seed 3")
+  std::vector<double> mean;                      ///< per group; NaN: no bar
+  std::string dot_name = "value", mean_name = "mean";  ///< the legend
+  int width = 900, height = 300;
+  int digits = 4;  ///< decimals in the tooltips
+};
+
+/// Returns the chart as an inline `<svg>` in `<div class="chart" id="ID">`. The y axis covers the values
+/// (padded by 5 %), not necessarily 0.
+inline std::string dot_chart(const DotChart& c) {
+  const double left = 56, right = 12, top = 40, bottom = 64;
+  const double pw = c.width - left - right, ph = c.height - top - bottom;
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& g : c.values)
+    for (double v : g)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  const double pad = (hi - lo) * 0.05;
+  lo -= pad, hi += pad;
+  const auto t = detail::ticks(lo, hi, 4);
+  auto y = [&](double v) { return top + ph * (hi - v) / (hi - lo); };
+  const std::string dot = palette()[0], bar = "#1f2328";
+  std::string svg =
+      fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+                  c.width, c.height, c.width, c.height, escape(c.title));
+  svg += fmt::format("<text x=\"{}\" y=\"16\" font-weight=\"600\" font-size=\"14\">{}</text>", left,
+                     escape(c.title)) +
+         detail::legend({{c.dot_name, dot}, {c.mean_name, bar}}, left, 33);
+  svg += detail::y_axis(t, left, pw, top, ph, y, c.y_label);
+  const double gw = pw / static_cast<double>(std::max<size_t>(1, c.groups.size()));
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    const double gx = left + gw * static_cast<double>(g) + gw / 2;
+    svg += detail::group_label(c.groups[g], gx, top + ph, gw);
+    const std::vector<double> none;
+    const auto& vs = g < c.values.size() ? c.values[g] : none;
+    const double spread = std::min(gw * 0.6, 9.0 * static_cast<double>(vs.size()));
+    for (size_t i = 0; i < vs.size(); ++i) {
+      if (!std::isfinite(vs[i])) continue;
+      const double x =
+          vs.size() < 2
+              ? gx
+              : gx - spread / 2 + spread * static_cast<double>(i) / static_cast<double>(vs.size() - 1);
+      const std::string name = g < c.labels.size() && i < c.labels[g].size() ? c.labels[g][i] : c.dot_name;
+      svg += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.75\"><title>{} · {}: "
+          "{:.{}f}</title></circle>",
+          x, y(vs[i]), dot, escape(c.groups[g]), escape(name), vs[i], c.digits);
+    }
+    if (g < c.mean.size() && std::isfinite(c.mean[g])) {
+      const double half = std::max(8.0, spread / 2 + 8);
+      svg += fmt::format(
+          "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2.5\">"
+          "<title>{} · {}: {:.{}f}</title></line>",
+          gx - half, gx + half, y(c.mean[g]), y(c.mean[g]), bar, escape(c.groups[g]), escape(c.mean_name),
+          c.mean[g], c.digits);
+    }
+  }
+  svg += fmt::format("<line class=\"axis\" x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\"/>",
+                     left, left + pw, top + ph);
   svg += "</svg>";
   return "<div class=\"chart\"" + (c.id.empty() ? std::string() : " id=\"" + escape(c.id) + "\"") + ">" +
          svg + "</div>\n";
