@@ -603,3 +603,98 @@ TEST_CASE("the AVX2 sigmoid kernel of the logistic fits gives Eigen's values bit
   CHECK(differ == 0);
 #endif
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The bootstrap's rank statistics from draw counts (detail::ResampleRanks) against the straightforward
+// computation on the drawn arrays.
+
+namespace {
+
+// Knuth's MMIX LCG: uniform doubles in (0, 1) and integers below k.
+struct Lcg {
+  uint64_t state;
+  uint64_t next() { return state = state * 6364136223846793005ull + 1442695040888963407ull; }
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+  uint64_t below(uint64_t k) { return (next() >> 33) % k; }
+};
+
+}  // namespace
+
+TEST_CASE("bootstrap: SRCC and KRCC from draw counts equal those of the drawn resample, bit for bit",
+          "[metrics]") {
+  Lcg lcg{2718};
+  auto uniform = [&] { return lcg.uniform(); };
+  std::vector<Case> cases;
+  for (const int64_t n : {2, 3, 37, 500, 20000}) {
+    Case continuous, tied;
+    for (int64_t i = 0; i < n; ++i) {
+      const double u = uniform();
+      continuous.x.push_back(std::tanh(4 * u - 2) + 0.2 * uniform());
+      continuous.y.push_back(100 * u);
+      // Heavy ties in x, in y and in both, with signed zeros (-0 == +0 is a tie).
+      const int a = static_cast<int>(5 * uniform()), b = static_cast<int>(4 * uniform());
+      tied.x.push_back(a == 2 ? (uniform() < 0.5 ? -0.0 : 0.0) : a - 2.0);
+      tied.y.push_back(b == 0 ? (uniform() < 0.5 ? -0.0 : 0.0) : (a + b) % 4 * 1.5);
+    }
+    cases.push_back(continuous);
+    cases.push_back(tied);
+  }
+  int64_t compared = 0;
+  for (const Case& c : cases) {
+    const auto n = static_cast<int64_t>(c.x.size());
+    const ohem::detail::ResampleRanks ranks(c.x.data(), c.y.data(), n);
+    ohem::detail::ResampleRanks::Scratch scratch;  // reused from resample to resample, as a worker does
+    std::vector<int64_t> idx;
+    std::vector<double> xs(n), ys(n);
+    for (int64_t b = 0; b < 12; ++b) {
+      if (b < 10) {
+        ohem::detail::resample_indices(11, b, n, idx);
+      } else {
+        idx.assign(static_cast<size_t>(n), b == 10 ? 0 : n - 1);  // one pair drawn n times: constant
+      }
+      for (int64_t i = 0; i < n; ++i) xs[i] = c.x[idx[i]], ys[i] = c.y[idx[i]];
+      const auto rx = ohem::detail::average_ranks(xs.data(), n),
+                 ry = ohem::detail::average_ranks(ys.data(), n);
+      const double srcc = ohem::detail::pearson(rx.data(), ry.data(), n);
+      const double krcc = ohem::detail::kendall_tau_b(xs.data(), ys.data(), n);
+      const auto got = ranks.srcc_krcc(idx, scratch);
+      INFO("n = " << n << ", resample " << b);
+      CHECK(std::memcmp(&got.first, &srcc, sizeof(double)) == 0);
+      CHECK(std::memcmp(&got.second, &krcc, sizeof(double)) == 0);
+      ++compared;
+    }
+  }
+  CHECK(compared == 120);
+}
+
+TEST_CASE("bootstrap: weighted discordant pairs from RankCounts equal the inversions of the expanded data",
+          "[metrics]") {
+  Lcg lcg{31};
+  auto draw = [&](uint64_t k) { return lcg.below(k); };
+  for (const int64_t R : {1, 2, 7, 300}) {
+    for (const int64_t m : {1, 5, 64, 999}) {
+      std::vector<int64_t> rank(m), weight(m);
+      std::vector<double> expanded, buf;
+      for (int64_t i = 0; i < m; ++i) {
+        rank[i] = static_cast<int64_t>(draw(static_cast<uint64_t>(R)));
+        weight[i] = 1 + static_cast<int64_t>(draw(4));
+        for (int64_t k = 0; k < weight[i]; ++k) expanded.push_back(static_cast<double>(rank[i]));
+      }
+      ohem::detail::RankCounts counts;
+      counts.reset(R);
+      uint64_t added = 0, dis = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        dis += static_cast<uint64_t>(weight[i]) * (added - counts.at_most(rank[i]));
+        counts.add(rank[i], static_cast<uint32_t>(weight[i]));
+        added += static_cast<uint64_t>(weight[i]);
+      }
+      int64_t brute = 0;  // pairs a before b with rank_a > rank_b, each weight_a · weight_b times
+      for (int64_t a = 0; a < m; ++a) {
+        for (int64_t b = a + 1; b < m; ++b) brute += rank[a] > rank[b] ? weight[a] * weight[b] : 0;
+      }
+      INFO("R = " << R << ", m = " << m);
+      CHECK(static_cast<int64_t>(dis) == brute);
+      CHECK(ohem::detail::count_inversions(expanded, buf) == brute);
+    }
+  }
+}

@@ -97,7 +97,7 @@ struct CountedSample {
 template <typename = void>
 void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
                    const CountedSample& distinct, const Evaluation& point, const FitOptions& base,
-                   double* out) {
+                   double* out, CountedFitScratch& scratch) {
   int slot = 0;
   for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
     // Warm start from the full sample's fit: the resample's optimum is near it.
@@ -112,8 +112,8 @@ void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
       const auto m = static_cast<int64_t>(distinct.x.size());
       const double *dx = distinct.x.data(), *dy = distinct.y.data(), *dc = distinct.c.data();
       fit = full->model == LogisticModel::FourParameter
-                ? fit_logistic_counted<4>(dx, dy, dc, m, fo, fo.initial())
-                : fit_logistic_counted<5>(dx, dy, dc, m, fo, fo.initial());
+                ? fit_logistic_counted<4>(dx, dy, dc, m, fo, fo.initial(), &scratch)
+                : fit_logistic_counted<5>(dx, dy, dc, m, fo, fo.initial(), &scratch);
     }
     if (!fit) fit = fit_logistic(xs, ys, fo);
     out[slot++] = fit->plcc;
@@ -127,17 +127,19 @@ struct BootstrapScratch {
   std::vector<double> xs, ys;
   CountedSample distinct;
   ResampleRanks::Scratch ranks;
+  CountedFitScratch fit;
 };
 
+/// The bootstrap intervals of `evaluate`; `ranks` holds the original sample's sorts (`ResampleRanks` of
+/// x, y, n), made by the caller so that they can run beside the point estimate's fits.
 template <typename = void>
 BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
-                             const Evaluation& point) {
+                             const Evaluation& point, const ResampleRanks& ranks) {
   const int64_t B = options.bootstrap();
   std::vector<std::vector<double>> values(7, std::vector<double>(B));
   const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
-  // The original sample's three sorts, made once: each resample's ranks and Kendall's tau follow from
+  // Each resample's ranks and Kendall's tau follow from the original sample's three sorts (`ranks`) and
   // how often it draws each pair (the same numbers as sorting the resample).
-  const ResampleRanks ranks(x, y, n);
   std::vector<BootstrapScratch> scratch(static_cast<size_t>(resample_workers(B, threads)));
   parallel_resamples(
       B, threads,
@@ -162,7 +164,7 @@ BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const 
             d.c.push_back(static_cast<double>(c));
           }
         }
-        resample_fits(s.xs, s.ys, d, point, options.fit(), v + 3);
+        resample_fits(s.xs, s.ys, d, point, options.fit(), v + 3, s.fit);
         for (int k = 0; k < 7; ++k) values[k][b] = v[k];
       },
       options.progress());
@@ -210,9 +212,15 @@ Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const Eva
   const double *x = prediction.data(), *y = mos.data();
   Evaluation e;
   e.n = n;
-  e.srcc = srcc(prediction, mos);
-  e.krcc = krcc(prediction, mos);
-  e.plcc = plcc(prediction, mos);
+  // The rank statistics and the bootstrap's sorts of the sample: beside the 5-parameter fit, the longest
+  // task, when there are 2 threads.
+  std::optional<detail::ResampleRanks> ranks;
+  const auto rank_statistics = [&] {
+    e.srcc = srcc(prediction, mos);
+    e.krcc = krcc(prediction, mos);
+    e.plcc = plcc(prediction, mos);
+    if (options.bootstrap() > 0) ranks.emplace(x, y, n);
+  };
   FitOptions fo = options.fit();
   fo.initial({});
   const FitOptions fo4 = FitOptions(fo).model(LogisticModel::FourParameter);
@@ -223,6 +231,7 @@ Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const Eva
     std::exception_ptr error4, error5;
     std::thread t4([&] {
       try {
+        rank_statistics();
         e.fit4 = fit_logistic(prediction, mos, fo4);
       } catch (...) {
         error4 = std::current_exception();
@@ -237,10 +246,11 @@ Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const Eva
     if (error4) std::rethrow_exception(error4);
     if (error5) std::rethrow_exception(error5);
   } else {
+    rank_statistics();
     e.fit4 = fit_logistic(prediction, mos, fo4);
     e.fit5 = fit_logistic(prediction, mos, fo5);
   }
-  if (options.bootstrap() > 0) e.intervals = detail::bootstrap(x, y, n, options, e);
+  if (options.bootstrap() > 0) e.intervals = detail::bootstrap(x, y, n, options, e, *ranks);
   return e;
 }
 

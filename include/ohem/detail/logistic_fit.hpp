@@ -208,23 +208,29 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
 /// Levenberg–Marquardt iterates as on the expanded data, up to rounding (the sums run in another order),
 /// at the cost of the distinct points. Returns nothing where that fit would fall back to the line (too
 /// few points, constant data, a failed start, a constant curve, a 4p curve worse than the line): the
-/// caller fits the expanded data, whose fallback then gives the numbers and message.
+/// caller fits the expanded data, whose fallback then gives the numbers and message. `scratch` (optional)
+/// holds the standardised data and the fitted curve, reused from call to call (a bootstrap worker's).
+struct CountedFitScratch {
+  std::vector<double> z, w, mapped;
+};
 template <int P>
 std::optional<LogisticFit> fit_logistic_counted(const double* x, const double* y, const double* c, int64_t n,
-                                                const FitOptions& options,
-                                                const std::vector<double>& initial) {
+                                                const FitOptions& options, const std::vector<double>& initial,
+                                                CountedFitScratch* scratch = nullptr) {
   if (static_cast<int64_t>(initial.size()) != P || n < 1 || counted_total(c, n) < P + 1 ||
       is_constant(x, n) || is_constant(y, n)) {
     return std::nullopt;
   }
-  std::vector<double> z, w;
+  CountedFitScratch local;
+  CountedFitScratch& buffers = scratch ? *scratch : local;
+  std::vector<double>&z = buffers.z, &w = buffers.w, &mapped = buffers.mapped;
   const auto st = Standardization::of(x, y, n, z, w, c);
   const auto start = st.to_standard<P>(initial.data());
   if (!std::all_of(start.begin(), start.end(), [](double v) { return std::isfinite(v); }))
     return std::nullopt;
   const auto run = run_logistic<P>(z, w, start, options.max_iterations(), options.tolerance(), c);
   if (run.end == LmEnd::Failed || !std::isfinite(run.cost)) return std::nullopt;
-  std::vector<double> mapped(n);
+  mapped.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) mapped[i] = logistic_eval<P>(run.params.data(), z[i], nullptr);
   if (is_constant(mapped.data(), n)) return std::nullopt;
   if constexpr (P == 4) {

@@ -147,6 +147,29 @@ inline int64_t count_inversions(std::vector<double>& v, std::vector<double>& buf
   return dis;
 }
 
+/// How many values of each rank 0..R-1 have been added (a Fenwick tree): `add` and `at_most` in
+/// O(log R), with independent loads (no chain of dependent ones, as a merge has). Counts up to 2^32 − 1 in
+/// all.
+class RankCounts {
+ public:
+  /// Empties the counts of ranks 0..R-1.
+  void reset(int64_t R) { tree_.assign(static_cast<size_t>(R) + 1, 0); }
+  /// Adds c values of rank r.
+  void add(int64_t r, uint32_t c) {
+    const auto size = static_cast<uint64_t>(tree_.size());
+    for (auto i = static_cast<uint64_t>(r) + 1; i < size; i += i & (~i + 1)) tree_[i] += c;
+  }
+  /// Returns how many values of rank ≤ r have been added.
+  uint64_t at_most(int64_t r) const {
+    uint64_t sum = 0;
+    for (auto i = static_cast<uint64_t>(r) + 1; i > 0; i &= i - 1) sum += tree_[i];
+    return sum;
+  }
+
+ private:
+  std::vector<uint32_t> tree_;
+};
+
 /// Kendall's tau-b from the pair counts of n values: ties in x, in y, in both, and the discordant pairs;
 /// 0 if either side is constant. The same expression, in the same order, as scipy.stats.kendalltau.
 inline double kendall_from_counts(int64_t n, int64_t xtie, int64_t ytie, int64_t ntie, int64_t dis) {
@@ -195,6 +218,28 @@ class ResampleRanks {
     std::sort(by_y_.begin(), by_y_.end(), [&](int64_t a, int64_t b) { return y[a] < y[b]; });
     std::sort(by_xy_.begin(), by_xy_.end(),
               [&](int64_t a, int64_t b) { return x[a] < x[b] || (x[a] == x[b] && y[a] < y[b]); });
+    // Kendall's walk reads no value: y's dense rank (one per run of equal values) in the y and (x, y)
+    // orders, and the runs of equal x and of equal (x, y) in the (x, y) order, numbered.
+    packed_ = n < (int64_t{1} << 31);  // draw counts fit in RankCounts' 32 bits
+    std::vector<int64_t> yrank(n);
+    y_run_.resize(n);
+    for (int64_t k = 0, r = -1; k < n; ++k) {
+      if (k == 0 || y[by_y_[k]] != y[by_y_[k - 1]]) ++r;
+      yrank[by_y_[k]] = y_run_[k] = r;
+      y_ranks_ = r + 1;
+    }
+    xy_yrank_.resize(n);
+    x_run_.resize(n);
+    xy_run_.resize(n);
+    for (int64_t k = 0, rx = -1, rxy = -1; k < n; ++k) {
+      const int64_t j = by_xy_[k], p = k == 0 ? -1 : by_xy_[k - 1];
+      const bool same_x = p >= 0 && x[j] == x[p];
+      rx += !same_x;
+      rxy += !(same_x && y[j] == y[p]);
+      xy_yrank_[k] = yrank[j];
+      x_run_[k] = rx;
+      xy_run_[k] = rxy;
+    }
   }
 
   /// One worker's buffers, reused from resample to resample.
@@ -203,6 +248,7 @@ class ResampleRanks {
     std::vector<double> rank;    // the average rank of original j in the resample
     std::vector<double> rx, ry;  // the resample's ranks, in resample order
     std::vector<double> v, buf;  // Kendall: y in (x, y) order, and the merge sort's buffer
+    RankCounts drawn_y;          // Kendall: y's ranks drawn so far in the (x, y) order
   };
 
   /// Returns (SRCC, KRCC) of the resample whose i-th pair is original idx[i] (n indices in [0, n)),
@@ -219,6 +265,33 @@ class ResampleRanks {
     const double srcc = pearson(s.rx.data(), s.ry.data(), n);
     // Kendall: runs of equal x (and of equal (x, y)) are contiguous in the (x, y) order.
     TiedRuns xtie, ntie, ytie;
+    if (packed_) {
+      // Each drawn pair once, in the (x, y) order: its c copies are discordant with the copies drawn
+      // before it of a larger y (count_inversions of the resample's y: the same integers).
+      s.drawn_y.reset(y_ranks_);
+      int64_t prev_x = -1, prev_xy = -1;
+      uint64_t drawn = 0, dis = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const auto c = s.count[by_xy_[k]];
+        if (c == 0) continue;
+        dis += static_cast<uint64_t>(c) * (drawn - s.drawn_y.at_most(xy_yrank_[k]));
+        s.drawn_y.add(xy_yrank_[k], static_cast<uint32_t>(c));
+        drawn += static_cast<uint64_t>(c);
+        xtie.add(x_run_[k] == prev_x, c);
+        ntie.add(xy_run_[k] == prev_xy, c);
+        prev_x = x_run_[k];
+        prev_xy = xy_run_[k];
+      }
+      int64_t prev_y = -1;
+      for (int64_t k = 0; k < n; ++k) {
+        const auto c = s.count[by_y_[k]];
+        if (c == 0) continue;
+        ytie.add(y_run_[k] == prev_y, c);
+        prev_y = y_run_[k];
+      }
+      return {srcc,
+              kendall_from_counts(n, xtie.pairs(), ytie.pairs(), ntie.pairs(), static_cast<int64_t>(dis))};
+    }
     s.v.resize(n);
     int64_t pos = 0, prev = -1;
     for (const int64_t j : by_xy_) {
@@ -277,6 +350,10 @@ class ResampleRanks {
   const double* y_;
   int64_t n_;
   std::vector<int64_t> by_x_, by_y_, by_xy_;
+  bool packed_ = true;                              // the Kendall walk with RankCounts (n < 2^31)
+  int64_t y_ranks_ = 0;                             // distinct values of y
+  std::vector<int64_t> y_run_;                      // y's dense rank at each position of by_y_
+  std::vector<int64_t> xy_yrank_, x_run_, xy_run_;  // at each position of by_xy_
 };
 
 }  // namespace detail
