@@ -4,8 +4,14 @@
 #include "../examples/common/csv.hpp"
 #include "../examples/common/files.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -242,4 +248,63 @@ TEST_CASE("files: input checks name a directory as a directory", "[csv][files]")
   CHECK_THROWS_WITH(check_input_file((fs::path(dir) / "x").string(), "input CSV"),
                     Contains("does not exist"));
   CHECK_THROWS_WITH(check_input_file("", "input CSV"), Contains("empty path"));
+}
+
+TEST_CASE("csv: parse_decimal gives strtod's value and verdict; repeated_keys as a map of first rows",
+          "[csv]") {
+  // parse_decimal takes the from_chars path where it can; the reference is strtod on the same text with
+  // the documented verdict (finite, and no ERANGE except an underflow to 0).
+  uint64_t state = 77;
+  auto draw = [&](uint64_t k) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % k;
+  };
+  std::vector<std::string> texts = {"1e-310",
+                                    "-4.9e-324",
+                                    "2.2250738585072014e-308",
+                                    "2.2250738585072011e-308",
+                                    "1e-400",
+                                    "1.7976931348623157e308",
+                                    "1.8e308",
+                                    "+0.5",
+                                    "-0",
+                                    "+.5e+1",
+                                    "0.2582936660520043",
+                                    "63.69616873214543",
+                                    "9007199254740993"};
+  for (int k = 0; k < 20000; ++k) {
+    std::string t = draw(3) == 0 ? "-" : draw(2) == 0 ? "+" : "";
+    const auto int_digits = draw(6), frac_digits = draw(19);
+    for (uint64_t d = 0; d < int_digits; ++d) t += static_cast<char>('0' + draw(10));
+    if (frac_digits > 0 || int_digits == 0) t += '.';
+    for (uint64_t d = 0; d < frac_digits || (int_digits == 0 && d == 0); ++d)
+      t += static_cast<char>('0' + draw(10));
+    if (draw(3) == 0) t += "e" + std::to_string(static_cast<int>(draw(640)) - 330);
+    texts.push_back(t);
+  }
+  int64_t accepted = 0;
+  for (const std::string& t : texts) {
+    errno = 0;
+    char* end = nullptr;
+    const double want = std::strtod(t.c_str(), &end);
+    const bool ok = end == t.c_str() + t.size() && std::isfinite(want) && !(errno == ERANGE && want != 0.0);
+    double got = -1;
+    INFO(t);
+    REQUIRE(parse_decimal(t, got) == ok);
+    if (ok) CHECK(std::memcmp(&got, &want, sizeof(double)) == 0);
+    accepted += ok;
+  }
+  CHECK(accepted > 19000);
+  // repeated_keys against the map it replaced: each later row paired with the key's first row, in order.
+  std::vector<std::string> keys;
+  for (int k = 0; k < 5000; ++k) keys.push_back("img" + std::to_string(draw(3000)) + ".png");
+  std::vector<RepeatedKey> want;
+  std::map<std::string, size_t> first;
+  for (size_t r = 0; r < keys.size(); ++r) {
+    const auto it = first.emplace(keys[r], r).first;
+    if (it->second != r) want.push_back({r, it->second});
+  }
+  const auto got = repeated_keys(keys);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK((got[i].row == want[i].row && got[i].first == want[i].first));
 }

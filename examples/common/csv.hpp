@@ -19,8 +19,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -30,6 +32,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,12 +56,17 @@ struct CsvPos {
   int64_t column = 0;
 };
 
-/// Removes leading and trailing blanks (spaces, tabs).
-inline std::string trim(const std::string& s) {
+/// Returns `s` without leading and trailing blanks (spaces, tabs), as a view of `s`.
+inline std::string_view trimmed(std::string_view s) {
   const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return {};
+  if (b == std::string_view::npos) return {};
   const auto e = s.find_last_not_of(" \t");
   return s.substr(b, e - b + 1);
+}
+
+/// Removes leading and trailing blanks (spaces, tabs).
+inline std::string trim(const std::string& s) {
+  return std::string(trimmed(s));
 }
 
 /// A CSV file read into records, with the position of every field.
@@ -161,6 +169,11 @@ inline CsvFile parse_csv(const std::string& s, const std::string& path, const Cs
   bool header_done = !o.header();
   size_t width = 0;
   bool width_known = false;
+  const auto lines =
+      static_cast<size_t>(std::count(s.begin() + static_cast<std::ptrdiff_t>(i), s.end(), '\n'));
+  f.rows.reserve(lines + 1);
+  f.positions.reserve(lines + 1);
+  f.end_positions.reserve(lines + 1);
   while (i < s.size()) {
     size_t j = i, len = 0;
     while (blank(j)) ++j;
@@ -173,6 +186,8 @@ inline CsvFile parse_csv(const std::string& s, const std::string& path, const Cs
     }
     std::vector<std::string> fields;
     std::vector<CsvPos> pos;
+    fields.reserve(width);
+    pos.reserve(width);
     const int64_t record_line = line;
     while (true) {
       size_t k = i;
@@ -214,9 +229,10 @@ inline CsvFile parse_csv(const std::string& s, const std::string& path, const Cs
         while (i < s.size() && s[i] != sep && s[i] != '\n' && s[i] != '\r') {
           TORCH_CHECK(s[i] != '"', here(line, col(i)),
                       ": quote inside an unquoted field (quote the whole field and double the quote: \"\")");
-          field += s[i++];
+          ++i;
         }
-        if (o.trim()) field = trim(field);
+        const std::string_view text(s.data() + k, i - k);
+        field.assign(o.trim() ? trimmed(text) : text);
       }
       fields.push_back(std::move(field));
       pos.push_back(start);
@@ -287,7 +303,7 @@ inline CsvFile read_csv(const std::string& path, bool has_header) {
 /// a value beyond the range of double are refused: returns false then. The one number parser of the
 /// CSV inputs (the trainers' metadata, `ohem-eval`).
 inline bool parse_decimal(const std::string& text, double& value) {
-  const std::string t = trim(text);
+  const std::string_view t = trimmed(text);
   size_t i = 0, digits = 0;
   auto is_digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
   if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
@@ -304,10 +320,21 @@ inline bool parse_decimal(const std::string& text, double& value) {
     while (is_digit(i)) ++i;
   }
   if (i != t.size()) return false;
+  // from_chars (no '+' accepted) rounds correctly, as strtod does; anything else (out of range,
+  // subnormal: where strtod may set ERANGE) goes through strtod itself.
+  const size_t plus = t[0] == '+' ? 1 : 0;
+  double fast = 0.0;
+  const auto [ptr, ec] = std::from_chars(t.data() + plus, t.data() + t.size(), fast);
+  if (ec == std::errc() && ptr == t.data() + t.size() && (fast == 0.0 || std::abs(fast) >= 0x1p-1022) &&
+      std::isfinite(fast)) {
+    value = fast;
+    return true;
+  }
+  const std::string copy(t);
   errno = 0;
   char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);  // the grammar above is a subset of strtod's
-  if (end != t.c_str() + t.size() || !std::isfinite(v) || (errno == ERANGE && v != 0.0)) return false;
+  const double v = std::strtod(copy.c_str(), &end);  // the grammar above is a subset of strtod's
+  if (end != copy.c_str() + copy.size() || !std::isfinite(v) || (errno == ERANGE && v != 0.0)) return false;
   value = v;
   return true;
 }
@@ -323,12 +350,26 @@ struct RepeatedKey {
 /// record). The one check for repeated image names of the CSV inputs: `ohem-eval` refuses or warns
 /// about every repeat, the trainers refuse a repeat whose MOS differs.
 inline std::vector<RepeatedKey> repeated_keys(const std::vector<std::string>& keys) {
+  // Records sorted by (hash of the key, record): equal keys are neighbours within a run of equal hashes,
+  // and the first record of a key comes first (no tree of a million strings).
+  std::vector<std::pair<size_t, size_t>> by_hash(keys.size());
+  for (size_t r = 0; r < keys.size(); ++r) by_hash[r] = {std::hash<std::string>()(keys[r]), r};
+  std::sort(by_hash.begin(), by_hash.end());
   std::vector<RepeatedKey> out;
-  std::map<std::string, size_t> seen;
-  for (size_t r = 0; r < keys.size(); ++r) {
-    const auto it = seen.emplace(keys[r], r).first;
-    if (it->second != r) out.push_back({r, it->second});
+  for (size_t a = 0; a < by_hash.size();) {
+    size_t b = a + 1;
+    while (b < by_hash.size() && by_hash[b].first == by_hash[a].first) ++b;
+    for (size_t k = a + 1; k < b; ++k) {  // a run of equal hashes: compare the keys themselves
+      const size_t r = by_hash[k].second;
+      for (size_t e = a; e < k; ++e) {
+        if (keys[by_hash[e].second] != keys[r]) continue;
+        out.push_back({r, by_hash[e].second});  // the earliest record with this key
+        break;
+      }
+    }
+    a = b;
   }
+  std::sort(out.begin(), out.end(), [](const RepeatedKey& x, const RepeatedKey& y) { return x.row < y.row; });
   return out;
 }
 

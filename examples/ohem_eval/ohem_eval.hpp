@@ -291,6 +291,16 @@ inline std::vector<std::string> image_names(const CsvFile& t, size_t cn) {
   return names;
 }
 
+/// Returns `t` without its records (what the column lookups read): a copy of a million-row table costs
+/// more than reading it.
+inline CsvFile header_of(const CsvFile& t) {
+  CsvFile h;
+  h.path = t.path;
+  h.header = t.header;
+  h.header_positions = t.header_positions;
+  return h;
+}
+
 /// Reads the input CSV and maps its columns to `roles` (by header name, or by --columns with
 /// --no-header); for --gmad the two columns other than the name are the models. Throws naming the file,
 /// line and column of a problem; an unknown or missing column, or a repeated image name (unless
@@ -313,7 +323,7 @@ inline Input read_input(const Args& args) {
                 ":1:1: --gmad expects 3 columns (name and two models' ", "scores), got ", width,
                 width == 2 ? "; for one name,prediction file per model, pass both: --gmad A.csv B.csv" : "");
     const CsvFile hdr = [&] {
-      CsvFile h = t;
+      CsvFile h = header_of(t);
       h.header = names;
       if (h.header_positions.empty()) h.header_positions.assign(3, {1, 1});
       return h;
@@ -342,7 +352,7 @@ inline Input read_input(const Args& args) {
     } else {
       names = t.header;
     }
-    CsvFile hdr = t;
+    CsvFile hdr = header_of(t);
     hdr.header = names;
     if (args.no_header) hdr.header_positions.assign(names.size(), {1, 1});
     std::vector<bool> used(names.size(), false);
