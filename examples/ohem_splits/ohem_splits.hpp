@@ -225,6 +225,15 @@ inline int run_splits(const Args& a, const std::vector<uint64_t>& seeds, std::os
   } catch (const CLI::Error& e) {
     TORCH_CHECK(false, "the trainer's arguments: ", e.what());
   }
+  // With a separate test file the split seed draws no test split, only the validation images.
+  const bool test_file = given.contains("--test-csv") && given["--test-csv"] != "";
+  const bool validation = given.contains("--val-fraction") && given["--val-fraction"] != 0.0;
+  TORCH_CHECK(
+      !test_file || validation,
+      "the trainer's arguments give --test-csv: then every split trains on all of --csv and tests on "
+      "that file, and the split seed changes nothing (without --val-fraction, which it splits); leave "
+      "--test-csv out, so that each split draws its test images from --csv (the file can be an extra "
+      "--test set), or give --val-fraction");
   const size_t n = seeds.size();
   auto dir_of = [&](size_t i) { return (fs::path(a.out) / split_dir_name(seeds[i])).string(); };
   std::vector<std::string> why(n);  // why each split runs; empty: complete

@@ -124,6 +124,8 @@ expect 0 "wrote S/summary.json" "$ohem_splits" --summary-only --out S --splits 3
 #    with the trainer's status and log.
 expect 1 "hold --out, --resume=auto" "$ohem_splits" --splits 2 --out T -- "${trainer[@]}" --out x --resume=auto
 expect 1 "no trainer to run" "$ohem_splits" --splits 2 --out T
+expect 1 "the split seed changes nothing" "$ohem_splits" --splits 2 --out T -- "$train_pairwise" --csv a.csv \
+  --test-csv b.csv
 #    A command that changes a run option of complete splits: the first is run again, and the trainer
 #    refuses to resume it with another --ratio (ohem-splits stops with its status); nothing changed.
 sums > before.txt
