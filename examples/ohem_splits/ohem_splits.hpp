@@ -66,12 +66,13 @@ inline void describe(CLI::App& app, Args& a) {
       "Usage: ohem-splits --splits N --out DIR [OPTIONS] -- TRAINER [TRAINER ARGS...]\n"
       "       ohem-splits --summary-only --out DIR [--splits N] [--first-seed S]");
   app.get_formatter()->column_width(30);
-  app.add_option("--splits", a.splits,
-                 "the number of splits (with --summary-only: default every split-K in --out)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  auto* splits = app.add_option("--splits", a.splits,
+                                "the number of splits (with --summary-only: default every split-K in --out)")
+                     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   app.add_option("--first-seed", a.first_seed, "the first split seed; the others follow it")
       ->capture_default_str()
-      ->check(ohem_examples::detail::non_negative());
+      ->check(ohem_examples::detail::non_negative())
+      ->needs(splits);
   app.add_option("--out", a.out, "the directory of the splits (split-K) and the summary")->required();
   app.add_flag("--summary-only", a.summary_only,
                "run no trainer: summarise the finished splits in --out (a trainer command after -- is only "

@@ -190,7 +190,7 @@ struct ResultRow {
 /// The rows of the summary: the run's test split first, then the --test sets by name; for runs with an
 /// epoch chosen on validation (--val-fraction) its results before the last epoch's.
 inline std::vector<ResultRow> collect_rows(const std::vector<SplitRun>& runs) {
-  TORCH_INTERNAL_ASSERT(!runs.empty());
+  TORCH_INTERNAL_ASSERT(!runs.empty(), "no split to summarise");
   const bool selected = runs[0].results.contains("selection") && runs[0].results["selection"].is_object();
   std::vector<std::string> sets{"test"};
   for (const auto& n : test_set_names(runs[0].results)) sets.push_back(n);
