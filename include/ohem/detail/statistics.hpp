@@ -244,11 +244,13 @@ class ResampleRanks {
 
   /// One worker's buffers, reused from resample to resample.
   struct Scratch {
-    std::vector<int64_t> count;  // c_j
-    std::vector<double> rank;    // the average rank of original j in the resample
-    std::vector<double> rx, ry;  // the resample's ranks, in resample order
-    std::vector<double> v, buf;  // Kendall: y in (x, y) order, and the merge sort's buffer
-    RankCounts drawn_y;          // Kendall: y's ranks drawn so far in the (x, y) order
+    std::vector<int64_t> count;         // c_j
+    std::vector<double> rank;           // the average rank of original j in the resample
+    std::vector<double> rx, ry;         // the resample's ranks, in resample order
+    std::vector<double> v, buf;         // Kendall: y in (x, y) order, and the merge sort's buffer
+    RankCounts drawn_y;                 // Kendall: y's ranks drawn so far in the (x, y) order
+    std::vector<int64_t> drawn_rank;    // Kendall: y's rank of each drawn pair, in the (x, y) order
+    std::vector<uint32_t> drawn_count;  // and its draw count
   };
 
   /// Returns (SRCC, KRCC) of the resample whose i-th pair is original idx[i] (n indices in [0, n)),
@@ -268,25 +270,32 @@ class ResampleRanks {
     if (packed_) {
       // Each drawn pair once, in the (x, y) order: its c copies are discordant with the copies drawn
       // before it of a larger y (count_inversions of the resample's y: the same integers).
-      s.drawn_y.reset(y_ranks_);
-      int64_t prev_x = -1, prev_xy = -1;
-      uint64_t drawn = 0, dis = 0;
+      // A pair drawn 0 times changes no tie count (it adds 0 to a run, or closes a run that no later
+      // pair continues), so the walks need no branch on it; the drawn pairs are listed for the tree.
+      s.drawn_rank.resize(static_cast<size_t>(n));
+      s.drawn_count.resize(static_cast<size_t>(n));
+      int64_t m = 0, prev_x = -1, prev_xy = -1;
       for (int64_t k = 0; k < n; ++k) {
         const auto c = s.count[by_xy_[k]];
-        if (c == 0) continue;
-        dis += static_cast<uint64_t>(c) * (drawn - s.drawn_y.at_most(xy_yrank_[k]));
-        s.drawn_y.add(xy_yrank_[k], static_cast<uint32_t>(c));
-        drawn += static_cast<uint64_t>(c);
+        s.drawn_rank[m] = xy_yrank_[k];
+        s.drawn_count[m] = static_cast<uint32_t>(c);
+        m += c != 0;
         xtie.add(x_run_[k] == prev_x, c);
         ntie.add(xy_run_[k] == prev_xy, c);
         prev_x = x_run_[k];
         prev_xy = xy_run_[k];
       }
+      s.drawn_y.reset(y_ranks_);
+      uint64_t drawn = 0, dis = 0;
+      for (int64_t t = 0; t < m; ++t) {
+        const uint32_t c = s.drawn_count[t];
+        dis += c * (drawn - s.drawn_y.at_most(s.drawn_rank[t]));
+        s.drawn_y.add(s.drawn_rank[t], c);
+        drawn += c;
+      }
       int64_t prev_y = -1;
       for (int64_t k = 0; k < n; ++k) {
-        const auto c = s.count[by_y_[k]];
-        if (c == 0) continue;
-        ytie.add(y_run_[k] == prev_y, c);
+        ytie.add(y_run_[k] == prev_y, s.count[by_y_[k]]);
         prev_y = y_run_[k];
       }
       return {srcc,
