@@ -91,7 +91,7 @@ struct CountedSample {
 /// PLCC and RMSE of the 4- and then the 5-parameter fit. Each fit runs over the resample's distinct
 /// points `distinct` weighted by their draw counts (≈ 63 % of n points: the same objective and iterates
 /// as on the resample (xs, ys), up to rounding), and on (xs, ys) itself where it would fall back to the
-/// line or the full fit has no parameters.
+/// line or the full fit has no parameters. `scratch`: the worker's buffers for the counted fits.
 /// (Templates, here and below, only so that a translation unit that never evaluates compiles none of the
 /// fitting code: see `fit_logistic`.)
 template <typename = void>

@@ -201,6 +201,12 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
   return fit;
 }
 
+/// The buffers of `fit_logistic_counted` (the standardised data and the fitted curve), which a caller
+/// making many fits reuses.
+struct CountedFitScratch {
+  std::vector<double> z, w, mapped;
+};
+
 /// The fit `fit_logistic_impl` makes from `initial` alone (data coordinates) on data in which the n
 /// distinct points (x[i], y[i]) appear c[i] ≥ 1 times each (a bootstrap resample; once each if c is
 /// null), computed over the n
@@ -210,9 +216,6 @@ LogisticFit fit_logistic_impl(const double* x, const double* y, int64_t n, const
 /// few points, constant data, a failed start, a constant curve, a 4p curve worse than the line): the
 /// caller fits the expanded data, whose fallback then gives the numbers and message. `scratch` (optional)
 /// holds the standardised data and the fitted curve, reused from call to call (a bootstrap worker's).
-struct CountedFitScratch {
-  std::vector<double> z, w, mapped;
-};
 template <int P>
 std::optional<LogisticFit> fit_logistic_counted(const double* x, const double* y, const double* c, int64_t n,
                                                 const FitOptions& options, const std::vector<double>& initial,
@@ -223,7 +226,9 @@ std::optional<LogisticFit> fit_logistic_counted(const double* x, const double* y
   }
   CountedFitScratch local;
   CountedFitScratch& buffers = scratch ? *scratch : local;
-  std::vector<double>&z = buffers.z, &w = buffers.w, &mapped = buffers.mapped;
+  std::vector<double>& z = buffers.z;
+  std::vector<double>& w = buffers.w;
+  std::vector<double>& mapped = buffers.mapped;
   const auto st = Standardization::of(x, y, n, z, w, c);
   const auto start = st.to_standard<P>(initial.data());
   if (!std::all_of(start.begin(), start.end(), [](double v) { return std::isfinite(v); }))
