@@ -4,6 +4,8 @@
 /// docs/study.md) and writes report.html (self-contained: inline SVG charts, the gMAD images as data:
 /// URIs, a little inline CSS, no JavaScript, no network) and report.md (the same tables in Markdown).
 /// Needs only nlohmann/json, fmt and the standard library (no LibTorch).
+#include "validate.hpp"
+
 #include <common/html.hpp>
 
 #include <fmt/format.h>
@@ -21,7 +23,6 @@
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace ohem_study {
@@ -29,76 +30,23 @@ namespace ohem_study {
 namespace report_detail {
 
 namespace html = ohem_examples::html;
-using nlohmann::json;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-/// A results.json error: "results.json: <where>: <what>".
-[[noreturn]] inline void fail(const std::string& where, const std::string& what) {
-  throw std::runtime_error("results.json: " + (where.empty() ? std::string() : where + ": ") + what);
-}
+// The report reads the fields the check requires with `at()`; the optional ones (and numbers, which
+// may be null) with the two readers below. nlohmann's `value(key, fallback)` would throw on null or on a
+// field of another type; these fall back, so an odd optional field shows as "–" and stops nothing.
 
-inline std::string kind(const json& j) {
-  return j.is_null()      ? "null"
-         : j.is_object()  ? "an object"
-         : j.is_array()   ? "an array"
-         : j.is_string()  ? "a string"
-         : j.is_boolean() ? "a boolean"
-                          : "a number";
-}
-
-// The functions that return a reference into `j` take their names as std::string_view by value: with
-// `const std::string&`, every call with a literal binds a temporary, and GCC 14's -Wdangling-reference
-// then warns that the returned reference may dangle (it does not: it refers into `j`).
-
-/// `j[key]` where `j` is an object and the field exists; else a clear error naming the path.
-inline const json& field(const json& j, std::string_view key, std::string_view where) {
-  if (!j.is_object()) fail(std::string(where), "expected an object, got " + kind(j));
-  const auto it = j.find(std::string(key));
-  if (it == j.end()) fail(std::string(where), "missing field \"" + std::string(key) + "\"");
-  return *it;
-}
-
-inline std::string join(std::string_view where, std::string_view key) {
-  return where.empty() ? std::string(key) : std::string(where) + "." + std::string(key);
-}
-
-inline const json& array(const json& j, std::string_view key, std::string_view where,
-                         bool non_empty = false) {
-  const json& a = field(j, key, where);
-  if (!a.is_array()) fail(join(where, key), "expected an array, got " + kind(a));
-  if (non_empty && a.empty()) fail(join(where, key), "expected at least one entry, got none");
-  return a;
-}
-
-/// A number field (null → NaN); a clear error for anything else.
-inline double num(const json& j, const std::string& key, const std::string& where) {
-  const json& v = field(j, key, where);
-  if (v.is_null()) return kNaN;
-  if (!v.is_number()) fail(join(where, key), "expected a number or null, got " + kind(v));
-  return v.get<double>();
-}
-
-/// A number field if present (null or absent → NaN).
+/// A number field if present (null, absent or not a number → NaN).
 inline double num_or_nan(const json& j, const std::string& key) {
   if (!j.is_object()) return kNaN;
   const auto it = j.find(key);
   return it == j.end() || !it->is_number() ? kNaN : it->get<double>();
 }
 
-inline std::string str(const json& j, const std::string& key, const std::string& where) {
-  const json& v = field(j, key, where);
-  if (!v.is_string()) fail(join(where, key), "expected a string, got " + kind(v));
-  return v.get<std::string>();
-}
-
+/// A string field if present, else `fallback`.
 inline std::string str_or(const json& j, const std::string& key, const std::string& fallback) {
   if (!j.is_object()) return fallback;
   const auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
-inline std::string idx(const std::string& where, size_t i) {
-  return fmt::format("{}[{}]", where, i);
 }
 
 /// A method's display name.
@@ -130,92 +78,6 @@ inline double finite_mean(const std::vector<double>& v) {
 }
 
 }  // namespace report_detail
-
-/// Checks that `results` follows schema "ohem-study/1" far enough to be reported: the schema name and
-/// every field the report reads. Throws std::runtime_error "results.json: <path>: <what>" otherwise.
-inline void validate_results(const nlohmann::json& results) {
-  using namespace report_detail;
-  if (!results.is_object()) fail("", "expected a JSON object at the top level, got " + kind(results));
-  const std::string schema = str(results, "schema", "");
-  if (schema != "ohem-study/1") fail("schema", "expected \"ohem-study/1\", got \"" + schema + "\"");
-  const json& ds = field(results, "dataset", "");
-  const json& types = array(ds, "types", "dataset", true);
-  for (size_t i = 0; i < types.size(); ++i) {
-    if (!types[i].is_string()) fail(idx("dataset.types", i), "expected a string, got " + kind(types[i]));
-  }
-  const json& runs = array(results, "runs", "", true);
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const std::string w = idx("runs", i);
-    num(runs[i], "seed", w);
-    const std::string m = str(runs[i], "method", w);
-    if (m != "baseline" && m != "ohem")
-      fail(w + ".method", "expected \"baseline\" or \"ohem\", got \"" + m + "\"");
-    const json& metrics = field(runs[i], "metrics", w);
-    num(field(metrics, "overall", w + ".metrics"), "srcc", w + ".metrics.overall");
-    const json& curve = array(runs[i], "curve", w);
-    for (size_t e = 0; e < curve.size(); ++e) num(curve[e], "epoch", idx(w + ".curve", e));
-  }
-  const json& comparison = array(results, "comparison", "", true);
-  for (size_t i = 0; i < comparison.size(); ++i) {
-    const std::string w = idx("comparison", i);
-    str(comparison[i], "group", w);
-    str(comparison[i], "metric", w);
-    for (const char* k : {"baseline_mean", "ohem_mean", "diff_mean", "ci_low", "ci_high", "wins", "seeds"}) {
-      num(comparison[i], k, w);
-    }
-  }
-  if (results.contains("reference")) {  // optional: the type-and-level reference (studies since 2026-11-28)
-    const json& ref = results["reference"];
-    str(ref, "label", "reference");
-    const json& m = field(ref, "metrics", "reference");
-    num(field(m, "overall", "reference.metrics"), "srcc", "reference.metrics.overall");
-  }
-  const json& mech = field(results, "mechanism", "");
-  num(mech, "top_fraction", "mechanism");
-  const json& variants = array(mech, "variants", "mechanism", true);
-  for (size_t i = 0; i < variants.size(); ++i) {
-    const std::string w = idx("mechanism.variants", i);
-    str(variants[i], "name", w);
-    const json& by_type = array(variants[i], "by_type", w);
-    for (size_t k = 0; k < by_type.size(); ++k) {
-      const std::string wt = idx(w + ".by_type", k);
-      str(by_type[k], "type", wt);
-      for (const char* f : {"train_share", "hardest_share", "enrichment", "mean_hardness"})
-        num(by_type[k], f, wt);
-    }
-    num(field(variants[i], "hardness_error_srcc", w), "mean", w + ".hardness_error_srcc");
-  }
-  const json& gmad = field(results, "gmad", "");
-  const json& pairs = array(gmad, "pairs", "gmad");
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const std::string w = idx("gmad.pairs", i);
-    str(pairs[i], "attacker", w);
-    str(pairs[i], "defender", w);
-    num(pairs[i], "level", w);
-    const json& images = array(pairs[i], "images", w);
-    if (images.size() != 2) fail(w + ".images", fmt::format("expected 2 images, got {}", images.size()));
-    for (size_t k = 0; k < 2; ++k) {
-      const std::string wi = idx(w + ".images", k);
-      str(images[k], "path", wi);
-      num(images[k], "label", wi);
-      const json& scores = field(images[k], "scores", wi);
-      num(scores, "baseline", wi + ".scores");
-      num(scores, "ohem", wi + ".scores");
-    }
-    num(pairs[i], "attacker_prefers", w);
-    num(pairs[i], "label_prefers", w);
-    const json& ok = field(pairs[i], "attack_succeeded", w);
-    if (!ok.is_boolean()) fail(w + ".attack_succeeded", "expected true or false, got " + kind(ok));
-  }
-  const json& summary = array(gmad, "summary", "gmad");
-  for (size_t i = 0; i < summary.size(); ++i) {
-    const std::string w = idx("gmad.summary", i);
-    str(summary[i], "attacker", w);
-    str(summary[i], "defender", w);
-    num(summary[i], "succeeded", w);
-    num(summary[i], "pairs", w);
-  }
-}
 
 /// The report as text: `html` (the whole self-contained page) and `markdown` (the tables).
 struct Report {
