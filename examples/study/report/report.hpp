@@ -4,6 +4,11 @@
 /// docs/study.md) and writes report.html (self-contained: inline SVG charts, the gMAD images as data:
 /// URIs, a little inline CSS, no JavaScript, no network) and report.md (the same tables in Markdown).
 /// Needs only nlohmann/json, fmt and the standard library (no LibTorch).
+///
+/// The report is a list of sections (the title, the plain-words summary, the comparison, the training
+/// curves, the mechanism, gMAD, the run), each one function from the results to its HTML and Markdown
+/// (render_report lists them). The input check is validate.hpp's, one function per part of results.json
+/// (validate_results lists them). A new section is one more function in each list.
 #include "validate.hpp"
 
 #include <common/html.hpp>
@@ -23,6 +28,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ohem_study {
@@ -31,7 +37,7 @@ namespace report_detail {
 
 namespace html = ohem_examples::html;
 
-// The report reads the fields the check requires with `at()`; the optional ones (and numbers, which
+// The sections read the fields the check requires with `at()`; the optional ones (and numbers, which
 // may be null) with the two readers below. nlohmann's `value(key, fallback)` would throw on null or on a
 // field of another type; these fall back, so an odd optional field shows as "–" and stops nothing.
 
@@ -77,6 +83,20 @@ inline double finite_mean(const std::vector<double>& v) {
   return n ? s / n : kNaN;
 }
 
+/// "a, b, c".
+inline std::string comma_list(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+
+/// `v` as a bullet list, in HTML or (`md`) in Markdown.
+inline std::string bullets(const std::vector<std::string>& v, bool md) {
+  std::string out = md ? "" : "<ul>\n";
+  for (const auto& s : v)
+    out += md ? "- " + html::markdown_escape(s) + "\n" : "<li>" + html::escape(s) + "</li>\n";
+  return out + (md ? "\n" : "</ul>\n");
+}
 }  // namespace report_detail
 
 /// The report as text: `html` (the whole self-contained page) and `markdown` (the tables).
@@ -84,117 +104,180 @@ struct Report {
   std::string html, markdown;
 };
 
-/// Renders the report of `results` (validated first); image paths in it are relative to `base_dir`
-/// (the directory of results.json). Throws std::runtime_error on invalid input or an unreadable image.
-inline Report render_report(const nlohmann::json& results, const std::filesystem::path& base_dir) {
-  using namespace report_detail;
-  validate_results(results);
-  const json& ds = results.at("dataset");
-  std::vector<std::string> types;
-  for (const auto& t : ds.at("types")) types.push_back(t.get<std::string>());
-  const auto& colors = html::palette();
-  const std::string c_base = colors[0], c_ohem = colors[1];
+namespace report_detail {
 
-  // --- the comparison: rows by (group, metric) ---
-  std::map<std::pair<std::string, std::string>, const json*> cmp;
-  for (const auto& c : results.at("comparison")) cmp[{c.at("group").get<std::string>(), c.at("metric")}] = &c;
-  std::vector<std::string> groups = {"overall"};
-  groups.insert(groups.end(), types.begin(), types.end());
-  auto get = [&](const std::string& g, const std::string& m) -> const json* {
-    const auto it = cmp.find({g, m});
-    return it == cmp.end() ? nullptr : it->second;
-  };
-  // The type-and-level reference (optional): its metric `m` of group `g`, NaN where absent.
-  const json* reference = results.contains("reference") ? &results.at("reference") : nullptr;
-  auto ref_metric = [&](const std::string& g, const std::string& m) {
+/// One section of the report: its part of report.html and of report.md (empty: HTML only).
+struct Section {
+  std::string html, markdown;
+};
+
+/// What the sections share: the validated results, the distortion types, the comparison's rows by
+/// group and metric, the optional type-and-level reference, the number of seeds and the interval's name.
+class Study {
+ public:
+  Study(const json& validated, std::filesystem::path images_dir)
+      : results(validated), base_dir(std::move(images_dir)) {
+    for (const auto& t : results.at("dataset").at("types")) types.push_back(t.get<std::string>());
+    groups = {"overall"};
+    groups.insert(groups.end(), types.begin(), types.end());
+    for (const auto& c : results.at("comparison"))
+      comparison_[{c.at("group").get<std::string>(), c.at("metric")}] = &c;
+    if (results.contains("reference")) reference = &results.at("reference");
+    const json* overall = comparison("overall", "srcc");
+    seeds = overall ? to_int(num_or_nan(*overall, "seeds")) : 0;
+    if (seeds <= 0) {  // no count in the comparison: the distinct seeds of the runs
+      std::set<double> distinct;
+      for (const auto& r : results.at("runs")) distinct.insert(num_or_nan(r, "seed"));
+      seeds = static_cast<int>(distinct.size());
+    }
+    const double level =
+        overall && std::isfinite(num_or_nan(*overall, "ci_level")) ? num_or_nan(*overall, "ci_level") : 0.95;
+    ci_name = fmt::format("{:.0f}% CI", 100 * level);
+  }
+
+  /// The comparison's row for group `g` (a type or "overall") and metric `m`; nullptr where absent.
+  const json* comparison(const std::string& g, const std::string& m) const {
+    const auto it = comparison_.find({g, m});
+    return it == comparison_.end() ? nullptr : it->second;
+  }
+
+  /// The reference's metric `m` of group `g`; NaN where absent.
+  double reference_metric(const std::string& g, const std::string& m) const {
     if (!reference || !reference->contains("metrics")) return kNaN;
     const json& metrics = reference->at("metrics");
     return metrics.contains(g) ? num_or_nan(metrics.at(g), m) : kNaN;
-  };
-  // An interval means something only from 2 seeds on (one seed: the "interval" is the one difference).
-  auto has_interval = [&](const json& c) {
+  }
+
+  /// Whether comparison row `c` has an interval: only from 2 seeds on (one seed: the "interval" is the
+  /// one difference).
+  bool has_interval(const json& c) const {
     const double n = num_or_nan(c, "seeds");
     return std::isfinite(num_or_nan(c, "ci_low")) && std::isfinite(num_or_nan(c, "ci_high")) &&
            !(std::isfinite(n) && n < 2) && !(!std::isfinite(n) && results.at("runs").size() < 4);
-  };
-  const json* overall = get("overall", "srcc");
-  int seeds = overall ? to_int(num_or_nan(*overall, "seeds")) : 0;
-  if (seeds <= 0) {  // no count in the comparison: the distinct seeds of the runs
-    std::set<double> distinct;
-    for (const auto& r : results.at("runs")) distinct.insert(num_or_nan(r, "seed"));
-    seeds = static_cast<int>(distinct.size());
   }
-  const double level =
-      overall && std::isfinite(num_or_nan(*overall, "ci_level")) ? num_or_nan(*overall, "ci_level") : 0.95;
-  const std::string ci_name = fmt::format("{:.0f}% CI", 100 * level);
 
-  html::BarChart srcc;
-  srcc.id = "chart-srcc";
-  srcc.title = "SRCC on held-out content, per distortion type (mean over seeds, bars: ± 1 s.d.)";
-  srcc.y_label = "SRCC";
-  srcc.groups = groups;
-  srcc.y_max = 1;
-  html::BarChart diff;
-  diff.title = fmt::format("Paired difference OHEM − baseline in SRCC ({}, bootstrap over seeds)", ci_name);
-  diff.y_label = "Δ SRCC";
-  diff.groups = groups;
-  diff.reference = 0;
-  html::BarSeries sb{"baseline", c_base, {}, {}, {}}, so{"OHEM", c_ohem, {}, {}, {}},
-      sd{"OHEM − baseline", colors[2], {}, {}, {}};
+  const json& results;
+  std::filesystem::path base_dir;  ///< gMAD image paths are relative to it
+  std::vector<std::string> types;
+  std::vector<std::string> groups;  ///< "overall", then the types
+  const json* reference = nullptr;
+  int seeds = 0;
+  std::string ci_name;  ///< "95% CI"
+
+ private:
+  std::map<std::pair<std::string, std::string>, const json*> comparison_;
+};
+
+// --- title ---
+
+inline Section title_section(const Study& s) {
+  const json& r = s.results;
+  const bool quick = r.value("quick", false);
+  const std::string photos = html::number(num_or_nan(r.at("dataset"), "photos"), 0);
+  Section out;
+  out.html = "<h1>OHEM study: baseline vs self-competitor OHEM</h1>\n";
+  out.html += fmt::format(
+      "<p class=\"meta\">{} seed(s) · {} distortion types · {} photographs · created {}{}</p>\n", s.seeds,
+      s.types.size(), photos, html::escape(str_or(r, "created", "?")),
+      quick ? " · <b>--quick run: checks the report's structure, the numbers mean nothing</b>" : "");
+  out.markdown = "# OHEM study: baseline vs self-competitor OHEM\n\n";
+  out.markdown += fmt::format("{} seed(s), {} distortion types, {} photographs, created {}{}.\n\n", s.seeds,
+                              s.types.size(), photos, html::markdown_escape(str_or(r, "created", "?")),
+                              quick ? " (--quick run: the numbers mean nothing)" : "");
+  return out;
+}
+
+// --- 1. the comparison ---
+
+/// `method`'s mean SRCC per group, its bars ± 1 s.d.
+inline html::BarSeries srcc_bars(const Study& s, const std::string& method, const std::string& name,
+                                 const std::string& color) {
+  html::BarSeries out{name, color, {}, {}, {}};
+  for (const auto& g : s.groups) {
+    const json* c = s.comparison(g, "srcc");
+    const double m = c ? num_or_nan(*c, method + "_mean") : kNaN,
+                 sd = c ? num_or_nan(*c, method + "_std") : kNaN;
+    out.values.push_back(m), out.low.push_back(m - sd), out.high.push_back(m + sd);
+  }
+  return out;
+}
+
+/// SRCC per group for each method (and the reference, where there is one).
+inline std::string srcc_chart(const Study& s) {
+  const auto& colors = html::palette();
+  html::BarChart chart;
+  chart.id = "chart-srcc";
+  chart.title = "SRCC on held-out content, per distortion type (mean over seeds, bars: ± 1 s.d.)";
+  chart.y_label = "SRCC";
+  chart.groups = s.groups;
+  chart.y_max = 1;
+  chart.series = {srcc_bars(s, "baseline", "baseline", colors[0]), srcc_bars(s, "ohem", "OHEM", colors[1])};
   double lowest = 1;
-  for (const auto& g : groups) {
-    const json* c = get(g, "srcc");
-    const double bm = c ? num_or_nan(*c, "baseline_mean") : kNaN,
-                 bs = c ? num_or_nan(*c, "baseline_std") : kNaN;
-    const double om = c ? num_or_nan(*c, "ohem_mean") : kNaN, os = c ? num_or_nan(*c, "ohem_std") : kNaN;
-    sb.values.push_back(bm), sb.low.push_back(bm - bs), sb.high.push_back(bm + bs);
-    so.values.push_back(om), so.low.push_back(om - os), so.high.push_back(om + os);
-    sd.values.push_back(c ? num_or_nan(*c, "diff_mean") : kNaN);
-    sd.low.push_back(c ? num_or_nan(*c, "ci_low") : kNaN),
-        sd.high.push_back(c ? num_or_nan(*c, "ci_high") : kNaN);
-    for (double v : {bm - bs, om - os}) {
+  for (const auto& b : chart.series) {
+    for (double v : b.low) {
       if (std::isfinite(v)) lowest = std::min(lowest, v);
     }
   }
-  srcc.series = {sb, so};
-  if (reference) {
-    html::BarSeries sr{"type+level only (reference)", "#9a9a9a", {}, {}, {}};
-    for (const auto& g : groups) {
-      const double v = ref_metric(g, "srcc");
-      sr.values.push_back(v), sr.low.push_back(kNaN), sr.high.push_back(kNaN);
+  if (s.reference) {
+    html::BarSeries ref{"type+level only (reference)", "#9a9a9a", {}, {}, {}};
+    for (const auto& g : s.groups) {
+      const double v = s.reference_metric(g, "srcc");
+      ref.values.push_back(v), ref.low.push_back(kNaN), ref.high.push_back(kNaN);
       if (std::isfinite(v)) lowest = std::min(lowest, v);
     }
-    srcc.series.push_back(sr);
+    chart.series.push_back(ref);
   }
-  srcc.y_min = lowest >= 0.5 ? 0.5 : lowest >= 0 ? 0 : -1;
-  diff.series = {sd};
+  chart.y_min = lowest >= 0.5 ? 0.5 : lowest >= 0 ? 0 : -1;
+  return html::bar_chart(chart);
+}
 
-  html::Table t_cmp;
-  t_cmp.id = "table-comparison";
-  t_cmp.caption = fmt::format(
+/// The paired difference OHEM − baseline in SRCC per group, with its interval.
+inline std::string difference_chart(const Study& s) {
+  html::BarChart chart;
+  chart.title =
+      fmt::format("Paired difference OHEM − baseline in SRCC ({}, bootstrap over seeds)", s.ci_name);
+  chart.y_label = "Δ SRCC";
+  chart.groups = s.groups;
+  chart.reference = 0;
+  html::BarSeries d{"OHEM − baseline", html::palette()[2], {}, {}, {}};
+  for (const auto& g : s.groups) {
+    const json* c = s.comparison(g, "srcc");
+    d.values.push_back(c ? num_or_nan(*c, "diff_mean") : kNaN);
+    d.low.push_back(c ? num_or_nan(*c, "ci_low") : kNaN),
+        d.high.push_back(c ? num_or_nan(*c, "ci_high") : kNaN);
+  }
+  chart.series = {d};
+  return html::bar_chart(chart);
+}
+
+/// The comparison table: per group, SRCC and PLCC of both methods, the difference, its interval, wins.
+inline html::Table comparison_table(const Study& s) {
+  html::Table t;
+  t.id = "table-comparison";
+  t.caption = fmt::format(
       "Baseline vs OHEM per distortion type: mean ± s.d. over {} seeds; Δ = mean paired difference OHEM − "
       "baseline with its {} (bootstrap over seeds); wins = seeds where OHEM is higher.",
-      seeds, ci_name);
-  t_cmp.header = {"group", "metric", "baseline", "OHEM", "Δ", ci_name, "wins", "reading"};
-  t_cmp.numeric = {false, false, true, true, true, true, true, false};
-  if (reference) {
-    t_cmp.caption +=
+      s.seeds, s.ci_name);
+  t.header = {"group", "metric", "baseline", "OHEM", "Δ", s.ci_name, "wins", "reading"};
+  t.numeric = {false, false, true, true, true, true, true, false};
+  if (s.reference) {
+    t.caption +=
         " Type+level only: the reference predictor that knows each image's distortion type and "
         "level, not its content (it scores an image with the mean training label of its type and "
         "level).";
-    t_cmp.header.insert(t_cmp.header.begin() + 4, "type+level only");
-    t_cmp.numeric.insert(t_cmp.numeric.begin() + 4, true);
+    t.header.insert(t.header.begin() + 4, "type+level only");
+    t.numeric.insert(t.numeric.begin() + 4, true);
   }
-  for (const auto& g : groups) {
+  for (const auto& g : s.groups) {
     for (const std::string m : {"srcc", "plcc"}) {
-      const json* c = get(g, m);
+      const json* c = s.comparison(g, m);
       if (!c) continue;
       const double lo = num_or_nan(*c, "ci_low"), hi = num_or_nan(*c, "ci_high");
-      const std::string reading = !has_interval(*c) ? "no interval (fewer than 2 seeds)"
-                                  : lo > 0          ? "OHEM higher"
-                                  : hi < 0          ? "baseline higher"
-                                                    : "no evidence of a difference";
-      t_cmp.rows.push_back(
+      const std::string reading = !s.has_interval(*c) ? "no interval (fewer than 2 seeds)"
+                                  : lo > 0            ? "OHEM higher"
+                                  : hi < 0            ? "baseline higher"
+                                                      : "no evidence of a difference";
+      t.rows.push_back(
           {g, m == "srcc" ? "SRCC" : "PLCC",
            html::number(num_or_nan(*c, "baseline_mean")) + " ± " +
                html::number(num_or_nan(*c, "baseline_std")),
@@ -202,21 +285,29 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
            signed_num(num_or_nan(*c, "diff_mean")), "[" + signed_num(lo) + ", " + signed_num(hi) + "]",
            html::number(num_or_nan(*c, "wins"), 0) + "/" + html::number(num_or_nan(*c, "seeds"), 0),
            reading});
-      if (reference) t_cmp.rows.back().insert(t_cmp.rows.back().begin() + 4, html::number(ref_metric(g, m)));
+      if (s.reference)
+        t.rows.back().insert(t.rows.back().begin() + 4, html::number(s.reference_metric(g, m)));
     }
   }
+  return t;
+}
 
-  // --- training curves: per method, the mean over seeds of each quantity per epoch ---
-  struct Curve {
-    std::map<double, std::vector<double>> task, twin, consistency, hardness, test;
-  };
+inline Section comparison_section(const Study& s) {
+  const html::Table t = comparison_table(s);
+  return {"<h2>1. Does OHEM help?</h2>\n" + srcc_chart(s) + difference_chart(s) + html::table_html(t),
+          "## Comparison\n\n" + html::table_markdown(t)};
+}
+
+// --- 2. training curves: per method, the mean over seeds of each quantity per epoch ---
+
+/// One method's training curves: each quantity's values over seeds, by epoch.
+struct Curve {
+  std::map<double, std::vector<double>> task, twin, consistency, hardness, test;
+};
+
+inline std::map<std::string, Curve> curves_by_method(const json& runs) {
   std::map<std::string, Curve> curves;
-  int stage1_epochs = -1;
-  if (results.contains("config") && results["config"].is_object()) {
-    const double e1 = num_or_nan(results["config"], "epochs1");
-    if (std::isfinite(e1)) stage1_epochs = to_int(e1);
-  }
-  for (const auto& r : results.at("runs")) {
+  for (const auto& r : runs) {
     Curve& c = curves[r.at("method").get<std::string>()];
     for (const auto& e : r.at("curve")) {
       const double x = num_or_nan(e, "epoch");
@@ -228,389 +319,532 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
       c.test[x].push_back(num_or_nan(e, "test_srcc"));
     }
   }
-  auto series = [&](const std::string& method, std::map<double, std::vector<double>> Curve::*q,
-                    const std::string& name, const std::string& color, bool dashed = false) {
-    html::LineSeries s{name, color, {}, {}, dashed};
-    const auto it = curves.find(method);
-    if (it == curves.end()) return s;
-    for (const auto& [x, v] : it->second.*q) s.x.push_back(x), s.y.push_back(finite_mean(v));
-    return s;
-  };
-  auto panel = [&](const std::string& title, const std::string& y_label, std::vector<html::LineSeries> s) {
+  return curves;
+}
+
+/// The line of quantity `q` of `method` (empty where that method has no runs).
+inline html::LineSeries curve_line(const std::map<std::string, Curve>& curves, const std::string& method,
+                                   std::map<double, std::vector<double>> Curve::*q, const std::string& name,
+                                   const std::string& color, bool dashed = false) {
+  html::LineSeries s{name, color, {}, {}, dashed};
+  const auto it = curves.find(method);
+  if (it == curves.end()) return s;
+  for (const auto& [x, v] : it->second.*q) s.x.push_back(x), s.y.push_back(finite_mean(v));
+  return s;
+}
+
+/// The number of stage-1 epochs (config.epochs1), or -1 where the results do not say.
+inline int stage1_epochs(const json& results) {
+  if (!results.contains("config") || !results["config"].is_object()) return -1;
+  const double e1 = num_or_nan(results["config"], "epochs1");
+  return std::isfinite(e1) ? to_int(e1) : -1;
+}
+
+inline Section curves_section(const Study& s) {
+  const auto& colors = html::palette();
+  const std::string c_base = colors[0], c_ohem = colors[1];
+  const std::map<std::string, Curve> curves = curves_by_method(s.results.at("runs"));
+  const int stage1 = stage1_epochs(s.results);
+  auto panel = [&](const std::string& title, const std::string& y_label,
+                   std::vector<html::LineSeries> lines) {
     html::LineChart c;
-    c.title = title, c.x_label = "epoch", c.y_label = y_label, c.series = std::move(s);
-    if (stage1_epochs > 0) c.x_divider = stage1_epochs + 0.5, c.divider_label = "stage 2";
+    c.title = title, c.x_label = "epoch", c.y_label = y_label, c.series = std::move(lines);
+    if (stage1 > 0) c.x_divider = stage1 + 0.5, c.divider_label = "stage 2";
     return html::line_chart(c);
   };
-  std::string curves_html = "<div class=\"charts\" id=\"chart-curves\">\n";
-  curves_html += panel("Task loss per branch", "loss",
-                       {series("baseline", &Curve::task, "baseline", c_base),
-                        series("ohem", &Curve::task, "OHEM main", c_ohem),
-                        series("ohem", &Curve::twin, "OHEM twin", colors[3], true)});
-  curves_html += panel(
-      "Test SRCC", "SRCC",
-      {series("baseline", &Curve::test, "baseline", c_base), series("ohem", &Curve::test, "OHEM", c_ohem)});
-  curves_html +=
-      panel("Consistency loss (OHEM)", "consistency", {series("ohem", &Curve::consistency, "OHEM", c_ohem)});
-  curves_html += panel("Mean hardness (twin disagreement, OHEM)", "hardness",
-                       {series("ohem", &Curve::hardness, "OHEM", c_ohem)});
-  curves_html += "</div>\n";
+  std::string out =
+      "<h2>2. Training curves</h2>\n<p class=\"note\">Mean over seeds per epoch. The twin's loss, the "
+      "consistency term and the hardness exist for OHEM only.</p>\n";
+  out += "<div class=\"charts\" id=\"chart-curves\">\n";
+  out += panel("Task loss per branch", "loss",
+               {curve_line(curves, "baseline", &Curve::task, "baseline", c_base),
+                curve_line(curves, "ohem", &Curve::task, "OHEM main", c_ohem),
+                curve_line(curves, "ohem", &Curve::twin, "OHEM twin", colors[3], true)});
+  out += panel("Test SRCC", "SRCC",
+               {curve_line(curves, "baseline", &Curve::test, "baseline", c_base),
+                curve_line(curves, "ohem", &Curve::test, "OHEM", c_ohem)});
+  out += panel("Consistency loss (OHEM)", "consistency",
+               {curve_line(curves, "ohem", &Curve::consistency, "OHEM", c_ohem)});
+  out += panel("Mean hardness (twin disagreement, OHEM)", "hardness",
+               {curve_line(curves, "ohem", &Curve::hardness, "OHEM", c_ohem)});
+  out += "</div>\n";
+  return {out, {}};
+}
 
-  // --- the mechanism ---
-  const json& mech = results.at("mechanism");
-  const double top = num_or_nan(mech, "top_fraction");
-  html::BarChart enr;
-  enr.id = "chart-enrichment";
-  enr.title = fmt::format(
+// --- 3. the mechanism ---
+
+/// A mechanism variant's weight on the rare types, for the summary.
+struct Tail {
+  std::string label;
+  double train = 0, hardest = 0;  ///< the rare types' share of the training set, of the hardest images
+  double max_enrichment = kNaN;
+  std::string max_type;  ///< the most enriched type
+  double herr = kNaN;    ///< SRCC(hardness, own error), mean over seeds
+};
+
+/// What the summary reads of the mechanism: the hardest fraction, the rare types' bound (each type under
+/// it is rare: under a uniform share) and each variant's tail.
+struct Mechanism {
+  Section section;
+  double top = kNaN, rare = kNaN;
+  std::vector<Tail> tails;
+};
+
+inline std::string variant_label(const json& v) {
+  return str_or(v, "label", v.at("name").get<std::string>());
+}
+
+/// A variant's entry of type `t` in by_type (the last one, should there be two); nullptr where absent.
+inline const json* by_type(const json& v, const std::string& t) {
+  const json* found = nullptr;
+  for (const auto& b : v.at("by_type")) {
+    if (b.at("type").get<std::string>() == t) found = &b;
+  }
+  return found;
+}
+
+/// The variant's weight on the types under `rare` of the training set, and its most enriched type.
+inline Tail tail_of(const json& v, const std::vector<std::string>& types, double rare) {
+  Tail tail;
+  tail.label = variant_label(v);
+  for (const auto& t : types) {
+    const json* b = by_type(v, t);
+    if (!b) continue;
+    const double e = num_or_nan(*b, "enrichment");
+    const double ts = num_or_nan(*b, "train_share"), hs = num_or_nan(*b, "hardest_share");
+    if (std::isfinite(ts) && ts < rare && std::isfinite(hs)) tail.train += ts, tail.hardest += hs;
+    if (std::isfinite(e) && !(e <= tail.max_enrichment)) tail.max_enrichment = e, tail.max_type = t;
+  }
+  tail.herr = num_or_nan(v.at("hardness_error_srcc"), "mean");
+  return tail;
+}
+
+/// Enrichment per type among the hardest training images, one series per variant.
+inline std::string enrichment_chart(const Study& s, double top) {
+  const auto& colors = html::palette();
+  html::BarChart chart;
+  chart.id = "chart-enrichment";
+  chart.title = fmt::format(
       "Enrichment per type among the {} hardest training images (1 = as in the training set)", pct(top));
-  enr.y_label = "hardest share / training share";
-  enr.groups = types;
-  enr.reference = 1;
-  enr.digits = 2;
-  html::Table t_mech;
-  t_mech.id = "table-mechanism";
-  t_mech.caption = fmt::format(
+  chart.y_label = "hardest share / training share";
+  chart.groups = s.types;
+  chart.reference = 1;
+  chart.digits = 2;
+  size_t vi = 0;
+  for (const auto& v : s.results.at("mechanism").at("variants")) {
+    const size_t color = vi == 0 ? 1 : vi == 1 ? 7 : vi + 1;  // the method orange, the random mask grey
+    html::BarSeries b{variant_label(v), colors[color % colors.size()], {}, {}, {}};
+    for (const auto& t : s.types) {
+      const json* e = by_type(v, t);
+      b.values.push_back(e ? num_or_nan(*e, "enrichment") : kNaN);
+    }
+    chart.series.push_back(b);
+    ++vi;
+  }
+  return html::bar_chart(chart);
+}
+
+/// Per variant and type: training share, hardest share, enrichment, mean hardness.
+inline html::Table mechanism_table(const Study& s, double top) {
+  html::Table t;
+  t.id = "table-mechanism";
+  t.caption = fmt::format(
       "Per variant and distortion type: share of the training set, share among the {} hardest training "
-      "images "
-      "(hardness = twin disagreement averaged over training; shares averaged over the variant's seeds), "
-      "their ratio, mean hardness.",
+      "images (hardness = twin disagreement averaged over training; shares averaged over the variant's "
+      "seeds), their ratio, mean hardness.",
       pct(top));
-  t_mech.header = {"variant", "type", "training share", "hardest share", "enrichment", "mean hardness"};
-  t_mech.numeric = {false, false, true, true, true, true};
-  html::Table t_herr;
-  t_herr.id = "table-hardness-error";
-  t_herr.caption =
+  t.header = {"variant", "type", "training share", "hardest share", "enrichment", "mean hardness"};
+  t.numeric = {false, false, true, true, true, true};
+  for (const auto& v : s.results.at("mechanism").at("variants")) {
+    for (const auto& type : s.types) {
+      const json* b = by_type(v, type);
+      if (!b) continue;
+      t.rows.push_back({variant_label(v), type, pct(num_or_nan(*b, "train_share")),
+                        pct(num_or_nan(*b, "hardest_share")), html::number(num_or_nan(*b, "enrichment"), 2),
+                        html::number(num_or_nan(*b, "mean_hardness"), 4)});
+    }
+  }
+  return t;
+}
+
+/// Per variant: SRCC between an image's hardness and its own error, mean and per seed.
+inline html::Table hardness_error_table(const Study& s) {
+  html::Table t;
+  t.id = "table-hardness-error";
+  t.caption =
       "Spearman correlation between an image's hardness and its own absolute error under the final model "
       "(mean over seeds, and each seed).";
-  t_herr.header = {"variant", "SRCC(hardness, error)", "per seed"};
-  t_herr.numeric = {false, true, true};
-  struct Tail {
-    std::string label;
-    double train = 0, hardest = 0, max_enrichment = kNaN;
-    std::string max_type;
-    double herr = kNaN;
-  };
-  std::vector<Tail> tails;
-  const double rare = 1.0 / static_cast<double>(types.size());
-  size_t vi = 0;
-  for (const auto& v : mech.at("variants")) {
-    const std::string label = str_or(v, "label", v.at("name").get<std::string>());
-    html::BarSeries s{label, colors[(vi == 0 ? 1 : vi == 1 ? 7 : vi + 1) % colors.size()], {}, {}, {}};
-    std::map<std::string, const json*> by;
-    for (const auto& b : v.at("by_type")) by[b.at("type").get<std::string>()] = &b;
-    Tail tail;
-    tail.label = label;
-    for (const auto& t : types) {
-      const auto it = by.find(t);
-      const json* b = it == by.end() ? nullptr : it->second;
-      const double e = b ? num_or_nan(*b, "enrichment") : kNaN;
-      s.values.push_back(e);
-      if (!b) continue;
-      const double ts = num_or_nan(*b, "train_share"), hs = num_or_nan(*b, "hardest_share");
-      t_mech.rows.push_back(
-          {label, t, pct(ts), pct(hs), html::number(e, 2), html::number(num_or_nan(*b, "mean_hardness"), 4)});
-      if (std::isfinite(ts) && ts < rare && std::isfinite(hs)) tail.train += ts, tail.hardest += hs;
-      if (std::isfinite(e) && !(e <= tail.max_enrichment)) tail.max_enrichment = e, tail.max_type = t;
-    }
-    enr.series.push_back(s);
+  t.header = {"variant", "SRCC(hardness, error)", "per seed"};
+  t.numeric = {false, true, true};
+  for (const auto& v : s.results.at("mechanism").at("variants")) {
     const json& he = v.at("hardness_error_srcc");
-    tail.herr = num_or_nan(he, "mean");
     std::string per;
     if (he.contains("per_seed") && he["per_seed"].is_array()) {
       for (const auto& x : he["per_seed"])
         per +=
             (per.empty() ? "" : ", ") + (x.is_number() ? html::number(x.get<double>()) : html::number(kNaN));
     }
-    t_herr.rows.push_back({label, html::number(tail.herr), per});
-    tails.push_back(tail);
-    ++vi;
+    t.rows.push_back({variant_label(v), html::number(num_or_nan(he, "mean")), per});
   }
+  return t;
+}
 
-  // --- gMAD ---
-  const json& gmad = results.at("gmad");
-  html::Table t_gmad;
-  t_gmad.id = "table-gmad";
-  t_gmad.caption =
+inline Mechanism mechanism_section(const Study& s) {
+  Mechanism out;
+  out.top = num_or_nan(s.results.at("mechanism"), "top_fraction");
+  out.rare = 1.0 / static_cast<double>(s.types.size());
+  for (const auto& v : s.results.at("mechanism").at("variants"))
+    out.tails.push_back(tail_of(v, s.types, out.rare));
+  const html::Table per_type = mechanism_table(s, out.top), herr = hardness_error_table(s);
+  out.section.html =
+      "<h2>3. The mechanism: does the twin find the hard samples?</h2>\n<p class=\"note\">A bar above the "
+      "dashed line: that type is over-represented among the hardest training images. Controls: a random "
+      "mask at the same pruning ratio, and an ensemble of 4 magnitude-pruned twins.</p>\n" +
+      enrichment_chart(s, out.top) + html::table_html(per_type) + html::table_html(herr);
+  out.section.markdown = "## Mechanism\n\n" + html::table_markdown(per_type) + html::table_markdown(herr);
+  return out;
+}
+
+// --- 4. gMAD ---
+
+/// Per attacking method: attacks succeeded and pairs.
+using GmadRates = std::map<std::string, std::pair<double, double>>;
+
+inline GmadRates gmad_rates(const json& gmad) {
+  GmadRates rates;
+  for (const auto& s : gmad.at("summary"))
+    rates[s.at("attacker").get<std::string>()] = {num_or_nan(s, "succeeded"), num_or_nan(s, "pairs")};
+  return rates;
+}
+
+/// Per direction: attacks succeeded, pairs, success rate.
+inline html::Table gmad_table(const json& gmad) {
+  html::Table t;
+  t.id = "table-gmad";
+  t.caption =
       "gMAD between the two final models on held-out images: an attack succeeds when the image the attacker "
       "rates higher is also the one with the higher true (SSIM) label.";
-  t_gmad.header = {"attacker", "defender", "attacks succeeded", "pairs", "success rate"};
-  t_gmad.numeric = {false, false, true, true, true};
-  std::map<std::string, std::pair<double, double>> gmad_rate;
+  t.header = {"attacker", "defender", "attacks succeeded", "pairs", "success rate"};
+  t.numeric = {false, false, true, true, true};
   for (const auto& s : gmad.at("summary")) {
     const std::string a = s.at("attacker"), d = s.at("defender");
     const double ok = num_or_nan(s, "succeeded"), n = num_or_nan(s, "pairs");
-    gmad_rate[a] = {ok, n};
-    t_gmad.rows.push_back({method_name(a), method_name(d), html::number(ok, 0), html::number(n, 0),
-                           n > 0 ? pct(ok / n) : html::number(kNaN)});
+    t.rows.push_back({method_name(a), method_name(d), html::number(ok, 0), html::number(n, 0),
+                      n > 0 ? pct(ok / n) : html::number(kNaN)});
   }
-  std::string pairs_html = "<div id=\"gmad-pairs\">\n";
-  html::Table t_pairs;  // the pairs as text (report.md)
-  t_pairs.caption =
+  return t;
+}
+
+inline std::string image_name(const json& im) {
+  return str_or(im, "name", im.at("path").get<std::string>());
+}
+
+/// Image `k` of gMAD pair `p` (the `index`-th): the file embedded, its label and both models' scores.
+inline html::Figure gmad_figure(const Study& s, const json& p, size_t index, size_t k) {
+  const json& im = p.at("images")[k];
+  const std::filesystem::path file = s.base_dir / im.at("path").get<std::string>();
+  std::string bytes;
+  try {
+    bytes = html::read_bytes(file, "gMAD image");
+  } catch (const std::exception& e) {
+    fail(fmt::format("gmad.pairs[{}].images[{}].path", index, k), e.what());
+  }
+  html::Figure f;
+  f.src = "data:" + html::mime_type(file) + ";base64," + html::base64(bytes);
+  f.alt = image_name(im);
+  if (const auto size = html::png_size(bytes)) f.width = size->first, f.height = size->second;
+  const json& sc = im.at("scores");
+  const bool label_prefers = to_int(num_or_nan(p, "label_prefers")) == static_cast<int>(k);
+  f.caption_html =
+      fmt::format("<b>{}</b> {}<br>{}{}<br>true label (SSIM) <b>{}</b>{}<br>baseline {} · OHEM {}",
+                  k == 0 ? "A" : "B", html::escape(f.alt), html::escape(str_or(im, "type", "")),
+                  f.width > 0 ? fmt::format(" · {}×{} px", f.width, f.height) : std::string(),
+                  html::number(num_or_nan(im, "label")), label_prefers ? " ▲" : "",
+                  html::number(num_or_nan(sc, "baseline")), html::number(num_or_nan(sc, "ohem")));
+  if (to_int(num_or_nan(p, "attacker_prefers")) == static_cast<int>(k)) {
+    f.caption_html += fmt::format("<br><i>{} rates this one higher</i>",
+                                  html::escape(method_name(p.at("attacker").get<std::string>())));
+  }
+  return f;
+}
+
+/// The `index`-th gMAD pair: who attacks, the level, the verdict, both images side by side.
+inline std::string gmad_pair_html(const Study& s, const json& p, size_t index) {
+  const std::string a = p.at("attacker"), d = p.at("defender");
+  const bool ok = p.at("attack_succeeded").get<bool>();
+  return fmt::format(
+             "<h3>{} attacks, {} defends · level {} ({} score ≈ {}) · <span class=\"{}\">attack "
+             "{}</span></h3>\n",
+             html::escape(method_name(a)), html::escape(method_name(d)),
+             html::number(num_or_nan(p, "level"), 0), html::escape(method_name(d)),
+             html::number(num_or_nan(p, "defender_level_score")), ok ? "verdict-yes" : "verdict-no",
+             ok ? "succeeded" : "failed") +
+         html::figure_pair({gmad_figure(s, p, index, 0), gmad_figure(s, p, index, 1)}, 192);
+}
+
+/// Each gMAD pair as a row of text (report.md).
+inline html::Table gmad_pairs_table(const json& gmad) {
+  html::Table t;
+  t.caption =
       "Each gMAD pair: images A and B, their label (SSIM) and both models' scores; the attack succeeds when "
       "the label prefers the image the attacker prefers.";
-  t_pairs.header = {"attacker", "level", "A", "A: label / baseline / OHEM", "B", "B: label / baseline / OHEM",
-                    "attack"};
-  t_pairs.numeric = {false, true, false, true, false, true, false};
-  size_t pi = 0;
+  t.header = {"attacker", "level", "A", "A: label / baseline / OHEM", "B", "B: label / baseline / OHEM",
+              "attack"};
+  t.numeric = {false, true, false, true, false, true, false};
   for (const auto& p : gmad.at("pairs")) {
-    const std::string a = p.at("attacker"), d = p.at("defender");
-    const bool ok = p.at("attack_succeeded").get<bool>();
-    pairs_html += fmt::format(
-        "<h3>{} attacks, {} defends · level {} ({} score ≈ {}) · <span class=\"{}\">attack "
-        "{}</span></h3>\n",
-        html::escape(method_name(a)), html::escape(method_name(d)), html::number(num_or_nan(p, "level"), 0),
-        html::escape(method_name(d)), html::number(num_or_nan(p, "defender_level_score")),
-        ok ? "verdict-yes" : "verdict-no", ok ? "succeeded" : "failed");
-    const int ap = to_int(num_or_nan(p, "attacker_prefers")), lp = to_int(num_or_nan(p, "label_prefers"));
-    std::vector<html::Figure> figs;
-    for (size_t k = 0; k < 2; ++k) {
-      const json& im = p.at("images")[k];
-      const std::filesystem::path file = base_dir / im.at("path").get<std::string>();
-      std::string bytes;
-      try {
-        bytes = html::read_bytes(file, "gMAD image");
-      } catch (const std::exception& e) {
-        fail(fmt::format("gmad.pairs[{}].images[{}].path", pi, k), e.what());
-      }
-      html::Figure f;
-      f.src = "data:" + html::mime_type(file) + ";base64," + html::base64(bytes);
-      f.alt = str_or(im, "name", im.at("path").get<std::string>());
-      if (const auto size = html::png_size(bytes)) f.width = size->first, f.height = size->second;
-      const json& sc = im.at("scores");
-      f.caption_html =
-          fmt::format("<b>{}</b> {}<br>{}{}<br>true label (SSIM) <b>{}</b>{}<br>baseline {} · OHEM {}",
-                      k == 0 ? "A" : "B", html::escape(f.alt), html::escape(str_or(im, "type", "")),
-                      f.width > 0 ? fmt::format(" · {}×{} px", f.width, f.height) : std::string(),
-                      html::number(num_or_nan(im, "label")), lp == static_cast<int>(k) ? " ▲" : "",
-                      html::number(num_or_nan(sc, "baseline")), html::number(num_or_nan(sc, "ohem")));
-      if (ap == static_cast<int>(k))
-        f.caption_html += fmt::format("<br><i>{} rates this one higher</i>", html::escape(method_name(a)));
-      figs.push_back(f);
-    }
-    pairs_html += html::figure_pair(figs, 192);
-    std::vector<std::string> row = {method_name(a), html::number(num_or_nan(p, "level"), 0)};
+    std::vector<std::string> row = {method_name(p.at("attacker").get<std::string>()),
+                                    html::number(num_or_nan(p, "level"), 0)};
     for (const auto& im : p.at("images")) {
-      row.push_back(str_or(im, "name", im.at("path").get<std::string>()));
+      row.push_back(image_name(im));
       row.push_back(fmt::format("{} / {} / {}", html::number(num_or_nan(im, "label")),
                                 html::number(num_or_nan(im.at("scores"), "baseline")),
                                 html::number(num_or_nan(im.at("scores"), "ohem"))));
     }
-    row.push_back(ok ? "succeeded" : "failed");
-    t_pairs.rows.push_back(row);
-    ++pi;
+    row.push_back(p.at("attack_succeeded").get<bool>() ? "succeeded" : "failed");
+    t.rows.push_back(row);
   }
-  if (gmad.at("pairs").empty()) pairs_html += "<p class=\"note\">No gMAD pairs in this run.</p>\n";
-  pairs_html += "</div>\n";
+  return t;
+}
 
-  // --- the plain-words summary, from the numbers ---
-  std::vector<std::string> says, not_says;
-  if (overall) {
-    const double d = num_or_nan(*overall, "diff_mean"), lo = num_or_nan(*overall, "ci_low"),
-                 hi = num_or_nan(*overall, "ci_high");
-    const std::string base =
-        fmt::format("Overall SRCC: baseline {}, OHEM {} (Δ {}, {} [{}, {}]; OHEM higher in {} of {} seeds).",
-                    html::number(num_or_nan(*overall, "baseline_mean")),
-                    html::number(num_or_nan(*overall, "ohem_mean")), signed_num(d), ci_name, signed_num(lo),
-                    signed_num(hi), html::number(num_or_nan(*overall, "wins"), 0), seeds);
-    if (!has_interval(*overall)) {
-      says.push_back(base + " No interval (fewer than 2 seeds): no conclusion about a difference.");
-    } else if (lo > 0) {
-      says.push_back(
-          base +
-          " The interval excludes 0: on this data OHEM's held-out SRCC is higher than the baseline's.");
-    } else if (hi < 0) {
-      says.push_back(
-          base + " The interval excludes 0: on this data OHEM's held-out SRCC is lower than the baseline's.");
-    } else {
-      says.push_back(base +
-                     " The interval includes 0: no evidence of a difference between the methods overall.");
-    }
-    const double bm = num_or_nan(*overall, "baseline_mean");
-    if (std::isfinite(bm)) {
-      says.push_back(bm >= 0.8
-                         ? fmt::format("The baseline reaches SRCC {} ≥ 0.8 on held-out content, so the "
-                                       "comparison is between competent models.",
-                                       html::number(bm))
-                         : fmt::format("The baseline reaches only SRCC {} (< 0.8) on held-out content: both "
-                                       "models are weak, which limits what the comparison can show.",
-                                       html::number(bm)));
-    }
-    const double lvl = ref_metric("overall", "srcc");
-    if (std::isfinite(lvl)) {
-      says.push_back(fmt::format(
-          "Reference: a predictor that knew each test image's distortion type and level, and nothing about "
-          "its content, would reach SRCC {} overall (it scores an image with the mean training label of its "
-          "type and level). A model below it has not learnt to recognise the distortions.",
-          html::number(lvl)));
-    }
+inline Section gmad_section(const Study& s) {
+  const json& gmad = s.results.at("gmad");
+  const html::Table summary = gmad_table(gmad);
+  std::string out = fmt::format(
+      "<h2>4. gMAD between the two models</h2>\n<p class=\"note\">Held-out images of seed {}. In each "
+      "pair the defender rates both images alike and the attacker rates them as far apart as possible; "
+      "▲ marks the image with the higher true label. Images at native size or an integer multiple; click "
+      "one to enlarge it, click again to close.</p>\n",
+      html::number(num_or_nan(gmad, "seed"), 0));
+  out += html::table_html(summary) + "<div id=\"gmad-pairs\">\n";
+  size_t index = 0;
+  for (const auto& p : gmad.at("pairs")) out += gmad_pair_html(s, p, index++);
+  if (gmad.at("pairs").empty()) out += "<p class=\"note\">No gMAD pairs in this run.</p>\n";
+  out += "</div>\n";
+  return {out, "## gMAD\n\n" + html::table_markdown(summary) + html::table_markdown(gmad_pairs_table(gmad))};
+}
+
+// --- the plain-words summary, from the numbers ---
+
+/// The overall comparison, the baseline's level, the reference, and the types whose interval excludes 0.
+inline std::vector<std::string> comparison_findings(const Study& s) {
+  std::vector<std::string> says;
+  const json* overall = s.comparison("overall", "srcc");
+  if (!overall) return says;
+  const double d = num_or_nan(*overall, "diff_mean"), lo = num_or_nan(*overall, "ci_low"),
+               hi = num_or_nan(*overall, "ci_high");
+  const std::string base =
+      fmt::format("Overall SRCC: baseline {}, OHEM {} (Δ {}, {} [{}, {}]; OHEM higher in {} of {} seeds).",
+                  html::number(num_or_nan(*overall, "baseline_mean")),
+                  html::number(num_or_nan(*overall, "ohem_mean")), signed_num(d), s.ci_name, signed_num(lo),
+                  signed_num(hi), html::number(num_or_nan(*overall, "wins"), 0), s.seeds);
+  if (!s.has_interval(*overall)) {
+    says.push_back(base + " No interval (fewer than 2 seeds): no conclusion about a difference.");
+  } else if (lo > 0) {
+    says.push_back(
+        base + " The interval excludes 0: on this data OHEM's held-out SRCC is higher than the baseline's.");
+  } else if (hi < 0) {
+    says.push_back(
+        base + " The interval excludes 0: on this data OHEM's held-out SRCC is lower than the baseline's.");
+  } else {
+    says.push_back(base +
+                   " The interval includes 0: no evidence of a difference between the methods overall.");
   }
+  const double bm = num_or_nan(*overall, "baseline_mean");
+  if (std::isfinite(bm)) {
+    says.push_back(bm >= 0.8
+                       ? fmt::format("The baseline reaches SRCC {} ≥ 0.8 on held-out content, so the "
+                                     "comparison is between competent models.",
+                                     html::number(bm))
+                       : fmt::format("The baseline reaches only SRCC {} (< 0.8) on held-out content: both "
+                                     "models are weak, which limits what the comparison can show.",
+                                     html::number(bm)));
+  }
+  const double lvl = s.reference_metric("overall", "srcc");
+  if (std::isfinite(lvl)) {
+    says.push_back(fmt::format(
+        "Reference: a predictor that knew each test image's distortion type and level, and nothing about "
+        "its content, would reach SRCC {} overall (it scores an image with the mean training label of its "
+        "type and level). A model below it has not learnt to recognise the distortions.",
+        html::number(lvl)));
+  }
+  if (!s.has_interval(*overall)) return says;
   std::vector<std::string> better, worse;
-  for (const auto& t : types) {
-    const json* c = get(t, "srcc");
-    if (!c) continue;
-    if (!has_interval(*c)) continue;
+  for (const auto& t : s.types) {
+    const json* c = s.comparison(t, "srcc");
+    if (!c || !s.has_interval(*c)) continue;
     if (num_or_nan(*c, "ci_low") > 0) better.push_back(t);
     if (num_or_nan(*c, "ci_high") < 0) worse.push_back(t);
   }
-  auto list = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-    return s;
-  };
-  if (overall && has_interval(*overall)) {
-    says.push_back(fmt::format(
-        "Per distortion type ({} types, no correction for multiple comparisons): the SRCC interval excludes "
-        "0 "
-        "in favour of OHEM for {}, in favour of the baseline for {}; for the others it includes 0.",
-        types.size(), better.empty() ? "none" : list(better), worse.empty() ? "none" : list(worse)));
-  }
-  for (const auto& t : tails) {
+  says.push_back(fmt::format(
+      "Per distortion type ({} types, no correction for multiple comparisons): the SRCC interval excludes "
+      "0 in favour of OHEM for {}, in favour of the baseline for {}; for the others it includes 0.",
+      s.types.size(), better.empty() ? "none" : comma_list(better),
+      worse.empty() ? "none" : comma_list(worse)));
+  return says;
+}
+
+/// Each variant's weight on the rare types, and whether magnitude pruning beats the random mask there.
+inline void mechanism_findings(const Mechanism& m, std::vector<std::string>& says,
+                               std::vector<std::string>& not_says) {
+  for (const auto& t : m.tails) {
     if (t.train > 0) {
       says.push_back(fmt::format(
           "{}: the rare types (each under {} of the training set) make up {} of the training set but {} of "
-          "the "
-          "{} hardest images (×{}); most enriched type: {} (×{}); SRCC(hardness, own error) = {}.",
-          t.label, pct(rare), pct(t.train), pct(t.hardest), pct(top), html::number(t.hardest / t.train, 2),
-          t.max_type.empty() ? "–" : t.max_type, html::number(t.max_enrichment, 2), html::number(t.herr)));
+          "the {} hardest images (×{}); most enriched type: {} (×{}); SRCC(hardness, own error) = {}.",
+          t.label, pct(m.rare), pct(t.train), pct(t.hardest), pct(m.top),
+          html::number(t.hardest / t.train, 2), t.max_type.empty() ? "–" : t.max_type,
+          html::number(t.max_enrichment, 2), html::number(t.herr)));
     }
   }
-  if (tails.size() >= 2 && tails[0].train > 0 && tails[1].train > 0) {
-    const double m = tails[0].hardest / tails[0].train, r = tails[1].hardest / tails[1].train;
-    says.push_back(
-        m > r ? fmt::format("The magnitude-pruned twin concentrates on the rare types more than the "
-                            "random-mask control (×{} vs ×{}).",
-                            html::number(m, 2), html::number(r, 2))
-              : fmt::format("The random-mask control concentrates on the rare types at least as much as "
-                            "the magnitude-pruned twin (×{} vs ×{}): this does not support magnitude "
-                            "pruning as what finds the long tail.",
-                            html::number(r, 2), html::number(m, 2)));
-    not_says.push_back(
-        "The enrichment figures carry no interval (one number per variant, averaged over its seeds); small "
-        "differences between "
-        "variants may be noise.");
-  }
-  for (const auto& [a, r] : gmad_rate) {
+  const auto& tails = m.tails;
+  if (tails.size() < 2 || !(tails[0].train > 0) || !(tails[1].train > 0)) return;
+  const double magnitude = tails[0].hardest / tails[0].train, random = tails[1].hardest / tails[1].train;
+  says.push_back(
+      magnitude > random
+          ? fmt::format("The magnitude-pruned twin concentrates on the rare types more than the "
+                        "random-mask control (×{} vs ×{}).",
+                        html::number(magnitude, 2), html::number(random, 2))
+          : fmt::format("The random-mask control concentrates on the rare types at least as much as "
+                        "the magnitude-pruned twin (×{} vs ×{}): this does not support magnitude "
+                        "pruning as what finds the long tail.",
+                        html::number(random, 2), html::number(magnitude, 2)));
+  not_says.push_back(
+      "The enrichment figures carry no interval (one number per variant, averaged over its seeds); small "
+      "differences between variants may be noise.");
+}
+
+/// What the study cannot say whatever its numbers: few seeds, synthetic data, one setting, few gMAD pairs.
+inline std::vector<std::string> caveats(const Study& s) {
+  std::vector<std::string> out;
+  if (s.seeds < 5)
+    out.push_back(
+        fmt::format("Only {} seed(s): bootstrap intervals over so few seeds are unreliable; read the numbers "
+                    "as a smoke test.",
+                    s.seeds));
+  out.push_back(
+      "All images are synthetic distortions of a few dozen photographs, labelled by SSIM, not by people: the "
+      "results say nothing directly about human opinion scores or authentic distortions.");
+  out.push_back(
+      "One backbone, one training recipe and one data mix: a difference (or its absence) may not carry over "
+      "to other settings.");
+  if (!s.results.at("gmad").at("pairs").empty())
+    out.push_back(
+        "gMAD counts are small (a handful of pairs per direction): they illustrate failures, they do not "
+        "rank the models.");
+  return out;
+}
+
+/// "What the numbers support" and "what they do not", from the comparison, the mechanism and gMAD.
+inline Section summary_section(const Study& s, const Mechanism& mechanism) {
+  std::vector<std::string> says = comparison_findings(s), not_says;
+  mechanism_findings(mechanism, says, not_says);
+  for (const auto& [a, r] : gmad_rates(s.results.at("gmad"))) {
     if (r.second > 0) {
       says.push_back(fmt::format("gMAD: {}'s attacks succeed in {} of {} pairs.", method_name(a),
                                  html::number(r.first, 0), html::number(r.second, 0)));
     }
   }
-  if (seeds < 5)
-    not_says.push_back(
-        fmt::format("Only {} seed(s): bootstrap intervals over so few seeds are unreliable; read the numbers "
-                    "as a smoke test.",
-                    seeds));
-  not_says.push_back(
-      "All images are synthetic distortions of a few dozen photographs, labelled by SSIM, not by people: the "
-      "results say nothing directly about human opinion scores or authentic distortions.");
-  not_says.push_back(
-      "One backbone, one training recipe and one data mix: a difference (or its absence) may not carry over "
-      "to other settings.");
-  if (!gmad.at("pairs").empty())
-    not_says.push_back(
-        "gMAD counts are small (a handful of pairs per direction): they illustrate failures, they do not "
-        "rank the models.");
+  for (auto& c : caveats(s)) not_says.push_back(std::move(c));
+  return {"<section class=\"summary\" id=\"summary\"><h3>What the numbers support</h3>\n" +
+              bullets(says, false) + "<h3>What they do not</h3>\n" + bullets(not_says, false) +
+              "</section>\n",
+          "## What the numbers support\n\n" + bullets(says, true) + "## What they do not\n\n" +
+              bullets(not_says, true)};
+}
 
-  auto bullets = [](const std::vector<std::string>& v, bool md) {
-    std::string out = md ? "" : "<ul>\n";
-    for (const auto& s : v)
-      out += md ? "- " + html::markdown_escape(s) + "\n" : "<li>" + html::escape(s) + "</li>\n";
-    return out + (md ? "\n" : "</ul>\n");
-  };
+// --- 5. the run ---
 
-  // --- run information ---
-  html::Table t_run;
-  t_run.caption = "The run.";
-  t_run.header = {"item", "value"};
-  const json& env = results.value("environment", json::object());
-  const json& secs = results.value("seconds", json::object());
-  t_run.rows.push_back({"created", str_or(results, "created", "–")});
-  t_run.rows.push_back(
-      {"mode", results.value("quick", false) ? "--quick (structure check, numbers meaningless)" : "full"});
-  t_run.rows.push_back(
+/// When, how, on what and how long.
+inline html::Table run_table(const Study& s) {
+  const json& r = s.results;
+  const json& ds = r.at("dataset");
+  const json& env = r.value("environment", json::object());
+  const json& secs = r.value("seconds", json::object());
+  html::Table t;
+  t.caption = "The run.";
+  t.header = {"item", "value"};
+  t.rows.push_back({"created", str_or(r, "created", "–")});
+  t.rows.push_back(
+      {"mode", r.value("quick", false) ? "--quick (structure check, numbers meaningless)" : "full"});
+  t.rows.push_back(
       {"LibTorch / compiler", str_or(env, "libtorch", "?") + " / " + str_or(env, "compiler", "?")});
-  t_run.rows.push_back(
+  t.rows.push_back(
       {"threads", fmt::format("{} of {} hardware threads", html::number(num_or_nan(env, "threads"), 0),
                               html::number(num_or_nan(env, "hardware_threads"), 0))});
-  t_run.rows.push_back({"time (s)", fmt::format("dataset {} · training {} · analysis {} · total {}",
-                                                html::number(num_or_nan(secs, "dataset"), 0),
-                                                html::number(num_or_nan(secs, "training"), 0),
-                                                html::number(num_or_nan(secs, "analysis"), 0),
-                                                html::number(num_or_nan(secs, "total"), 0))});
-  t_run.rows.push_back({"photographs", fmt::format("{} ({} for training, {} held out)",
-                                                   html::number(num_or_nan(ds, "photos"), 0),
-                                                   html::number(num_or_nan(ds, "train_photos"), 0),
-                                                   html::number(num_or_nan(ds, "test_photos"), 0))});
-  t_run.rows.push_back({"images", fmt::format("{} patches of {} px, {} levels, {} distortion types",
-                                              html::number(num_or_nan(ds, "images"), 0),
-                                              html::number(num_or_nan(ds, "patch"), 0),
-                                              html::number(num_or_nan(ds, "levels"), 0), types.size())});
-  html::Table t_data;
-  t_data.caption = "Images per distortion type (the training mix is long-tailed; the test set is balanced).";
-  t_data.header = {"type", "training images", "test images"};
-  t_data.numeric = {false, true, true};
-  for (const auto& t : types) {
-    t_data.rows.push_back({t, html::number(num_or_nan(ds.value("train_images", json::object()), t), 0),
-                           html::number(num_or_nan(ds.value("test_images", json::object()), t), 0)});
+  t.rows.push_back({"time (s)", fmt::format("dataset {} · training {} · analysis {} · total {}",
+                                            html::number(num_or_nan(secs, "dataset"), 0),
+                                            html::number(num_or_nan(secs, "training"), 0),
+                                            html::number(num_or_nan(secs, "analysis"), 0),
+                                            html::number(num_or_nan(secs, "total"), 0))});
+  t.rows.push_back({"photographs", fmt::format("{} ({} for training, {} held out)",
+                                               html::number(num_or_nan(ds, "photos"), 0),
+                                               html::number(num_or_nan(ds, "train_photos"), 0),
+                                               html::number(num_or_nan(ds, "test_photos"), 0))});
+  t.rows.push_back({"images", fmt::format("{} patches of {} px, {} levels, {} distortion types",
+                                          html::number(num_or_nan(ds, "images"), 0),
+                                          html::number(num_or_nan(ds, "patch"), 0),
+                                          html::number(num_or_nan(ds, "levels"), 0), s.types.size())});
+  return t;
+}
+
+/// Images per distortion type, training and test.
+inline html::Table data_table(const Study& s) {
+  const json& ds = s.results.at("dataset");
+  html::Table t;
+  t.caption = "Images per distortion type (the training mix is long-tailed; the test set is balanced).";
+  t.header = {"type", "training images", "test images"};
+  t.numeric = {false, true, true};
+  for (const auto& type : s.types) {
+    t.rows.push_back({type, html::number(num_or_nan(ds.value("train_images", json::object()), type), 0),
+                      html::number(num_or_nan(ds.value("test_images", json::object()), type), 0)});
   }
-  html::Table t_cfg;
-  t_cfg.caption = "Every option of the run.";
-  t_cfg.header = {"option", "value"};
+  return t;
+}
+
+/// Every option of the run (config), as written.
+inline html::Table config_table(const json& results) {
+  html::Table t;
+  t.caption = "Every option of the run.";
+  t.header = {"option", "value"};
   if (results.contains("config") && results["config"].is_object()) {
     for (const auto& [k, v] : results["config"].items())
-      t_cfg.rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
+      t.rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   }
+  return t;
+}
 
-  // --- the page ---
-  const bool quick = results.value("quick", false);
-  std::string b;
-  b += "<h1>OHEM study: baseline vs self-competitor OHEM</h1>\n";
-  b += fmt::format(
-      "<p class=\"meta\">{} seed(s) · {} distortion types · {} photographs · created {}{}</p>\n", seeds,
-      types.size(), html::number(num_or_nan(ds, "photos"), 0), html::escape(str_or(results, "created", "?")),
-      quick ? " · <b>--quick run: checks the report's structure, the numbers mean nothing</b>" : "");
-  b += "<section class=\"summary\" id=\"summary\"><h3>What the numbers support</h3>\n" + bullets(says, false);
-  b += "<h3>What they do not</h3>\n" + bullets(not_says, false) + "</section>\n";
-  b += "<h2>1. Does OHEM help?</h2>\n" + html::bar_chart(srcc) + html::bar_chart(diff) +
-       html::table_html(t_cmp);
-  b += "<h2>2. Training curves</h2>\n<p class=\"note\">Mean over seeds per epoch. The twin's loss, the "
-       "consistency "
-       "term and the hardness exist for OHEM only.</p>\n" +
-       curves_html;
-  b +=
-      "<h2>3. The mechanism: does the twin find the hard samples?</h2>\n<p class=\"note\">A bar above the "
-      "dashed "
-      "line: that type is over-represented among the hardest training images. Controls: a random mask at the "
-      "same pruning ratio, and an ensemble of 4 magnitude-pruned twins.</p>\n" +
-      html::bar_chart(enr) + html::table_html(t_mech) + html::table_html(t_herr);
-  b +=
-      fmt::format(
-          "<h2>4. gMAD between the two models</h2>\n<p class=\"note\">Held-out images of seed {}. In each "
-          "pair the defender rates both images alike and the attacker rates them as far apart as possible; "
-          "▲ marks the image with the higher true label. Images at native size or an integer multiple; click "
-          "one to enlarge it, click again to close.</p>\n",
-          html::number(num_or_nan(gmad, "seed"), 0)) +
-      html::table_html(t_gmad) + pairs_html;
-  b += "<h2>5. The run</h2>\n" + html::table_html(t_run) + html::table_html(t_data) +
-       "<details><summary>Configuration</summary>\n" + html::table_html(t_cfg) + "</details>\n";
-  b += "<p class=\"note\">Generated by study_report from results.json (schema ohem-study/1). See "
-       "docs/study.md for "
-       "how each number is computed.</p>\n";
+inline Section run_section(const Study& s) {
+  const html::Table run = run_table(s), data = data_table(s);
+  return {"<h2>5. The run</h2>\n" + html::table_html(run) + html::table_html(data) +
+              "<details><summary>Configuration</summary>\n" + html::table_html(config_table(s.results)) +
+              "</details>\n",
+          "## The run\n\n" + html::table_markdown(run) + html::table_markdown(data)};
+}
 
+/// The report's sections, in page order (a new section is one more entry).
+inline std::vector<Section> sections(const json& results, const std::filesystem::path& base_dir) {
+  const Study study(results, base_dir);
+  const Mechanism mechanism = mechanism_section(study);  // the summary, above it, reads its tails
+  return {title_section(study),      summary_section(study, mechanism),
+          comparison_section(study), curves_section(study),
+          mechanism.section,         gmad_section(study),
+          run_section(study)};
+}
+
+}  // namespace report_detail
+
+/// Renders the report of `results` (validated first); image paths in it are relative to `base_dir`
+/// (the directory of results.json). Throws std::runtime_error on invalid input or an unreadable image.
+inline Report render_report(const nlohmann::json& results, const std::filesystem::path& base_dir) {
+  // No `using namespace report_detail` here: the study's own ohem_study::Mechanism would clash.
+  validate_results(results);
+  std::string body;
   Report rep;
-  rep.html = html::page("OHEM study report", b, html::chart_style());
-  std::string& md = rep.markdown;
-  md += "# OHEM study: baseline vs self-competitor OHEM\n\n";
-  md += fmt::format("{} seed(s), {} distortion types, {} photographs, created {}{}.\n\n", seeds, types.size(),
-                    html::number(num_or_nan(ds, "photos"), 0),
-                    html::markdown_escape(str_or(results, "created", "?")),
-                    quick ? " (--quick run: the numbers mean nothing)" : "");
-  md += "## What the numbers support\n\n" + bullets(says, true) + "## What they do not\n\n" +
-        bullets(not_says, true);
-  md += "## Comparison\n\n" + html::table_markdown(t_cmp);
-  md += "## Mechanism\n\n" + html::table_markdown(t_mech) + html::table_markdown(t_herr);
-  md += "## gMAD\n\n" + html::table_markdown(t_gmad) + html::table_markdown(t_pairs);
-  md += "## The run\n\n" + html::table_markdown(t_run) + html::table_markdown(t_data);
+  for (const auto& s : report_detail::sections(results, base_dir)) body += s.html, rep.markdown += s.markdown;
+  body +=
+      "<p class=\"note\">Generated by study_report from results.json (schema ohem-study/1). See "
+      "docs/study.md for how each number is computed.</p>\n";
+  rep.html = ohem_examples::html::page("OHEM study report", body, ohem_examples::html::chart_style());
   return rep;
 }
 

@@ -165,17 +165,14 @@ inline void validate_gmad(const Checked& results) {
 /// Checks that `results` follows schema "ohem-study/1" far enough to be reported: the schema name and
 /// every field the report reads. Throws std::runtime_error "results.json: <path>: <what>" otherwise.
 inline void validate_results(const nlohmann::json& results) {
-  using namespace report_detail;
-  if (!results.is_object()) fail("", "expected a JSON object at the top level, got " + kind(results));
-  const Checked root(results);
+  namespace d = report_detail;  // not `using namespace`: a program's own ohem_study names could clash
+  if (!results.is_object()) d::fail("", "expected a JSON object at the top level, got " + d::kind(results));
+  const d::Checked root(results);
   const std::string schema = root["schema"].string();
-  if (schema != "ohem-study/1") fail("schema", "expected \"ohem-study/1\", got \"" + schema + "\"");
-  validate_dataset(root);
-  validate_runs(root);
-  validate_comparison(root);
-  validate_reference(root);
-  validate_mechanism(root);
-  validate_gmad(root);
+  if (schema != "ohem-study/1") d::fail("schema", "expected \"ohem-study/1\", got \"" + schema + "\"");
+  for (auto check : {d::validate_dataset, d::validate_runs, d::validate_comparison, d::validate_reference,
+                     d::validate_mechanism, d::validate_gmad})
+    check(root);
 }
 
 }  // namespace ohem_study
