@@ -7,8 +7,8 @@
 ///
 /// The report is a list of sections (the title, the plain-words summary, the comparison, the training
 /// curves, the mechanism, gMAD, the run), each one function from the results to its HTML and Markdown
-/// (render_report lists them). The input check is validate.hpp's, one function per part of results.json
-/// (validate_results lists them). A new section is one more function in each list.
+/// (report_detail::sections lists them). The input check is validate.hpp's, one function per part of
+/// results.json (validate_results lists them). A new section is one more function in each list.
 #include "validate.hpp"
 
 #include <common/html.hpp>

@@ -24,6 +24,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   throw std::runtime_error("results.json: " + (where.empty() ? std::string() : where + ": ") + what);
 }
 
+/// `j`'s JSON type in words, for the errors: "null", "an object", "a number"...
 inline std::string kind(const json& j) {
   return j.is_null()      ? "null"
          : j.is_object()  ? "an object"
