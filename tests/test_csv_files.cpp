@@ -250,8 +250,7 @@ TEST_CASE("files: input checks name a directory as a directory", "[csv][files]")
   CHECK_THROWS_WITH(check_input_file("", "input CSV"), Contains("empty path"));
 }
 
-TEST_CASE("csv: parse_decimal gives strtod's value and verdict; repeated_keys as a map of first rows",
-          "[csv]") {
+TEST_CASE("csv: parse_decimal gives strtod's value and verdict, repeated_keys a map of first rows", "[csv]") {
   // parse_decimal takes the from_chars path where it can; the reference is strtod on the same text with
   // the documented verdict (finite, and no ERANGE except an underflow to 0).
   uint64_t state = 77;
