@@ -489,3 +489,25 @@ TEST_CASE("trainers on CUDA: the first step's loss is the CPU's within 1e-4", "[
   REQUIRE(first_losses.size() == 2);
   CHECK(std::abs(first_losses[0] - first_losses[1]) <= 1e-4 * std::max(1.0, std::abs(first_losses[0])));
 }
+
+TEST_CASE("--device: cpu, cuda, cuda:N, and under a launcher each rank on cuda:LOCAL_RANK",
+          "[score][device]") {
+  // select_device is given the device count, so every case runs without a GPU.
+  CHECK(select_device("cpu", 0) == torch::Device(torch::kCPU));
+  CHECK(select_device("cpu", 2, {4, 3}) == torch::Device(torch::kCPU));  // CPU ranks need no device
+  CHECK(select_device("cuda", 2) == torch::Device("cuda"));
+  CHECK(select_device("cuda:1", 2) == torch::Device(torch::kCUDA, 1));
+  CHECK(select_device("cuda", 2, {2, 1}) == torch::Device(torch::kCUDA, 1));
+  CHECK(select_device("cuda", 8, {16, 7}) == torch::Device(torch::kCUDA, 7));
+  CHECK(select_device("cuda:0", 1, {1, 0}) == torch::Device(torch::kCUDA, 0));  // a launcher with one rank
+  CHECK_THROWS_WITH(select_device("gpu", 1),
+                    Catch::Contains("--device must be cpu, cuda or cuda:N, got \"gpu\""));
+  CHECK_THROWS_WITH(select_device("mps", 1),
+                    Catch::Contains("--device must be cpu, cuda or cuda:N, got \"mps\""));
+  CHECK_THROWS_WITH(select_device("cuda", 0), Catch::Contains("no CUDA device is available"));
+  CHECK_THROWS_WITH(select_device("cuda:2", 2), Catch::Contains("--device cuda:2: there are 2 CUDA devices"));
+  CHECK_THROWS_WITH(select_device("cuda:0", 2, DevicePlacement{2, 1}),
+                    Catch::Contains("under a launcher with 2 processes every rank would use device 0"));
+  CHECK_THROWS_WITH(select_device("cuda", 2, DevicePlacement{4, 2}),
+                    Catch::Contains("this process is LOCAL_RANK 2 but there are 2 CUDA devices"));
+}

@@ -233,10 +233,13 @@ void visit_train_options(Options& o, F&& f) {
   f(OptionInfo{"--gamma", "StepLR factor"}, o.gamma);
   f(OptionInfo{"--max-steps", "stop after this many steps in all (0: no limit)", R::Runtime}, o.max_steps);
   // runtime
-  f(OptionInfo{"--device",
-               "where the model trains: cpu, cuda or cuda:N (one process; images are decoded on the CPU)",
-               R::Runtime},
-    o.device);
+  f(
+      OptionInfo{
+          "--device",
+          "where the model trains: cpu, cuda or cuda:N (under a launcher: cuda, each rank on cuda:LOCAL_RANK "
+          "with NCCL where the build has it; images are decoded on the CPU)",
+          R::Runtime},
+      o.device);
   f(OptionInfo{"--threads", "torch threads (default: the cores available / processes on this machine)",
                R::Runtime},
     o.threads);

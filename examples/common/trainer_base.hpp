@@ -18,6 +18,7 @@
 #include "checkpoint.hpp"
 #include "command_line.hpp"
 #include "datasets.hpp"
+#include "device.hpp"
 #include "evaluate.hpp"
 #include "files.hpp"
 #include "image.hpp"
@@ -187,9 +188,12 @@ class TrainerBase {
   explicit TrainerBase(TrainOptions options) : o_(std::move(options)) {
     validate(o_);
     TORCH_CHECK(o_.max_pixels > 0, "--max-pixels must be positive, got ", o_.max_pixels);
-    dist_ = ohem::DistributedContext::from_env();
+    // The device first (before anything in --out is touched): the process group carries CUDA tensors
+    // (NCCL) when the model is on a CUDA device, each rank on its cuda:LOCAL_RANK.
+    const ohem::DistributedEnv env = ohem::DistributedEnv::from_env();
+    device_ = select_device(o_.device, cuda_device_count(), {env.world_size, env.local_rank});
+    dist_ = ohem::DistributedContext(env, ohem::DistributedOptions().device(device_));
     check_ranks_agree();
-    device_ = resolve_device();  // before anything in --out is touched
     resolve_auto_resume();
     prepare_output();
     torch::set_num_threads(o_.threads);
@@ -335,8 +339,9 @@ class TrainerBase {
       } else {
         ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, net_);
       }
-      say(fmt::format("distributed: {} processes ({}), this is rank {}; batch per rank {}, global {}",
-                      dist_.world_size(), dist_.backend_name(), dist_.rank(),
+      say(fmt::format("distributed: {} processes ({}{}), this is rank {}; batch per rank {}, global {}",
+                      dist_.world_size(), dist_.backend_name(),
+                      device_.is_cuda() ? ", each rank on cuda:LOCAL_RANK" : "", dist_.rank(),
                       schedule_.finished() ? 0 : schedule_.stage().batch,
                       schedule_.finished() ? 0 : schedule_.stage().batch * dist_.world_size()));
     }
@@ -903,27 +908,6 @@ class TrainerBase {
         nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
     say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
                     schedule_.finished() ? 0 : schedule_.stage().number, epoch(), p.step_in_epoch));
-  }
-
-  // Where the model trains (--device): cpu, or an available CUDA device; throws naming what is missing.
-  torch::Device resolve_device() const {
-    std::optional<torch::Device> d;
-    try {
-      d.emplace(o_.device);
-    } catch (const c10::Error&) {
-      TORCH_CHECK(false, "--device must be cpu, cuda or cuda:N, got \"", o_.device, "\"");
-    }
-    TORCH_CHECK(d->is_cpu() || d->is_cuda(), "--device must be cpu, cuda or cuda:N, got \"", o_.device, "\"");
-    if (d->is_cuda()) {
-      TORCH_CHECK(torch::cuda::is_available(), "--device ", o_.device,
-                  ": no CUDA device is available (this LibTorch finds none; it may be a CPU-only build)");
-      TORCH_CHECK(!d->has_index() || d->index() < static_cast<int>(torch::cuda::device_count()), "--device ",
-                  o_.device, ": there are ", torch::cuda::device_count(), " CUDA devices");
-      TORCH_CHECK(!dist_.distributed(), "--device ", o_.device,
-                  ": the example trainers train on CUDA in one process only (several processes on CUDA need "
-                  "NCCL, not wired up yet); run without the launcher, or with --device cpu");
-    }
-    return *d;
   }
 
   // After an optimiser is restored from a checkpoint (read onto the CPU): its state onto --device.

@@ -23,6 +23,7 @@ struct ExperimentOptions {
           batch = 16;
   double lr = 1e-3, ratio = ohem::MaskOptions().ratio(), train_fraction = 0.7;
   std::string arch = "resnet18";                                   ///< resnet18 | resnet50 | cnniqa
+  std::string device = "cpu";                                      ///< cpu | cuda | cuda:N
   std::vector<double> shares = {1.0, 0.5, 0.25, 0.15, 0.1, 0.05};  ///< per type, distortion_names() order
 };
 
@@ -34,6 +35,7 @@ inline void add_experiment_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--threads", o.threads, "torch threads (on a busy machine, 1 can be much faster than more)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  app.add_option("--device", o.device, "where the models train: cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--patch", o.patch, "patch side in pixels")
       ->capture_default_str()
       ->check(CLI::Range(16, 4096));
@@ -84,6 +86,7 @@ inline ohem_examples::TrainOptions train_options(const ExperimentOptions& o, con
   t.lr = o.lr;
   t.lr_step = std::max<int64_t>(1, (o.epochs2 * 2) / 3);
   t.threads = static_cast<int>(o.threads);
+  t.device = o.device;
   t.seed = static_cast<uint64_t>(seed);
   t.progress = false;
   t.quiet = true;

@@ -9,6 +9,7 @@
 
 #include <common/command_line.hpp>
 #include <common/csv.hpp>
+#include <common/device.hpp>
 #include <common/export.hpp>
 #include <common/files.hpp>
 #include <common/image.hpp>
@@ -231,17 +232,7 @@ inline int run(const std::vector<std::string>& argv, std::ostream& out, std::ost
 
     torch::set_num_threads(a.threads > 0 ? a.threads : default_threads());
     TrainedModel m = load_trained_model(a.checkpoint);
-    const torch::Device device(a.device);
-    TORCH_CHECK(device.is_cpu() || device.is_cuda(), "--device must be cpu, cuda or cuda:N, got \"", a.device,
-                "\"");
-    if (device.is_cuda()) {
-      TORCH_CHECK(torch::cuda::is_available(), "--device ", a.device,
-                  ": no CUDA device is available (this "
-                  "LibTorch ",
-                  torch::cuda::is_available() ? "" : "finds none; it may be a CPU-only build)");
-      TORCH_CHECK(!device.has_index() || device.index() < static_cast<int>(torch::cuda::device_count()),
-                  "--device ", a.device, ": there are ", torch::cuda::device_count(), " CUDA devices");
-    }
+    const torch::Device device = select_device(a.device, cuda_device_count());
     const int64_t batch = a.batch > 0 ? a.batch : m.eval_batch;
     const int64_t side = a.crop_size > 0 ? a.crop_size : m.transform.crop;
     TORCH_CHECK(a.crops == 1 || side > 0, "--crops ", a.crops,

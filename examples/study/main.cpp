@@ -228,7 +228,8 @@ std::vector<double> predict(train_pairwise::Trainer& t, const std::vector<int64_
   std::vector<torch::Tensor> batch;
   auto flush = [&] {
     if (batch.empty()) return;
-    const torch::Tensor p = t.predict(torch::stack(batch)).to(torch::kDouble).contiguous();
+    const torch::Tensor p =
+        t.predict(torch::stack(batch).to(t.device())).to(torch::kCPU, torch::kDouble).contiguous();
     out.insert(out.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
     batch.clear();
   };
