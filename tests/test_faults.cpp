@@ -451,6 +451,16 @@ TEST_CASE(
                       Contains("\"" + json + "\"") && Contains("200000 bytes needed"));
     CHECK(slurp(json) == "{}\n");
     CHECK(no_temporaries(out));
+    // The library's own file: HardnessTracker::save_csv says what it needed too, and leaves nothing.
+    ohem::HardnessTracker hardness(20000);
+    hardness.update(torch::arange(20000), torch::rand({20000}, torch::kDouble));
+    const std::string hard_csv = out + "/hardness.csv";
+    CHECK_THROWS_WITH(hardness.save_csv(hard_csv),
+                      Contains("ohem::HardnessTracker::save_csv: cannot write \"" + hard_csv + "\"") &&
+                          Contains("No space left on device") && Contains("bytes needed") &&
+                          Contains("available in"));
+    CHECK_FALSE(fs::exists(hard_csv));
+    CHECK(no_temporaries(out));
     CHECK(fs::exists(out + "/.ohem.lock"));  // held while the trainer lives
   }
   CHECK_FALSE(fs::exists(out + "/.ohem.lock"));

@@ -64,43 +64,18 @@ inline void sync_path(const std::filesystem::path& p, bool directory) {
 #endif
 }
 
-/// " (N bytes needed, M available in "dir")": what a failed write says about the space it needed.
-inline std::string space_note(const std::filesystem::path& dir, uintmax_t needed) {
-  std::error_code ec;
-  const std::filesystem::space_info sp = std::filesystem::space(dir, ec);
-  if (ec) return " (" + std::to_string(needed) + " bytes needed)";
-  return " (" + std::to_string(needed) + " bytes needed, " + std::to_string(sp.available) +
-         " available in \"" + dir.string() + "\")";
-}
-
 /// Writes `bytes` to the (new, empty) file `tmp` with checked writes and, with `sync`, flushes it to disk
 /// (fsync). Throws c10::Error naming `target` (the file the bytes are for), the system's reason (e.g. "No
 /// space left on device") and the bytes needed and available; the caller removes `tmp`.
 inline void write_checked(const std::string& tmp, const std::string& bytes, const std::string& target,
                           bool sync) {
-  const std::filesystem::path dir = ohem::detail::parent_directory(std::filesystem::path(target));
-  auto fail = [&](int err) {
-    std::error_code ignored;
-    std::filesystem::resize_file(tmp, 0, ignored);  // what it took is free again: the space reported is real
-    TORCH_CHECK(false, "cannot write \"", target, "\": ", err ? std::strerror(err) : "write error",
-                space_note(dir, bytes.size()));
-  };
-  errno = 0;
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) fail(errno);
-  errno = 0;
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
-  int err = errno;
+  std::function<bool(std::FILE*)> flush_to_disk;
 #if OHEM_EXAMPLES_HAVE_FSYNC
-  const bool synced = !written || !sync || ::fsync(::fileno(f)) == 0;
-  if (written && !synced) err = errno;
+  if (sync) flush_to_disk = [](std::FILE* f) { return ::fsync(::fileno(f)) == 0; };
 #else
-  const bool synced = true;
+  (void)sync;
 #endif
-  errno = 0;
-  const bool closed = std::fclose(f) == 0;
-  if (written && synced && !closed) err = errno;
-  if (!written || !synced || !closed) fail(err);
+  ohem::detail::write_bytes_checked(tmp, bytes, target, "", flush_to_disk);
 }
 
 }  // namespace files_detail

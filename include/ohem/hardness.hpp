@@ -140,21 +140,18 @@ class HardnessTracker {
   /// Example: `tracker.save_csv("hardness.csv", dataset.names(), dataset.mos());`
   void save_csv(const std::string& path, const std::vector<std::string>& names = {},
                 const std::vector<double>& mos = {}) const {
+    // The whole file first: a full disk is then an error that says how much space it needed.
+    std::string bytes = "index,name,hardness,mos\n";
+    for (const auto& e : ranking()) {
+      const auto i = static_cast<size_t>(e.index);
+      bytes += fmt::format("{},{},{},{}\n", e.index, i < names.size() ? csv_field(names[i]) : std::string(),
+                           e.hardness,
+                           i < mos.size() && !std::isnan(mos[i]) ? fmt::format("{}", mos[i]) : std::string());
+    }
     detail::write_atomically(
         path,
         [&](const std::string& tmp) {
-          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-          TORCH_CHECK(out.good(), "ohem::HardnessTracker::save_csv: cannot open \"", tmp, "\" for writing");
-          out << "index,name,hardness,mos\n";
-          for (const auto& e : ranking()) {
-            const auto i = static_cast<size_t>(e.index);
-            out << e.index << ',' << (i < names.size() ? csv_field(names[i]) : std::string()) << ','
-                << fmt::format("{}", e.hardness) << ','
-                << (i < mos.size() && !std::isnan(mos[i]) ? fmt::format("{}", mos[i]) : std::string())
-                << '\n';
-          }
-          out.flush();
-          TORCH_CHECK(out.good(), "ohem::HardnessTracker::save_csv: writing \"", tmp, "\" failed");
+          detail::write_bytes_checked(tmp, bytes, path, "ohem::HardnessTracker::save_csv");
         },
         "ohem::HardnessTracker::save_csv");
   }

@@ -73,6 +73,45 @@ inline std::filesystem::path create_temp_beside(const std::filesystem::path& tar
   return {};
 }
 
+/// " (N bytes needed, M available in "dir")": what a failed write says about the space it needed.
+inline std::string space_note(const std::filesystem::path& dir, std::uintmax_t needed) {
+  std::error_code ec;
+  const std::filesystem::space_info sp = std::filesystem::space(dir, ec);
+  if (ec) return " (" + std::to_string(needed) + " bytes needed)";
+  return " (" + std::to_string(needed) + " bytes needed, " + std::to_string(sp.available) +
+         " available in \"" + dir.string() + "\")";
+}
+
+/// Writes `bytes` to the file `tmp` (truncating) with checked writes, then `sync(file)` if given (e.g.
+/// fsync; it returns false and sets errno on failure). Throws c10::Error starting with `who` (if not
+/// empty) that names `target` (the file the bytes are for), the system's reason (e.g. "No space left on
+/// device") and the bytes needed and available; it empties `tmp` first, so the space reported is real.
+/// The caller removes `tmp`.
+template <typename = void>
+void write_bytes_checked(const std::string& tmp, const std::string& bytes, const std::string& target,
+                         const std::string& who, const std::function<bool(std::FILE*)>& sync = nullptr) {
+  const std::filesystem::path dir = parent_directory(std::filesystem::path(target));
+  auto fail = [&](int err) {
+    std::error_code ignored;
+    std::filesystem::resize_file(tmp, 0, ignored);
+    TORCH_CHECK(false, who, who.empty() ? "" : ": ", "cannot write \"", target,
+                "\": ", err ? std::strerror(err) : "write error", space_note(dir, bytes.size()));
+  };
+  errno = 0;
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) fail(errno);
+  errno = 0;
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+  int err = errno;
+  errno = 0;
+  const bool synced = !written || !sync || sync(f);
+  if (written && !synced) err = errno;
+  errno = 0;
+  const bool closed = std::fclose(f) == 0;
+  if (written && synced && !closed) err = errno;
+  if (!written || !synced || !closed) fail(err);
+}
+
 /// Replaces `path` atomically: creates a new, uniquely named temporary file in `path`'s directory,
 /// calls `write(tmp)` to fill it (it may open it with any stream, truncating), then `before_rename(tmp)`
 /// if given (e.g. to sync it to disk), then renames it over `path`, so a reader sees the old file or the
