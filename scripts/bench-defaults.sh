@@ -7,20 +7,25 @@
 #           glibc's default heap (--heap=default) and with the heap every ohem program now sets up
 #   eval    bench_metrics' ohem::evaluate with and without 10 bootstrap resamples at 10^5 rows, one thread
 #   metrics bench_metrics' SRCC + KRCC + 5-parameter fit at 10^3..10^5, then scipy's (bench_recipe.py)
+#   trainer train_pairwise as a fresh clone runs it (no environment set) against the same command with
+#           the heap settings of issue 28 in the environment (the tuned step; what the program's own
+#           set-up saves is bench_step's --heap=default above: glibc's true default, with its dynamic mmap
+#           threshold, cannot be forced through the environment): ResNet-18, 4 pairs at 128 px, 30 plain steps, median gap between steps 6-30 (log.jsonl);
+#           the trainer is $OHEM_TRAINER (default build/dev/examples/train_pairwise/train_pairwise)
 # Writes build/bench/defaults/*.json and prints the ratios. The machine may be shared: every ratio is
 # taken within one round, and the script runs R rounds (--rounds, default 3); compare medians.
-# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics]
+# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
 threads=1
-cases=masks,heap,eval,metrics
+cases=masks,heap,eval,metrics,trainer
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
-    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer]" >&2; exit 2 ;;
   esac
 done
 bin=build/bench/benchmarks
@@ -35,6 +40,20 @@ need() {
 ! has heap || need bench_step
 ! has eval || need bench_metrics
 ! has metrics || need bench_metrics
+trainer="${OHEM_TRAINER:-build/dev/examples/train_pairwise/train_pairwise}"
+if has trainer; then
+  [[ -x "$trainer" ]] || { echo "missing $trainer: cmake --build --preset dev --target train_pairwise" >&2; exit 1; }
+  rm -rf "$out/trainer-data" && "$python" tests/walkthrough/make_data.py "$out/trainer-data" >/dev/null
+fi
+# One train_pairwise run: its name, then `env` arguments (variables to set); writes $out/trainer-NAME.R/.
+run_trainer() {
+  local name="$1" r="$2"
+  shift 2
+  env -u MALLOC_TRIM_THRESHOLD_ -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TOP_PAD_ "$@" "$trainer" \
+    --csv "$out/trainer-data/train.csv" --arch resnet18 --resize 144 --crop 128 --epochs1 0 --epochs2 1000 \
+    --batch2 4 --ohem off --max-steps 30 --eval-every-epoch off --progress off --threads "$threads" \
+    --out "$out/trainer-$name.$r" --overwrite >"$out/trainer-$name.$r.log"
+}
 for ((r = 1; r <= rounds; r++)); do
   if has masks; then
     echo "[defaults] round $r: masks (C++, then numpy)"
@@ -63,6 +82,11 @@ for ((r = 1; r <= rounds; r++)); do
       --benchmark_out="$out/metrics.$r.json" --benchmark_out_format=json >/dev/null
     "$python" benchmarks/python/bench_recipe.py --threads "$threads" --cases metrics --max-n 100000 \
       --json "$out/scipy.$r.json" >/dev/null || echo "[defaults] python3-scipy missing: no scipy anchor"
+  fi
+  if has trainer; then
+    echo "[defaults] round $r: train_pairwise (no environment, then the tuned environment)"
+    run_trainer fresh "$r"
+    run_trainer tuned "$r" MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456
   fi
 done
 "$python" - "$out" "$rounds" <<'EOF'
@@ -116,6 +140,19 @@ for r in range(1, rounds + 1):
             rows.setdefault(f"metrics n={n}: ohem ms", []).append(a)
             rows.setdefault(f"metrics n={n}: scipy ms", []).append(b)
             rows.setdefault(f"metrics n={n}: scipy / ohem", []).append(b / a if b else None)
+    def step_ms(name):  # median gap between consecutive steps 6..30 of train_pairwise's log.jsonl
+        p = os.path.join(out, f"trainer-{name}.{r}", "log.jsonl")
+        if not os.path.exists(p):
+            return None
+        with open(p) as f:
+            steps = [j for j in map(json.loads, f) if j.get("event") == "step"]
+        gaps = sorted(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(steps[5:], steps[6:]))
+        return 1e3 * statistics.median(gaps) if gaps else None
+    fresh, tuned = step_ms("fresh"), step_ms("tuned")
+    if fresh is not None and tuned is not None:
+        rows.setdefault("train_pairwise step, no environment ms", []).append(fresh)
+        rows.setdefault("train_pairwise step, tuned environment ms", []).append(tuned)
+        rows.setdefault("train_pairwise no environment / tuned (<= 1.15x)", []).append(fresh / tuned)
 print(f"\nmedians over {rounds} round(s) (each ratio taken within its round):")
 for k, v in rows.items():
     print(f"  {k:60s} {fmt(med(v))}   [{', '.join(fmt(x) for x in v)}]")
