@@ -12,20 +12,23 @@
 #           set-up saves is bench_step's --heap=default above: glibc's true default, with its dynamic mmap
 #           threshold, cannot be forced through the environment): ResNet-18, 4 pairs at 128 px, 30 plain steps, median gap between steps 6-30 (log.jsonl);
 #           the trainer is $OHEM_TRAINER (default build/dev/examples/train_pairwise/train_pairwise)
+#   evalwall ohem-eval FILE with its defaults on 10^5 and 10^6 rows of the recipe's data
+#           (benchmarks/python/make_eval_data.py), wall and CPU seconds (/usr/bin/time): issues 27 and 28
+#           ask <= 5 s and <= 30 s on 2 cores; the program is $OHEM_EVAL (default build/dev's ohem-eval)
 # Writes build/bench/defaults/*.json and prints the ratios. The machine may be shared: every ratio is
 # taken within one round, and the script runs R rounds (--rounds, default 3); compare medians.
-# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer]
+# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
 threads=1
-cases=masks,heap,eval,metrics,trainer
+cases=masks,heap,eval,metrics,trainer,evalwall
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
-    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall]" >&2; exit 2 ;;
   esac
 done
 bin=build/bench/benchmarks
@@ -44,6 +47,14 @@ trainer="${OHEM_TRAINER:-build/dev/examples/train_pairwise/train_pairwise}"
 if has trainer; then
   [[ -x "$trainer" ]] || { echo "missing $trainer: cmake --build --preset dev --target train_pairwise" >&2; exit 1; }
   rm -rf "$out/trainer-data" && "$python" tests/walkthrough/make_data.py "$out/trainer-data" >/dev/null
+fi
+ohem_eval="${OHEM_EVAL:-build/dev/examples/ohem_eval/ohem-eval}"
+if has evalwall; then
+  [[ -x "$ohem_eval" ]] || { echo "missing $ohem_eval: cmake --build --preset dev --target ohem-eval" >&2; exit 1; }
+  [[ -x /usr/bin/time ]] || { echo "evalwall needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+  for n in 100000 1000000; do
+    [[ -s "$out/eval-data-$n.csv" ]] || "$python" benchmarks/python/make_eval_data.py "$n" "$out/eval-data-$n.csv"
+  done
 fi
 # One train_pairwise run: its name, then `env` arguments (variables to set); writes $out/trainer-NAME.R/.
 run_trainer() {
@@ -87,6 +98,13 @@ for ((r = 1; r <= rounds; r++)); do
     echo "[defaults] round $r: train_pairwise (no environment, then the tuned environment)"
     run_trainer fresh "$r"
     run_trainer tuned "$r" MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456
+  fi
+  if has evalwall; then
+    for n in 100000 1000000; do
+      echo "[defaults] round $r: ohem-eval, $n rows, defaults"
+      /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S}' -o "$out/evalwall-$n.$r.json" \
+        "$ohem_eval" "$out/eval-data-$n.csv" --no-json --progress off >"$out/evalwall-$n.$r.log" 2>&1
+    done
   fi
 done
 "$python" - "$out" "$rounds" <<'EOF'
@@ -153,6 +171,11 @@ for r in range(1, rounds + 1):
         rows.setdefault("train_pairwise step, no environment ms", []).append(fresh)
         rows.setdefault("train_pairwise step, tuned environment ms", []).append(tuned)
         rows.setdefault("train_pairwise no environment / tuned (<= 1.15x)", []).append(fresh / tuned)
+    for n, goal in ((100000, 5), (1000000, 30)):
+        w = load(f"evalwall-{n}.{r}.json")
+        if w:
+            rows.setdefault(f"ohem-eval {n} rows, defaults: wall s (<= {goal} s)", []).append(w["wall_s"])
+            rows.setdefault(f"ohem-eval {n} rows, defaults: CPU s (user + sys)", []).append(w["user_s"] + w["sys_s"])
 print(f"\nmedians over {rounds} round(s) (each ratio taken within its round):")
 for k, v in rows.items():
     print(f"  {k:60s} {fmt(med(v))}   [{', '.join(fmt(x) for x in v)}]")
