@@ -1,12 +1,14 @@
 // Checks that a study's results.json holds every field of the "ohem-study/1" schema with the right JSON
 // type (numbers may be null where a value is undefined), that the lists have the promised entries, and
-// that every gMAD image file exists. Prints each problem; exits 1 if there is one. Not its numbers.
+// that every gMAD image file exists; for study v2's "ohem-study/2", its fields and design (check_v2).
+// Prints each problem; exits 1 if there is one. Not its numbers.
 // Usage: study_check_results results.json
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,6 +65,122 @@ void check_correlation(const json& m, const std::string& where) {
   has(m, where, "n", Kind::Integer);
 }
 
+void check_metrics(const json& m, const std::string& where, const std::vector<std::string>& types) {
+  if (has(m, where, "overall", Kind::Object)) check_correlation(m["overall"], where + ".overall");
+  for (const auto& t : types)
+    if (has(m, where, t, Kind::Object)) check_correlation(m[t], where + "." + t);
+}
+
+void check_endpoint(const json& e, const std::string& where, size_t seeds) {
+  has(e, where, "name", Kind::String);
+  has(e, where, "definition", Kind::String);
+  if (has(e, where, "per_seed", Kind::Array) && e["per_seed"].size() != seeds)
+    fail(where + ".per_seed",
+         std::to_string(e["per_seed"].size()) + " values for " + std::to_string(seeds) + " seeds");
+  has(e, where, "n", Kind::Integer);
+  has(e, where, "positive", Kind::Integer);
+  has(e, where, "confidence", Kind::Number);
+  for (const char* k : {"mean", "sd", "ci_low", "ci_high", "t_p_value", "sign_flip_p_value"})
+    has(e, where, k, Kind::NumberOrNull);
+  if (e.value("n", 0) >= 2)
+    for (const char* k : {"ci_low", "ci_high", "sign_flip_p_value"})
+      if (!e[k].is_number()) fail(where + "." + k, "null with n >= 2");
+}
+
+// Study v2 (study --design v2, schema "ohem-study/2"): its fields, and the design's promises that the
+// file shows: the parts of each seed's photographs are disjoint, the tiered training mix holds 5 : 3 : 1
+// images of a head, a mid and a tail type, every type is a tail type equally often, and every seed has
+// the three arms. Returns the number of problems.
+int check_v2(const json& j, const std::filesystem::path& path) {
+  has(j, "root", "created", Kind::String);
+  has(j, "root", "quick", Kind::Bool);
+  if (has(j, "root", "seconds", Kind::Object))
+    for (const char* k : {"dataset", "training", "total"}) has(j["seconds"], "seconds", k, Kind::Number);
+  int64_t seeds = 0;
+  if (has(j, "root", "config", Kind::Object) && has(j["config"], "config", "seeds", Kind::Integer))
+    seeds = j["config"]["seeds"].get<int64_t>();
+  std::vector<std::string> types;
+  if (has(j, "root", "dataset", Kind::Object)) {
+    const json& d = j["dataset"];
+    if (has(d, "dataset", "types", Kind::Array))
+      for (const auto& t : d["types"]) types.push_back(t.get<std::string>());
+    if (types.size() != 6) fail("dataset.types", "expected 6 types");
+    std::map<std::string, int> tail_count;
+    if (has(d, "dataset", "seeds", Kind::Array)) {
+      if (static_cast<int64_t>(d["seeds"].size()) != seeds) fail("dataset.seeds", "not one entry per seed");
+      for (const auto& s : d["seeds"]) {
+        const std::string w = "dataset.seeds[" + std::to_string(s.value("seed", -1)) + "]";
+        std::set<std::string> seen;
+        size_t named = 0;
+        for (const char* part : {"pool", "train", "val", "test"}) {
+          if (!has(s["photos"], w + ".photos", part, Kind::Array)) continue;
+          if (s["photos"][part].empty()) fail(w + ".photos." + part, "empty");
+          for (const auto& p : s["photos"][part]) seen.insert(p.get<std::string>());
+          named += s["photos"][part].size();
+        }
+        if (seen.size() != named) fail(w + ".photos", "a photograph in two parts (not content-disjoint)");
+        std::map<std::string, int64_t> per_tier;
+        for (const char* tier : {"head", "mid", "tail"}) {
+          if (!has(s["tiers"], w + ".tiers", tier, Kind::Array) || s["tiers"][tier].size() != 2) {
+            fail(w + ".tiers." + tier, "expected 2 types");
+            continue;
+          }
+          std::set<int64_t> counts;
+          for (const auto& t : s["tiers"][tier]) {
+            if (std::string(tier) == "tail") ++tail_count[t.get<std::string>()];
+            counts.insert(s["train_images_by_type"].value(t.get<std::string>(), int64_t{-1}));
+          }
+          if (counts.size() != 1)
+            fail(w + ".train_images_by_type", std::string("unequal ") + tier + " types");
+          per_tier[tier] = *counts.begin();
+        }
+        if (per_tier["tail"] <= 0 || per_tier["head"] != 5 * per_tier["tail"] ||
+            per_tier["mid"] != 3 * per_tier["tail"])
+          fail(w + ".train_images_by_type", "head : mid : tail is not 5 : 3 : 1 per type");
+      }
+    }
+    std::set<int> tails;
+    for (const auto& t : types) tails.insert(tail_count[t]);
+    if (tails.size() != 1) fail("dataset.seeds", "the types are not tail types equally often");
+  }
+  if (has(j, "root", "start", Kind::Array)) {
+    if (static_cast<int64_t>(j["start"].size()) != seeds) fail("start", "not one W per seed");
+    for (const auto& r : j["start"])
+      if (has(r, "start", "metrics", Kind::Object)) check_metrics(r["metrics"], "start.metrics", types);
+  }
+  if (has(j, "root", "runs", Kind::Array)) {
+    std::map<int64_t, std::set<std::string>> arms;
+    for (size_t i = 0; i < j["runs"].size(); ++i) {
+      const json& r = j["runs"][i];
+      const std::string w = "runs[" + std::to_string(i) + "]";
+      if (has(r, w, "seed", Kind::Integer) && has(r, w, "method", Kind::String))
+        arms[r["seed"].get<int64_t>()].insert(r["method"].get<std::string>());
+      has(r, w, "steps", Kind::Integer);
+      if (has(r, w, "metrics", Kind::Object)) check_metrics(r["metrics"], w + ".metrics", types);
+      if (has(r, w, "val_metrics", Kind::Object)) check_metrics(r["val_metrics"], w + ".val_metrics", types);
+    }
+    const std::set<std::string> three = {"baseline", "ohem", "random"};
+    for (int64_t s = 0; s < seeds; ++s)
+      if (arms[s] != three) fail("runs", "seed " + std::to_string(s) + " lacks one of the three arms");
+  }
+  if (has(j, "root", "endpoints", Kind::Object)) {
+    const json& e = j["endpoints"];
+    if (has(e, "endpoints", "primary", Kind::Object))
+      check_endpoint(e["primary"], "endpoints.primary", static_cast<size_t>(seeds));
+    if (has(e, "endpoints", "secondary", Kind::Array)) {
+      if (e["secondary"].size() != 2) fail("endpoints.secondary", "expected 2 endpoints");
+      for (const auto& x : e["secondary"])
+        check_endpoint(x, "endpoints.secondary", static_cast<size_t>(seeds));
+    }
+  }
+  if (problems > 0) {
+    std::cerr << problems << " problem(s) in " << path << "\n";
+    return 1;
+  }
+  std::cout << path.string() << ": every field of ohem-study/2 present\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,6 +201,7 @@ int main(int argc, char** argv) {
     std::cerr << path << ": not JSON: " << e.what() << "\n";
     return 1;
   }
+  if (j.is_object() && j.value("schema", "") == "ohem-study/2") return check_v2(j, path);
   if (has(j, "root", "schema", Kind::String) && j["schema"] != "ohem-study/1")
     fail("schema", j["schema"].dump());
   has(j, "root", "created", Kind::String);

@@ -6,17 +6,9 @@
 # Usage: tests/study/quick.sh STUDY_BINARY CHECK_BINARY WORK
 set -euo pipefail
 study="$1" check="$2" work="$3"
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cache="${OHEM_DEMO_CACHE:-$root/build/demo-cache}"
 rm -rf "$work"
 mkdir -p "$work"
-photos="${OHEM_STUDY_PHOTOS:-}"
-if [ -z "$photos" ] && [ -f "$cache/photos/photos.csv" ]; then photos="$cache/photos"; fi
-if [ -z "$photos" ] && [ -f "$cache/photos-demo/astronaut.png" ]; then photos="$cache/photos-demo"; fi
-if [ -z "$photos" ]; then
-  echo "SKIP: no photographs (run scripts/fetch-photos.sh or examples/demo/demo.sh first)"
-  exit 77
-fi
+source "$(dirname "$0")/photos.sh"
 start=$(date +%s)
 "$study" --quick --photos "$photos" --out "$work/out" --progress off --threads 1
 echo "study --quick took $(($(date +%s) - start)) s"

@@ -170,6 +170,10 @@ inline void validate_results(const nlohmann::json& results) {
   if (!results.is_object()) d::fail("", "expected a JSON object at the top level, got " + d::kind(results));
   const d::Checked root(results);
   const std::string schema = root["schema"].string();
+  if (schema == "ohem-study/2")
+    d::fail("schema",
+            "\"ohem-study/2\" is study v2's (study --design v2, in progress); this report renders "
+            "\"ohem-study/1\" only, v2's report is not written yet");
   if (schema != "ohem-study/1") d::fail("schema", "expected \"ohem-study/1\", got \"" + schema + "\"");
   for (auto check : {d::validate_dataset, d::validate_runs, d::validate_comparison, d::validate_reference,
                      d::validate_mechanism, d::validate_gmad})
