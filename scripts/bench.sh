@@ -37,24 +37,29 @@ for exe in build/bench/benchmarks/bench_*; do
   [[ -x "$exe" ]] || continue
   name=$(basename "$exe")
   [[ "$name" == bench_step ]] && continue  # run in rounds below
+  # bench_distributed has its own main and options (not Google Benchmark's): by hand or under a launcher,
+  # docs/distributed.md
+  [[ "$name" == bench_distributed ]] && continue
   echo "[bench] $name"
   "$exe" --threads="$threads" --benchmark_out="$out/$name.json" --benchmark_out_format=json "${extra[@]}"
 done
 echo "[bench] python baselines: masks, metrics"
 /usr/bin/python3 benchmarks/python/bench_recipe.py --threads "$threads" --cases masks,metrics --max-n 100000 \
   --json "$out/python.json" "${quick[@]}"
-step_round() {  # DIR ROUND [VAR=VALUE...]: the environment of both sides
-  env "${@:3}" build/bench/benchmarks/bench_step --threads="$threads" --benchmark_out="$1/bench_step.$2.json" \
-    --benchmark_out_format=json "${extra[@]}"
-  env "${@:3}" /usr/bin/python3 benchmarks/python/bench_recipe.py --threads "$threads" --cases step \
+# DIR ROUND HEAP [VAR=VALUE...]: bench_step's --heap (default: glibc's defaults, like Python's process;
+# training: what every ohem program sets up) and the environment of both sides
+step_round() {
+  env "${@:4}" build/bench/benchmarks/bench_step --threads="$threads" --heap="$3" \
+    --benchmark_out="$1/bench_step.$2.json" --benchmark_out_format=json "${extra[@]}"
+  env "${@:4}" /usr/bin/python3 benchmarks/python/bench_recipe.py --threads "$threads" --cases step \
     --json "$1/python.$2.json" "${quick[@]}"
 }
 mkdir -p "$out/step-malloc"
 for ((r = 1; r <= rounds; r++)); do
   echo "[bench] training step, round $r of $rounds: C++, then the Python recipe"
-  step_round "$out/step" "$r"
+  step_round "$out/step" "$r" default
   echo "[bench] training step, round $r of $rounds, glibc malloc without trimming: C++, then Python"
-  step_round "$out/step-malloc" "$r" MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 \
+  step_round "$out/step-malloc" "$r" training MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 \
     MALLOC_TOP_PAD_=268435456
 done
 /usr/bin/python3 benchmarks/report.py "$out" | tee "$out/report.md"
