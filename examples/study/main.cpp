@@ -71,6 +71,7 @@ struct StudyOptions : demo::ExperimentOptions {
   std::string design = "v1";
   double pool_fraction = 0.35, val_fraction = 0.2, ft_lr = 1e-4;
   int64_t ft_epochs = 6, ft_lr_step = 3;
+  std::vector<double> ft_lr_grid;  // empty: --ft-lr alone
 };
 
 // The command line (CLI11); --help lists every option with its default.
@@ -131,6 +132,11 @@ void add_study_options(CLI::App& app, StudyOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   app.add_option("--ft-lr", o.ft_lr, "v2: the arms' Adam learning rate")->capture_default_str();
+  app.add_option("--ft-lr-grid", o.ft_lr_grid,
+                 "v2: learning rates each arm tries on each seed, comma-separated; the best validation "
+                 "SRCC chooses (the same grid, so the same budget, for every arm; default: --ft-lr alone)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app.add_option("--ft-lr-step", o.ft_lr_step, "v2: the arms' StepLR step in epochs (factor 0.2)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
@@ -773,10 +779,17 @@ struct SeedV2 {
   v2::Split split;
   SeedData start, arms;  // W's data (the pool) and the arms' (the training photographs); both test alike
   std::string val_csv;
-  Run w;                                  // the shared start W (its test metrics)
-  std::map<std::string, Run> runs;        // arm → run
-  std::map<std::string, EvalResult> val;  // arm → validation metrics (overall and per type)
+  Run w;                                                // the shared start W (its test metrics)
+  std::map<std::string, Run> runs;                      // arm → run (of the learning rate validation chose)
+  std::map<std::string, EvalResult> val;                // arm → validation metrics (overall and per type)
+  std::map<std::string, double> lr;                     // arm → the learning rate validation chose
+  std::map<std::string, nlohmann::ordered_json> tried;  // arm → [{lr, val_srcc}] for each rate tried
 };
+
+// The fine-tuning learning rates each arm tries: --ft-lr-grid, else --ft-lr alone.
+std::vector<double> ft_lrs(const StudyOptions& o) {
+  return o.ft_lr_grid.empty() ? std::vector<double>{o.ft_lr} : o.ft_lr_grid;
+}
 
 // W: the baseline from scratch (v1's schedule: --epochs1, --epochs2, --lr) on the pool photographs.
 TrainOptions start_options(const StudyOptions& o, const SeedData& d, int64_t seed) {
@@ -792,14 +805,14 @@ TrainOptions start_options(const StudyOptions& o, const SeedData& d, int64_t see
 // its start), Adam --ft-lr with StepLR(--ft-lr-step, 0.2) as the paper fine-tunes; the twin masks
 // convolutions and Linear layers except the head, at --ratio (the recipe's 0.65).
 TrainOptions arm_options(const StudyOptions& o, const SeedData& d, const Arm& a, int64_t seed,
-                         const std::string& w) {
+                         const std::string& w, double lr) {
   TrainOptions t =
       demo::train_options(o, d.train_csv, d.test_csv, seed,
                           (fs::path(o.out) / "runs" / fmt::format("seed{}_{}", seed, a.name)).string());
   t.init_from = w;
   t.epochs1 = 0;
   t.epochs2 = o.ft_epochs;
-  t.lr = o.ft_lr;
+  t.lr = lr;
   t.lr_step = o.ft_lr_step;
   t.gamma = 0.2;
   t.ohem = a.ohem;
@@ -953,7 +966,8 @@ int run_v2(StudyOptions o) {
     d.val_csv = demo::write_split_csv(all, d.split.val_images, dir, fmt::format("val_{}.csv", s));
     total_units += steps(o.epochs1 + o.epochs2, d.split.pool_images.size());
     for (const Arm& a : arms())
-      total_units += steps(o.ft_epochs, d.split.train_images.size()) * (a.ohem ? 2 : 1);
+      total_units += steps(o.ft_epochs, d.split.train_images.size()) * (a.ohem ? 2 : 1) *
+                     static_cast<int64_t>(ft_lrs(o).size());
   }
   std::cout << fmt::format(
       "dataset: {} images; seed 0: W on {} photographs ({} images), the arms on {} ({} images, tiered), "
@@ -971,11 +985,23 @@ int run_v2(StudyOptions o) {
     d.w = train_with(start_options(o, d.start, s), d.start, "start", s, progress, done_units, true,
                      [&](train_pairwise::Trainer& t) { w = t.checkpoint_path(); });
     for (const Arm& a : arms()) {
-      d.runs[a.name] = train_with(arm_options(o, d.arms, a, s, w), d.arms, a.name, s, progress, done_units,
-                                  false, [&](train_pairwise::Trainer& t) {
-                                    d.val[a.name] = evaluate_on(all, d.split.val_images,
-                                                                predict_samples(t, all, d.split.val_images));
-                                  });
+      // Each rate of the grid; the best validation SRCC wins (a NaN never; ties keep the earlier rate).
+      d.tried[a.name] = nlohmann::ordered_json::array();
+      for (double lr : ft_lrs(o)) {
+        EvalResult val;
+        Run r = train_with(arm_options(o, d.arms, a, s, w, lr), d.arms, a.name, s, progress, done_units,
+                           false, [&](train_pairwise::Trainer& t) {
+                             val = evaluate_on(all, d.split.val_images,
+                                               predict_samples(t, all, d.split.val_images));
+                           });
+        d.tried[a.name].push_back({{"lr", lr}, {"val_srcc", number(val.overall.srcc)}});
+        const bool first = d.runs.count(a.name) == 0;
+        if (first || (std::isfinite(val.overall.srcc) && !(val.overall.srcc <= d.val[a.name].overall.srcc))) {
+          d.runs[a.name] = std::move(r);
+          d.val[a.name] = val;
+          d.lr[a.name] = lr;
+        }
+      }
       if (!o.progress || !isatty(2))
         std::cout << fmt::format("seed {} {:<10} {:5d} steps {:7.1f}s  test SRCC {:.3f}  val SRCC {:.3f}\n",
                                  s, a.name, d.runs[a.name].steps, d.runs[a.name].seconds,
@@ -1002,6 +1028,7 @@ int run_v2(StudyOptions o) {
   config["val_fraction"] = o.val_fraction;
   config["ft_epochs"] = o.ft_epochs;
   config["ft_lr"] = o.ft_lr;
+  config["ft_lr_grid"] = ft_lrs(o);
   config["ft_lr_step"] = o.ft_lr_step;
   config["ft_gamma"] = 0.2;
   config["mask_layers"] = "conv+linear";
@@ -1025,6 +1052,8 @@ int run_v2(StudyOptions o) {
     for (const Arm& a : arms()) {
       nlohmann::ordered_json r = run_json(d.runs.at(a.name));
       r["label"] = a.label;
+      r["lr"] = d.lr.at(a.name);
+      r["lr_tried"] = d.tried.at(a.name);
       r["val_metrics"] = metrics_json(d.val.at(a.name));
       runs_out.push_back(r);
     }

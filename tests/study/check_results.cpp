@@ -5,6 +5,7 @@
 // Usage: study_check_results results.json
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -156,6 +157,12 @@ int check_v2(const json& j, const std::filesystem::path& path) {
       if (has(r, w, "seed", Kind::Integer) && has(r, w, "method", Kind::String))
         arms[r["seed"].get<int64_t>()].insert(r["method"].get<std::string>());
       has(r, w, "steps", Kind::Integer);
+      if (has(r, w, "lr", Kind::Number) && has(r, w, "lr_tried", Kind::Array)) {
+        const json grid = j["config"].value("ft_lr_grid", json::array());
+        if (r["lr_tried"].size() != grid.size()) fail(w + ".lr_tried", "not one entry per rate of the grid");
+        if (std::find(grid.begin(), grid.end(), r["lr"]) == grid.end())
+          fail(w + ".lr", "not a rate of the grid");
+      }
       if (has(r, w, "metrics", Kind::Object)) check_metrics(r["metrics"], w + ".metrics", types);
       if (has(r, w, "val_metrics", Kind::Object)) check_metrics(r["val_metrics"], w + ".val_metrics", types);
     }
