@@ -903,14 +903,69 @@ nlohmann::ordered_json endpoints_json(const StudyOptions& o, const std::vector<S
     };
     tail_head.push_back(delta(v2::Tier::Tail) - delta(v2::Tier::Head));
   }
-  return {{"primary",
-           endpoint_json("delta_overall_srcc", "overall test SRCC, ohem − baseline", primary, o.ci_level)},
+  nlohmann::ordered_json first =
+      endpoint_json("delta_overall_srcc", "overall test SRCC, ohem − baseline", primary, o.ci_level);
+  // The smallest true Δ the paired t-test (two-sided 5 %) detects with 80 % power at the observed spread.
+  first["minimum_detectable_effect"] =
+      first["sd"].is_null()
+          ? nlohmann::ordered_json()
+          : number(ohem::minimum_detectable_effect(first["n"].get<int64_t>(), first["sd"].get<double>()));
+  // Per type: Δ SRCC (ohem − baseline), its paired t-test, and Holm's adjustment over the six types.
+  nlohmann::ordered_json per_type = nlohmann::ordered_json::array();
+  std::vector<double> p;
+  for (const auto& t : demo::distortion_names()) {
+    std::vector<double> d;
+    for (const auto& seed : seeds)
+      d.push_back(srcc_of(seed.runs.at("ohem").test, t) - srcc_of(seed.runs.at("baseline").test, t));
+    per_type.push_back(
+        endpoint_json("delta_srcc_" + t, "test SRCC on " + t + ", ohem − baseline", d, o.ci_level));
+    if (per_type.back()["t_p_value"].is_number()) p.push_back(per_type.back()["t_p_value"].get<double>());
+  }
+  const std::vector<double> holm = p.size() == per_type.size() ? ohem::holm_adjust(p) : std::vector<double>{};
+  for (size_t k = 0; k < per_type.size(); ++k)
+    per_type[k]["holm_p_value"] = k < holm.size() ? number(holm[k]) : nlohmann::ordered_json();
+  return {{"primary", first},
+          {"per_type", per_type},
           {"secondary",
            {endpoint_json("delta_tail_minus_head",
                           "Δ SRCC (ohem − baseline) on the seed's tail types minus on its head types",
                           tail_head, o.ci_level),
             endpoint_json("ohem_minus_random", "overall test SRCC, ohem − random (specificity)", specificity,
                           o.ci_level)}}};
+}
+
+// The mechanism per seed (issue 26 §3), for the magnitude twin (`ohem`) and the random control (`random`):
+// the within-type rank correlation of an image's hardness with its own error (0: none), and the
+// enrichment of the seed's tail-type images among the --top-fraction hardest training images (hardest
+// share / training share − 1; 0: none), each summarised over seeds like an endpoint.
+nlohmann::ordered_json mechanism_v2_json(const StudyOptions& o, const Dataset& all,
+                                         const std::vector<SeedV2>& seeds) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const char* arm : {"ohem", "random"}) {
+    std::vector<double> within, enrichment;
+    for (size_t s = 0; s < seeds.size(); ++s) {
+      const Run& r = seeds[s].runs.at(arm);
+      const std::vector<std::string> tail = v2::types_of(static_cast<int64_t>(s), v2::Tier::Tail);
+      double train = 0, hardest = 0;
+      for (const auto& t : mechanism(all, r, demo::distortion_names(), o.top_fraction).by_type)
+        if (std::find(tail.begin(), tail.end(), t.type) != tail.end()) {
+          train += t.train_share;
+          hardest += t.hardest_share;
+        }
+      enrichment.push_back(train > 0 ? hardest / train - 1.0 : NAN);
+      within.push_back(within_type_hardness_error_srcc(all, r));
+    }
+    out.push_back({{"arm", arm},
+                   {"within_type_hardness_error_srcc",
+                    endpoint_json("within_type_hardness_error_srcc",
+                                  "Spearman of hardness and own error within each type, mean over types",
+                                  within, o.ci_level)},
+                   {"tail_enrichment_minus_1",
+                    endpoint_json("tail_enrichment_minus_1",
+                                  "tail-type share of the hardest training images / their training share − 1",
+                                  enrichment, o.ci_level)}});
+  }
+  return {{"top_fraction", o.top_fraction}, {"arms", out}};
 }
 
 // One seed's design in results.json: its tiers, photographs and image counts.
@@ -1061,6 +1116,7 @@ int run_v2(StudyOptions o) {
   j["start"] = starts;
   j["runs"] = runs_out;
   j["endpoints"] = endpoints_json(o, seeds);
+  j["mechanism"] = mechanism_v2_json(o, all, seeds);
   j["seconds"] = {{"dataset", dataset_seconds}, {"training", training_seconds}, {"total", seconds_since(t0)}};
   const std::string results = (fs::path(o.out) / "results.json").string();
   atomic_write_text(results, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");

@@ -139,26 +139,61 @@ struct Mechanism {
   double hardness_error_srcc = NAN;
 };
 
+/// The training images of a run that have a hardness value (seen), with their hardness and own error:
+/// the absolute difference of the rank-normalised final prediction and the rank-normalised label.
+struct HardnessError {
+  std::vector<size_t> seen;  ///< positions in run.train
+  std::vector<double> hardness, error;
+};
+
+/// Returns `run`'s HardnessError over the labels of `all` (empty with fewer than 2 seen images).
+inline HardnessError hardness_error(const Dataset& all, const Run& run) {
+  HardnessError e;
+  for (size_t k = 0; k < run.train.size(); ++k)
+    if (std::isfinite(run.hardness[k])) e.seen.push_back(k);
+  if (e.seen.size() < 2) return HardnessError{};
+  std::vector<double> pred, label;
+  for (size_t k : e.seen) {
+    e.hardness.push_back(run.hardness[k]);
+    pred.push_back(run.train_predictions[k]);
+    label.push_back(all.samples[static_cast<size_t>(run.train[k])].mos);
+  }
+  const std::vector<double> rp = rank_normalised(pred), rl = rank_normalised(label);
+  e.error.resize(e.hardness.size());
+  for (size_t i = 0; i < e.error.size(); ++i) e.error[i] = std::abs(rp[i] - rl[i]);
+  return e;
+}
+
+/// Returns the within-type rank correlation of hardness and own error in `run`: Spearman over each
+/// distortion type's seen training images (types with at least 3), averaged over the types (NaN if none).
+inline double within_type_hardness_error_srcc(const Dataset& all, const Run& run) {
+  const HardnessError e = hardness_error(all, run);
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_type;
+  for (size_t i = 0; i < e.seen.size(); ++i) {
+    auto& [h, err] = by_type[all.samples[static_cast<size_t>(run.train[e.seen[i]])].type];
+    h.push_back(e.hardness[i]);
+    err.push_back(e.error[i]);
+  }
+  std::vector<double> per_type;
+  for (const auto& [type, v] : by_type) {
+    if (v.first.size() < 3) continue;
+    const double r = ohem::srcc(v.first, v.second);
+    if (std::isfinite(r)) per_type.push_back(r);
+  }
+  return mean(per_type);
+}
+
 /// Analyses `run` (its `train`, `hardness` and `train_predictions`) over the labels and types of `all`:
 /// the hardest ceil(top_fraction · n) training images against the whole training set, per type in
 /// `types` order. Images without a hardness value (never seen) are left out.
 inline Mechanism mechanism(const Dataset& all, const Run& run, const std::vector<std::string>& types,
                            double top_fraction) {
-  std::vector<size_t> seen;
-  for (size_t k = 0; k < run.train.size(); ++k)
-    if (std::isfinite(run.hardness[k])) seen.push_back(k);
+  const HardnessError e = hardness_error(all, run);
+  const std::vector<size_t>& seen = e.seen;
+  const std::vector<double>& h = e.hardness;
   Mechanism m;
   if (seen.size() < 2) return m;
-  std::vector<double> h, pred, label;
-  for (size_t k : seen) {
-    h.push_back(run.hardness[k]);
-    pred.push_back(run.train_predictions[k]);
-    label.push_back(all.samples[static_cast<size_t>(run.train[k])].mos);
-  }
-  const std::vector<double> rp = rank_normalised(pred), rl = rank_normalised(label);
-  std::vector<double> error(h.size());
-  for (size_t i = 0; i < h.size(); ++i) error[i] = std::abs(rp[i] - rl[i]);
-  m.hardness_error_srcc = ohem::srcc(h, error);
+  m.hardness_error_srcc = ohem::srcc(h, e.error);
 
   std::vector<size_t> order(h.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

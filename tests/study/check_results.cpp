@@ -172,12 +172,30 @@ int check_v2(const json& j, const std::filesystem::path& path) {
   }
   if (has(j, "root", "endpoints", Kind::Object)) {
     const json& e = j["endpoints"];
-    if (has(e, "endpoints", "primary", Kind::Object))
+    if (has(e, "endpoints", "primary", Kind::Object)) {
       check_endpoint(e["primary"], "endpoints.primary", static_cast<size_t>(seeds));
+      has(e["primary"], "endpoints.primary", "minimum_detectable_effect", Kind::NumberOrNull);
+    }
+    if (has(e, "endpoints", "per_type", Kind::Array)) {
+      if (e["per_type"].size() != types.size()) fail("endpoints.per_type", "not one row per type");
+      for (const auto& x : e["per_type"]) {
+        check_endpoint(x, "endpoints.per_type", static_cast<size_t>(seeds));
+        has(x, "endpoints.per_type", "holm_p_value", Kind::NumberOrNull);
+      }
+    }
     if (has(e, "endpoints", "secondary", Kind::Array)) {
       if (e["secondary"].size() != 2) fail("endpoints.secondary", "expected 2 endpoints");
       for (const auto& x : e["secondary"])
         check_endpoint(x, "endpoints.secondary", static_cast<size_t>(seeds));
+    }
+  }
+  if (has(j, "root", "mechanism", Kind::Object) && has(j["mechanism"], "mechanism", "arms", Kind::Array)) {
+    if (j["mechanism"]["arms"].size() != 2) fail("mechanism.arms", "expected ohem and random");
+    for (const auto& a : j["mechanism"]["arms"]) {
+      has(a, "mechanism.arms", "arm", Kind::String);
+      for (const char* k : {"within_type_hardness_error_srcc", "tail_enrichment_minus_1"})
+        if (has(a, "mechanism.arms", k, Kind::Object))
+          check_endpoint(a[k], std::string("mechanism.arms.") + k, static_cast<size_t>(seeds));
     }
   }
   if (problems > 0) {
