@@ -490,7 +490,7 @@ TEST_CASE("trainers on CUDA: the first step's loss is the CPU's within 1e-4", "[
   CHECK(std::abs(first_losses[0] - first_losses[1]) <= 1e-4 * std::max(1.0, std::abs(first_losses[0])));
 }
 
-TEST_CASE("--device: cpu, cuda, cuda:N, and under a launcher each rank on cuda:LOCAL_RANK",
+TEST_CASE("select_device (--device): cpu, cuda, cuda:N, and under a launcher each rank on cuda:LOCAL_RANK",
           "[score][device]") {
   // select_device is given the device count, so every case runs without a GPU.
   CHECK(select_device("cpu", 0) == torch::Device(torch::kCPU));
