@@ -3,7 +3,8 @@
 // data, crops and initialisation per seed), measures the mechanism (which training images the twin finds
 // hard, with a random-mask and a 4-twin control), runs gMAD between the two models on held-out content
 // adjudicated by the SSIM labels, and writes results.json (schema "ohem-study/1", docs/study.md), then the
-// report (report.html + report.md). scripts/study.sh runs it with one command.
+// report (report.html + report.md). scripts/study.sh runs it with one command. `--design v2` runs issue
+// 26's design, in progress (study_v2.hpp, run_v2 below; docs/study.md "Study v2 (in progress)").
 //
 // Usage: study [--photos DIR] [--out DIR] [--seeds N] [--quick] [options, see --help]
 #include "study.hpp"

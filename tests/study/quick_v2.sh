@@ -17,6 +17,17 @@ if [ "$took" -gt "${OHEM_STUDY_V2_QUICK_LIMIT:-60}" ]; then
   exit 1
 fi
 "$check" "$work/out/results.json"
+# The arms start from W (so no untrained-weights warning) and mask conv + Linear, by magnitude or at random.
+runs="$work/out/runs"
+for arm in ohem random; do
+  grep -q '"--init-from": ".*seed0_start/checkpoint.pt"' "$runs/seed0_$arm/results.json" &&
+    grep -q '"--mask-layers": "conv+linear"' "$runs/seed0_$arm/results.json" &&
+    grep -q '"warnings": \[\]' "$runs/seed0_$arm/results.json" ||
+    { echo "FAIL: seed 0's $arm arm does not start from W with conv+linear masks and no warning" >&2; exit 1; }
+done
+grep -q '"--mask-criterion": "magnitude"' "$runs/seed0_ohem/results.json" &&
+  grep -q '"--mask-criterion": "random"' "$runs/seed0_random/results.json" ||
+  { echo "FAIL: the ohem and random arms' mask criteria" >&2; exit 1; }
 if "$report" "$work/out/results.json" --out "$work/report" >"$work/report.log" 2>&1; then
   echo "FAIL: study_report rendered an ohem-study/2 results.json" >&2
   exit 1
