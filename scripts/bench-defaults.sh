@@ -12,23 +12,25 @@
 #           set-up saves is bench_step's --heap=default above: glibc's true default, with its dynamic mmap
 #           threshold, cannot be forced through the environment): ResNet-18, 4 pairs at 128 px, 30 plain steps, median gap between steps 6-30 (log.jsonl);
 #           the trainer is $OHEM_TRAINER (default build/dev/examples/train_pairwise/train_pairwise)
+#   recipe  bench_step's plain and OHEM Joint steps against the Python recipe's (bench_recipe.py --cases
+#           step), both on the tuned heap (the environment's variables, which Python's process needs)
 #   evalwall ohem-eval FILE with its defaults on 10^5 and 10^6 rows of the recipe's data
 #           (benchmarks/python/make_eval_data.py), wall and CPU seconds (/usr/bin/time): issues 27 and 28
 #           ask <= 5 s and <= 30 s on 2 cores; the program is $OHEM_EVAL (default build/dev's ohem-eval)
 # Writes build/bench/defaults/*.json and prints the ratios. The machine may be shared: every ratio is
 # taken within one round, and the script runs R rounds (--rounds, default 3); compare medians.
-# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall]
+# Usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall,recipe]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
 threads=1
-cases=masks,heap,eval,metrics,trainer,evalwall
+cases=masks,heap,eval,metrics,trainer,evalwall,recipe
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
-    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench-defaults.sh [--rounds R] [--threads N] [--cases masks,heap,eval,metrics,trainer,evalwall,recipe]" >&2; exit 2 ;;
   esac
 done
 bin=build/bench/benchmarks
@@ -43,6 +45,7 @@ need() {
 ! has heap || need bench_step
 ! has eval || need bench_metrics
 ! has metrics || need bench_metrics
+! has recipe || need bench_step
 trainer="${OHEM_TRAINER:-build/dev/examples/train_pairwise/train_pairwise}"
 if has trainer; then
   [[ -x "$trainer" ]] || { echo "missing $trainer: cmake --build --preset dev --target train_pairwise" >&2; exit 1; }
@@ -99,6 +102,14 @@ for ((r = 1; r <= rounds; r++)); do
     run_trainer fresh "$r"
     run_trainer tuned "$r" MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456
   fi
+  if has recipe; then
+    echo "[defaults] round $r: training step, C++ then the Python recipe, both on the tuned heap"
+    tuned=(MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456)
+    env "${tuned[@]}" "$bin/bench_step" --threads="$threads" --benchmark_filter='PlainStep|OhemStepJoint/' \
+      --benchmark_out="$out/recipe-cpp.$r.json" --benchmark_out_format=json >/dev/null
+    env "${tuned[@]}" "$python" benchmarks/python/bench_recipe.py --threads "$threads" --cases step \
+      --json "$out/recipe-python.$r.json" >/dev/null || echo "[defaults] python3-torch missing: no Python anchor"
+  fi
   if has evalwall; then
     for n in 100000 1000000; do
       echo "[defaults] round $r: ohem-eval, $n rows, defaults"
@@ -143,7 +154,7 @@ for r in range(1, rounds + 1):
         if name in s["default"] and name in s["training"]:
             rows.setdefault(f"{name} default heap ms", []).append(s["default"][name])
             rows.setdefault(f"{name} tuned heap ms", []).append(s["training"][name])
-            rows.setdefault(f"{name} default / tuned (<= 1.15x: the default is now tuned)", []).append(
+            rows.setdefault(f"{name} default heap / tuned (what a trainer without the helper loses)", []).append(
                 s["default"][name] / s["training"][name])
     e = times(load(f"eval.{r}.json"))
     for n, B in ((100000, 10), (1000000, 4)):
@@ -171,6 +182,15 @@ for r in range(1, rounds + 1):
         rows.setdefault("train_pairwise step, no environment ms", []).append(fresh)
         rows.setdefault("train_pairwise step, tuned environment ms", []).append(tuned)
         rows.setdefault("train_pairwise no environment / tuned (<= 1.15x)", []).append(fresh / tuned)
+    c, py = times(load(f"recipe-cpp.{r}.json")), load(f"recipe-python.{r}.json") or {}
+    for name, key in (("BM_PlainStep", "step_plain_ms"), ("BM_OhemStepJoint", "step_ohem_ms")):
+        if name in c and py.get(key):
+            rows.setdefault(f"{name} C++ ms (tuned heap)", []).append(c[name])
+            rows.setdefault(f"{name} Python recipe ms (tuned heap)", []).append(py[key])
+            rows.setdefault(f"{name} C++ / Python", []).append(c[name] / py[key])
+    if "BM_PlainStep" in c and "BM_OhemStepJoint" in c and py.get("step_ohem_over_plain"):
+        rows.setdefault("OHEM/plain C++", []).append(c["BM_OhemStepJoint"] / c["BM_PlainStep"])
+        rows.setdefault("OHEM/plain Python recipe", []).append(py["step_ohem_over_plain"])
     for n, goal in ((100000, 5), (1000000, 30)):
         w = load(f"evalwall-{n}.{r}.json")
         if w:
