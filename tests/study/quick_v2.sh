@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Study v2 end to end (issue 26 §5): `study --design v2 --quick` into WORK within 60 s, results.json checked
-# (schema ohem-study/2: fields and design, not numbers), and study_report refusing it with a clear message
-# (v2's report is not written yet). Photographs as tests/study/quick.sh; exits 77 (skipped) where none.
+# (schema ohem-study/2: fields and design, not numbers), and study_report's v2 page: the registered
+# endpoints first, the primary's line with the numbers study printed, a malformed file refused with the
+# field's path. Photographs as tests/study/quick.sh; exits 77 (skipped) where none.
 # Usage: tests/study/quick_v2.sh STUDY_BINARY CHECK_BINARY REPORT_BINARY WORK
 set -euo pipefail
 study="$1" check="$2" report="$3" work="$4"
@@ -9,7 +10,7 @@ rm -rf "$work"
 mkdir -p "$work"
 source "$(dirname "$0")/photos.sh"
 start=$(date +%s)
-"$study" --design v2 --quick --photos "$photos" --out "$work/out" --progress off --threads 1
+"$study" --design v2 --quick --photos "$photos" --out "$work/out" --progress off --threads 1 | tee "$work/study.log"
 took=$(($(date +%s) - start))
 echo "study --design v2 --quick took $took s"
 if [ "$took" -gt "${OHEM_STUDY_V2_QUICK_LIMIT:-60}" ]; then
@@ -28,11 +29,34 @@ done
 grep -q '"--mask-criterion": "magnitude"' "$runs/seed0_ohem/results.json" &&
   grep -q '"--mask-criterion": "random"' "$runs/seed0_random/results.json" ||
   { echo "FAIL: the ohem and random arms' mask criteria" >&2; exit 1; }
-if "$report" "$work/out/results.json" --out "$work/report" >"$work/report.log" 2>&1; then
-  echo "FAIL: study_report rendered an ohem-study/2 results.json" >&2
+# The report: the primary's line carries the numbers study printed (study and study_report format them
+# apart, from the same results.json); Markdown escapes the brackets.
+"$report" "$work/out/results.json" --out "$work/report" >"$work/report.log" 2>&1 ||
+  { echo "FAIL: study_report on the v2 results.json" >&2; cat "$work/report.log" >&2; exit 1; }
+primary=$(sed -n 's/^primary.*Δ overall SRCC (ohem − baseline) = \(.*\)$/\1/p' "$work/study.log")
+[ -n "$primary" ] || { echo "FAIL: study printed no primary endpoint line" >&2; exit 1; }
+html="$work/report/report.html" md="$work/report/report.md"
+grep -qF "<b>Primary.</b> Δ overall SRCC (OHEM − baseline): Δ = $primary." "$html" ||
+  { echo "FAIL: report.html lacks the primary's line 'Δ = $primary'" >&2; exit 1; }
+grep -qF "Δ = $(printf '%s' "$primary" | sed 's/\[/\\[/; s/\]/\\]/')." "$md" ||
+  { echo "FAIL: report.md lacks the primary's line 'Δ = $primary'" >&2; exit 1; }
+for id in primary primary-reading mde table-endpoints table-per-type table-mechanism-v2 table-differences table-seeds; do
+  grep -q "id=\"$id\"" "$html" || { echo "FAIL: report.html lacks id $id" >&2; exit 1; }
+done
+first=$(grep -n 'Registered endpoints' "$html" | head -1 | cut -d: -f1)
+per_type=$(grep -n 'Per distortion type' "$html" | head -1 | cut -d: -f1)
+[ -n "$first" ] && [ -n "$per_type" ] && [ "$first" -lt "$per_type" ] ||
+  { echo "FAIL: the registered endpoints do not come first" >&2; exit 1; }
+grep -qF "| type | Δ SRCC | 95 % t-interval | t-test p | Holm-adjusted p |" "$md" ||
+  { echo "FAIL: report.md lacks the per-type table with Holm-adjusted p" >&2; exit 1; }
+! grep -qiE '<script|https?://' "$html" || { echo "FAIL: report.html has a script or a network reference" >&2; exit 1; }
+sed -E '0,/"sign_flip_p_value": [^,]*/s//"sign_flip_p_value": "x"/' "$work/out/results.json" >"$work/bad.json"
+if "$report" "$work/bad.json" --out "$work/bad" >"$work/bad.log" 2>&1; then
+  echo "FAIL: study_report rendered a malformed ohem-study/2 results.json" >&2
   exit 1
 fi
-grep -q "v2's report is not written yet" "$work/report.log" || { cat "$work/report.log" >&2; exit 1; }
+grep -qF "endpoints.primary.sign_flip_p_value: expected a number or null, got a string" "$work/bad.log" ||
+  { cat "$work/bad.log" >&2; exit 1; }
 # Seeds that are not a multiple of the rotation are refused.
 if "$study" --design v2 --quick --seeds 4 --photos "$photos" --out "$work/four" --progress off >"$work/four.log" 2>&1; then
   echo "FAIL: --design v2 accepted 4 seeds" >&2

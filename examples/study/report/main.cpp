@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
       "images embedded) and report.md (the same tables in Markdown), from the study's results.json.",
       "study_report");
   std::string input, out;
-  app.add_option("results", input, "results.json written by the study (schema ohem-study/1)")->required();
+  app.add_option("results", input,
+                 "results.json written by the study (schema ohem-study/1, or study v2's ohem-study/2)")
+      ->required();
   app.add_option("--out", out, "output directory (default: the directory of results.json)");
   CLI11_PARSE(app, argc, argv);
   try {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// The study report's input check: whether a results.json follows schema "ohem-study/1" (docs/study.md)
-/// far enough to be reported, with errors that name the field's path. Needs only nlohmann/json, fmt and
-/// the standard library.
+/// The study report's input check: whether a results.json follows schema "ohem-study/1" or study v2's
+/// "ohem-study/2" (docs/study.md) far enough to be reported, with errors that name the field's path.
+/// Needs only nlohmann/json, fmt and the standard library.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -161,19 +161,89 @@ inline void validate_gmad(const Checked& results) {
   }
 }
 
+// Study v2 (schema "ohem-study/2", `study --design v2`; docs/study.md "Study v2"): one check per part.
+
+/// A paired endpoint over seeds (main.cpp's endpoint_json): its statistics may be null (fewer than 2
+/// seeds with a finite difference), never of another type.
+inline void validate_endpoint(const Checked& e) {
+  e["name"].string();
+  e["definition"].string();
+  for (const Checked& x : e["per_seed"].items()) x.number();
+  for (const char* k :
+       {"n", "mean", "sd", "confidence", "ci_low", "ci_high", "t_p_value", "sign_flip_p_value", "positive"})
+    e[k].number();
+}
+
+inline void validate_v2_dataset(const Checked& results) {
+  const Checked ds = results["dataset"];
+  for (const Checked& t : ds["types"].items(true)) t.string();
+  for (const Checked& s : ds["seeds"].items(true)) {
+    s["seed"].number();
+    for (const char* tier : {"head", "mid", "tail"})
+      for (const Checked& t : s["tiers"][tier].items()) t.string();
+    for (const char* part : {"pool", "train", "val", "test"}) s["images"][part].number();
+  }
+}
+
+inline void validate_v2_runs(const Checked& results) {
+  for (const Checked& run : results["start"].items(true)) {
+    run["seed"].number();
+    run["metrics"]["overall"]["srcc"].number();
+  }
+  for (const Checked& run : results["runs"].items(true)) {
+    run["seed"].number();
+    const std::string m = run["method"].string();
+    if (m != "baseline" && m != "ohem" && m != "random")
+      fail(run["method"].path(), "expected \"baseline\", \"ohem\" or \"random\", got \"" + m + "\"");
+    run["metrics"]["overall"]["srcc"].number();
+    run["metrics"]["overall"]["plcc"].number();
+    run["val_metrics"]["overall"]["srcc"].number();
+    run["lr"].number();
+  }
+}
+
+inline void validate_v2_endpoints(const Checked& results) {
+  const Checked ends = results["endpoints"];
+  validate_endpoint(ends["primary"]);
+  ends["primary"]["minimum_detectable_effect"].number();
+  for (const Checked& e : ends["secondary"].items(true)) validate_endpoint(e);
+  for (const Checked& e : ends["per_type"].items()) {
+    validate_endpoint(e);
+    e["holm_p_value"].number();
+  }
+}
+
+inline void validate_v2_mechanism(const Checked& results) {
+  const Checked mech = results["mechanism"];
+  mech["top_fraction"].number();
+  for (const Checked& a : mech["arms"].items(true)) {
+    a["arm"].string();
+    validate_endpoint(a["within_type_hardness_error_srcc"]);
+    validate_endpoint(a["tail_enrichment_minus_1"]);
+  }
+}
+
+/// The registration is optional (study does not record it yet): where present, its commit is a string.
+inline void validate_v2_registration(const Checked& results) {
+  if (results.has("registration")) results["registration"]["commit"].string();
+}
+
 }  // namespace report_detail
 
-/// Checks that `results` follows schema "ohem-study/1" far enough to be reported: the schema name and
-/// every field the report reads. Throws std::runtime_error "results.json: <path>: <what>" otherwise.
+/// Checks that `results` follows schema "ohem-study/1" (study v1) or "ohem-study/2" (study v2) far
+/// enough to be reported: the schema name and every field the report reads. Throws std::runtime_error
+/// "results.json: <path>: <what>" otherwise.
 inline void validate_results(const nlohmann::json& results) {
   namespace d = report_detail;  // not `using namespace`: a program's own ohem_study names could clash
   if (!results.is_object()) d::fail("", "expected a JSON object at the top level, got " + d::kind(results));
   const d::Checked root(results);
   const std::string schema = root["schema"].string();
-  if (schema == "ohem-study/2")
-    d::fail("schema",
-            "\"ohem-study/2\" is study v2's (study --design v2, in progress); this report renders "
-            "\"ohem-study/1\" only, v2's report is not written yet");
+  if (schema == "ohem-study/2") {
+    for (auto check : {d::validate_v2_dataset, d::validate_v2_runs, d::validate_v2_endpoints,
+                       d::validate_v2_mechanism, d::validate_v2_registration})
+      check(root);
+    return;
+  }
   if (schema != "ohem-study/1") d::fail("schema", "expected \"ohem-study/1\", got \"" + schema + "\"");
   for (auto check : {d::validate_dataset, d::validate_runs, d::validate_comparison, d::validate_reference,
                      d::validate_mechanism, d::validate_gmad})
