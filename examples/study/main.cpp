@@ -4,7 +4,8 @@
 // hard, with a random-mask and a 4-twin control), runs gMAD between the two models on held-out content
 // adjudicated by the SSIM labels, and writes results.json (schema "ohem-study/1", docs/study.md), then the
 // report (report.html + report.md). scripts/study.sh runs it with one command. `--design v2` runs issue
-// 26's design, in progress (study_v2.hpp, run_v2 below; docs/study.md "Study v2 (in progress)").
+// 26's design, in progress (study_v2.hpp, run_v2 below; docs/study.md "Study v2: the design to be registered
+// (draft)").
 //
 // Usage: study [--photos DIR] [--out DIR] [--seeds N] [--quick] [options, see --help]
 #include "study.hpp"
@@ -67,8 +68,8 @@ struct StudyOptions : demo::ExperimentOptions {
   double ensemble_random_fraction = 0.1, top_fraction = 0.1, gmad_margin = 0.0, ci_level = 0.95;
   int64_t bootstrap = 10000, gmad_levels = 5, gmad_seed = 0;
   bool curve_eval = true, controls = true, quick = false, overwrite = false, progress = true;
-  // --design v2 (issue 26; docs/study.md "Study v2 (in progress)"): W from scratch on a pool of
-  // photographs, then three arms fine-tuned from W with the paper's Adam 1e-4 and StepLR(3, 0.2).
+  // --design v2 (issue 26; docs/study.md "Study v2: the design to be registered (draft)"): W from scratch on
+  // a pool of photographs, then three arms fine-tuned from W with the paper's Adam 1e-4 and StepLR(3, 0.2).
   std::string design = "v1";
   double pool_fraction = 0.35, val_fraction = 0.2, ft_lr = 1e-4;
   int64_t ft_epochs = 6, ft_lr_step = 3;
@@ -118,9 +119,10 @@ void add_study_options(CLI::App& app, StudyOptions& o) {
   app.add_flag("--quick", o.quick,
                "1 seed, tiny models and data (the test suite's end-to-end run); explicit options win");
   app.add_flag("--overwrite", o.overwrite, "replace the study already in --out");
-  app.add_option("--design", o.design,
-                 "v1: the study as documented; v2: issue 26's design (in progress, docs/study.md), "
-                 "results.json schema ohem-study/2")
+  app.add_option(
+         "--design", o.design,
+         "v1: the study as documented; v2: issue 26's design (a draft, not registered yet: docs/study.md), "
+         "results.json schema ohem-study/2")
       ->capture_default_str()
       ->check(CLI::IsMember({"v1", "v2"}));
   app.add_option("--pool-fraction", o.pool_fraction,
@@ -757,7 +759,7 @@ int run(StudyOptions o) {
   return 0;
 }
 
-// ---- Study v2 (issue 26; docs/study.md "Study v2 (in progress)") ----
+// ---- Study v2 (issue 26; docs/study.md "Study v2: the design to be registered (draft)") ----
 
 // The three arms, fine-tuned from the same W on the same data, crops and order (the same trainer seed).
 struct Arm {
@@ -1126,15 +1128,16 @@ int run_v2(StudyOptions o) {
     return x.is_null() ? std::string("-") : fmt::format("{:+.4f}", x.get<double>());
   };
   std::cout << fmt::format(
-      "\nprimary (in progress, not registered): Δ overall SRCC (ohem − baseline) = {}, "
+      "\nprimary (draft design, not registered): Δ overall SRCC (ohem − baseline) = {}, "
       "{:.0f} % t-interval [{}, {}], sign-flip p = {}, n = {} seeds\n",
       num(p["mean"]), 100 * o.ci_level, num(p["ci_low"]), num(p["ci_high"]),
       p["sign_flip_p_value"].is_null() ? std::string("-")
                                        : fmt::format("{:.4f}", p["sign_flip_p_value"].get<double>()),
       p["n"].get<int64_t>());
   std::cout << fmt::format("wrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
-                           seconds_since(t0), dataset_seconds, training_seconds)
-            << "no report: study_report renders schema ohem-study/1 only (v2's report is not written yet)\n";
+                           seconds_since(t0), dataset_seconds, training_seconds);
+  ohem_study::write_report(j, o.out);
+  std::cout << "report: " << (fs::path(o.out) / "report.html").string() << "\n";
   return 0;
 }
 
