@@ -26,6 +26,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -71,6 +73,7 @@ struct StudyOptions : demo::ExperimentOptions {
   // --design v2 (issue 26; docs/study.md "Study v2: the design to be registered (draft)"): W from scratch on
   // a pool of photographs, then three arms fine-tuned from W with the paper's Adam 1e-4 and StepLR(3, 0.2).
   std::string design = "v1";
+  std::string registration;  ///< v2: the commit that registered the design (docs/study.md); "" = none
   double pool_fraction = 0.35, val_fraction = 0.2, ft_lr = 1e-4;
   int64_t ft_epochs = 6, ft_lr_step = 3;
   std::vector<double> ft_lr_grid;  // empty: --ft-lr alone
@@ -143,6 +146,18 @@ void add_study_options(CLI::App& app, StudyOptions& o) {
   app.add_option("--ft-lr-step", o.ft_lr_step, "v2: the arms' StepLR step in epochs (factor 0.2)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  app.add_option("--registration", o.registration,
+                 "v2: the commit that registered the design (docs/study.md), 7 to 40 hex digits: recorded in "
+                 "results.json and named by the report; without it the run is marked in_progress")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            const bool hex =
+                std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isxdigit(c); });
+            return hex && v.size() >= 7 && v.size() <= 40
+                       ? std::string()
+                       : "must be a commit's hash (7 to 40 hex digits), got \"" + v + "\"";
+          },
+          "COMMIT"));
 }
 
 // --quick: small values for every option the command line did not set.
@@ -657,6 +672,8 @@ int run_v2(StudyOptions o);
 
 int run(StudyOptions o) {
   if (o.design == "v2") return run_v2(std::move(o));
+  TORCH_CHECK(o.registration.empty(),
+              "study: --registration applies to --design v2 (study v1 was not registered)");
   TORCH_CHECK(o.crop <= o.patch, "study: --crop (", o.crop, ") must not exceed --patch (", o.patch, ")");
   TORCH_CHECK(o.gmad_seed >= 0 && o.gmad_seed < o.seeds, "study: --gmad-seed must be one of the seeds (0..",
               o.seeds - 1, "), got ", o.gmad_seed);
@@ -1075,7 +1092,9 @@ int run_v2(StudyOptions o) {
   nlohmann::ordered_json j;
   j["schema"] = "ohem-study/2";
   j["design"] = "v2";
-  j["in_progress"] = true;  // not registered yet (docs/study.md): no result of this design is a finding
+  // Without the registration commit (--registration), nothing this run prints is a finding (docs/study.md).
+  j["in_progress"] = o.registration.empty();
+  if (!o.registration.empty()) j["registration"] = {{"commit", o.registration}};
   j["created"] = utc_now();
   j["quick"] = o.quick;
   j["environment"] = environment_json();

@@ -63,4 +63,19 @@ if "$study" --design v2 --quick --seeds 4 --photos "$photos" --out "$work/four" 
   exit 1
 fi
 grep -q "multiple of 3" "$work/four.log" || { cat "$work/four.log" >&2; exit 1; }
+# --registration: a commit's hash (refused otherwise, and with --design v1), recorded and named by the report.
+if "$study" --design v2 --quick --registration not-a-hash --photos "$photos" --out "$work/reg" >"$work/reg.log" 2>&1 ||
+  "$study" --quick --registration 0123abc --photos "$photos" --out "$work/reg" >"$work/reg1.log" 2>&1; then
+  echo "FAIL: --registration accepted a bad hash or --design v1" >&2
+  exit 1
+fi
+grep -q "must be a commit's hash" "$work/reg.log" && grep -q "applies to --design v2" "$work/reg1.log" ||
+  { cat "$work/reg.log" "$work/reg1.log" >&2; exit 1; }
+grep -q '"in_progress": true' "$work/out/results.json" && ! grep -q '"registration"' "$work/out/results.json" ||
+  { echo "FAIL: a run without --registration is not marked in_progress" >&2; exit 1; }
+sed -E 's/"in_progress": true,/"in_progress": false,\n  "registration": {"commit": "0123abc"},/' \
+  "$work/out/results.json" >"$work/registered.json"
+"$report" "$work/registered.json" --out "$work/registered" >/dev/null 2>&1 &&
+  grep -qF "Registered design: commit 0123abc" "$work/registered/report.html" ||
+  { echo "FAIL: the report does not name the registration commit" >&2; exit 1; }
 echo "study_quick_v2: OK"
