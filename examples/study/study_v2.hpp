@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Study v2's data design (issue 26; docs/study.md "Study v2: the design to be registered (draft)"), behind
+/// Study v2's data design (issue 26; docs/study.md "Study v2: registered design"), behind
 /// `study --design v2`: which photographs start the shared weights W, which train the three arms, which
 /// validate and which test, and the tiered long tail of each seed. Pure functions of the dataset and the
 /// seed.

@@ -162,6 +162,17 @@ int check_v2(const json& j, const std::filesystem::path& path) {
         if (r["lr_tried"].size() != grid.size()) fail(w + ".lr_tried", "not one entry per rate of the grid");
         if (std::find(grid.begin(), grid.end(), r["lr"]) == grid.end())
           fail(w + ".lr", "not a rate of the grid");
+        // The rate used is the first of those with the best validation SRCC (a null never wins).
+        const json* best = nullptr;
+        for (const json& t : r["lr_tried"])
+          if (t.contains("val_srcc") && t["val_srcc"].is_number() &&
+              (best == nullptr || t["val_srcc"].get<double>() > (*best)["val_srcc"].get<double>()))
+            best = &t;
+        if (best != nullptr && (*best)["lr"] != r["lr"])
+          fail(w + ".lr", "not the rate with the best validation SRCC in lr_tried");
+        if (best != nullptr && r.contains("val_metrics") &&
+            r["val_metrics"].value("overall", json::object()).value("srcc", json()) != (*best)["val_srcc"])
+          fail(w + ".val_metrics", "its overall SRCC is not the chosen rate's val_srcc");
       }
       if (has(r, w, "metrics", Kind::Object)) check_metrics(r["metrics"], w + ".metrics", types);
       if (has(r, w, "val_metrics", Kind::Object)) check_metrics(r["val_metrics"], w + ".val_metrics", types);

@@ -57,6 +57,16 @@ if "$report" "$work/bad.json" --out "$work/bad" >"$work/bad.log" 2>&1; then
 fi
 grep -qF "endpoints.primary.sign_flip_p_value: expected a number or null, got a string" "$work/bad.log" ||
   { cat "$work/bad.log" >&2; exit 1; }
+# The registered grid is the default (--quick keeps it): every arm tried each rate (check_results: the rate
+# used is the best validation SRCC's); --ft-lr (one rate) and --ft-lr-grid are not taken together.
+tr -d ' \n' <"$work/out/results.json" | grep -q '"ft_lr":null,"ft_lr_grid":\[3e-05,0.0001,0.0003\]' ||
+  { echo "FAIL: the default grid is not 3e-5, 1e-4, 3e-4" >&2; exit 1; }
+if "$study" --design v2 --quick --ft-lr 1e-4 --ft-lr-grid 1e-4,3e-4 --photos "$photos" --out "$work/lr" \
+  >"$work/lr.log" 2>&1; then
+  echo "FAIL: --ft-lr and --ft-lr-grid accepted together" >&2
+  exit 1
+fi
+grep -q "excludes" "$work/lr.log" || { cat "$work/lr.log" >&2; exit 1; }
 # Seeds that are not a multiple of the rotation are refused.
 if "$study" --design v2 --quick --seeds 4 --photos "$photos" --out "$work/four" --progress off >"$work/four.log" 2>&1; then
   echo "FAIL: --design v2 accepted 4 seeds" >&2

@@ -963,8 +963,8 @@ inline Section v2_title_section(const json& r) {
                             " (docs/study.md, \"Study v2: registered design\"); the endpoints and the rules "
                             "that read them "
                             "were fixed there before this run."
-      : in_progress ? "Not registered: results.json marks this run in_progress (its design was not committed "
-                      "before it ran), so nothing on this page is a finding."
+      : in_progress ? "Not registered: results.json marks this run in_progress (it ran without study's "
+                      "--registration), so nothing on this page is a finding."
                     : "The registration commit is not recorded in results.json.";
   Section out;
   out.html = "<h1>OHEM study v2: fine-tuning from a shared start, three arms</h1>\n";
