@@ -18,10 +18,11 @@
 // backward, which the first figure counts as hidden and the second does not.
 // --bucket-mb=M and --last-bucket-mb=M set DistributedDataParallelOptions::bucket_cap_mb (25) and
 // last_bucket_cap_mb (1).
-#include <common/backbones.hpp>
 #include <ohem/distributed.hpp>
 #include <ohem/runtime.hpp>
 #include <ohem/task_losses.hpp>
+#include <toolkit/backbones.hpp>
+#include <toolkit/threads.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -132,14 +133,12 @@ int main(int argc, char** argv) {
       "Data-parallel OHEM Joint step throughput and gradient all-reduce overlap (ResNet-18 + head, one "
       "twin, Adam). Run as one process, or as N under scripts/launch.sh N or torchrun.");
   app.get_formatter()->column_width(34);
-  int threads = 0, steps = 6, warmup = 2;
+  int threads = 1, steps = 6, warmup = 2;
   std::string heap_mode = "training";
   int64_t batch = 4, size = 64;
   double bucket_mb = 25, last_bucket_mb = 1;
   std::string first = "on";
-  app.add_option("--threads", threads, "torch threads per process (0: the cores available / the processes)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  ohem_examples::add_threads_option(app, threads, "torch threads per process");
   app.add_option("--heap", heap_mode,
                  "training: glibc's heap set up as every ohem program does (ohem::tune_heap_for_training); "
                  "default: glibc's defaults")
@@ -168,7 +167,6 @@ int main(int argc, char** argv) {
   const std::string heap = heap_mode == "training" ? ohem::tune_heap_for_training().description
                                                    : std::string("heap: glibc's defaults (--heap default)");
   ohem::DistributedContext dist = ohem::DistributedContext::from_env();
-  if (threads == 0) threads = std::max(1, ohem::available_cores() / dist.world_size());
   torch::set_num_threads(threads);
   torch::manual_seed(0);
   BaseCnn net;

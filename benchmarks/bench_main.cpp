@@ -1,13 +1,15 @@
 // The shared main of the Google Benchmark programs (every benchmarks/bench_*.cpp without its own main;
 // benchmarks/CMakeLists.txt links it in). Its own flags, parsed with CLI11:
-//   --threads N       torch's intra-op threads (default: the cores this process may use, as every ohem
-//                     program; scripts/bench.sh passes it)
+//   --threads N       torch's intra-op threads, 1 to 4096 (default: the cores this process may use; the
+//                     programs' one --threads, toolkit/threads.hpp; scripts/bench.sh passes it)
 //   --heap training   glibc's heap set up for training as in every ohem program
 //                     (`ohem::tune_heap_for_training`, the default); `--heap default` leaves glibc's
 //                     defaults, for side-by-side runs (the values of bench_distributed's --heap)
 // Every other argument goes, in order and untouched, to Google Benchmark (`--benchmark_filter=...`), which
 // reports the ones it does not know. The context (threads, heap, LibTorch and ohem versions) is printed
 // and stored in the JSON output.
+#include <toolkit/threads.hpp>
+
 #include <ohem/runtime.hpp>
 #include <ohem/version.hpp>
 
@@ -15,9 +17,7 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <string>
-#include <system_error>
 #include <vector>
 
 int main(int argc, char** argv) {
@@ -29,22 +29,9 @@ int main(int argc, char** argv) {
       "Every other argument goes to Google Benchmark, e.g. --benchmark_filter=REGEX, "
       "--benchmark_min_time=SECONDS, --benchmark_repetitions=N, --benchmark_out=FILE "
       "--benchmark_out_format=json; an unknown one is an error. Google Benchmark's options:\n");
-  int threads = ohem::available_cores();
+  int threads = 1;
   std::string heap_mode = "training";
-  // A whole number in [1, 2^16]: 0 and negative values are refused (not "automatic"), as is "2x".
-  const CLI::Validator thread_count(
-      [](std::string& value) -> std::string {
-        int n = 0;
-        const char* end = value.data() + value.size();
-        const auto [ptr, ec] = std::from_chars(value.data(), end, n);
-        if (ec != std::errc() || ptr != end || n < 1 || n > (1 << 16))
-          return "expected a whole number of threads from 1 to 65536, got \"" + value + "\"";
-        return {};
-      },
-      "INT in [1, 65536]");
-  app.add_option("--threads", threads, "torch's intra-op threads (default: the cores this process may use)")
-      ->check(thread_count)
-      ->capture_default_str();
+  ohem_examples::add_threads_option(app, threads, "torch's intra-op threads");
   app.add_option("--heap", heap_mode,
                  "training: glibc's heap set up for training, as every ohem program does "
                  "(ohem::tune_heap_for_training); default: glibc's defaults")

@@ -3,7 +3,7 @@
 // the OHEM step (ohem::SelfCompetitor) in Joint mode (the recipe) and Sequential mode. Counters: peak
 // tensor memory of a step above what was live before it (exact, from a counting CPU allocator), after
 // one warm-up step that allocates what persists (gradients, Adam state, the twin's mask multipliers).
-#include <train_pairwise/trainer.hpp>
+#include <toolkit/pairwise_trainer.hpp>
 #include "memory.hpp"
 
 #include <ohem/self_competitor.hpp>

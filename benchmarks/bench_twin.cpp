@@ -4,7 +4,7 @@
 // handles restored) without a forward; and the floor of any scope that materialises w ⊙ m: copying every
 // masked weight into buffers allocated once. The scope and the copy start with cold caches, as in training,
 // where a forward and a backward run between two scopes.
-#include <common/backbones.hpp>
+#include <toolkit/backbones.hpp>
 
 #include <ohem/twin.hpp>
 

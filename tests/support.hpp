@@ -1,5 +1,6 @@
 #pragma once
-// Shared helpers of the test suite: tensor comparison with explicit tolerances, scratch files.
+// Shared helpers of the test suite: tensor comparison with explicit tolerances, scratch files and
+// directories, reading and writing whole files.
 
 #include "catch.hpp"
 
@@ -8,7 +9,9 @@
 #include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -90,6 +93,25 @@ inline std::string temp_path(const std::string& name) {
     p = base / os.str();
   } while (std::filesystem::exists(p) || std::filesystem::is_symlink(p));
   return p.string();
+}
+
+/// Returns a fresh, empty scratch directory (see `temp_path`).
+inline std::string temp_dir(const std::string& name) {
+  const std::string d = temp_path(name);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+/// Writes `text` to `path` (binary, replacing the file).
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+/// Returns the whole file at `path` ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace ohem_test

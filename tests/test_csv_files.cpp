@@ -1,8 +1,8 @@
-// Tests of the shared CSV reader (examples/common/csv.hpp) and file helpers (examples/common/files.hpp).
+// Tests of the shared CSV reader (examples/toolkit/csv.hpp) and file helpers (examples/toolkit/files.hpp).
 #include "support.hpp"
 
-#include "../examples/common/csv.hpp"
-#include "../examples/common/files.hpp"
+#include "../examples/toolkit/csv.hpp"
+#include "../examples/toolkit/files.hpp"
 
 #include <cerrno>
 #include <cmath>
@@ -20,26 +20,10 @@
 namespace fs = std::filesystem;
 using namespace ohem_examples;
 using Catch::Matchers::Contains;
+using ohem_test::temp_dir;
+using ohem_test::write_file;
 
 namespace {
-
-std::string scratch_dir(const std::string& name) {
-  const std::string d = ohem_test::temp_path(name);
-  fs::create_directories(d);
-  return d;
-}
-
-void put(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::string get(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Files in `dir` (names only).
 std::vector<std::string> listing(const std::string& dir) {
@@ -125,15 +109,15 @@ TEST_CASE("csv: columns by header name with aliases, case-insensitive", "[csv]")
 }
 
 TEST_CASE("csv: files, directories and split_csv_line", "[csv]") {
-  const std::string dir = scratch_dir("csvfiles");
+  const std::string dir = temp_dir("csvfiles");
   const std::string p = (fs::path(dir) / "a.csv").string();
-  put(p, "name,mos\n\xff\xfe,1\n");  // bytes are kept as they are
+  write_file(p, "name,mos\n\xff\xfe,1\n");  // bytes are kept as they are
   const CsvFile f = read_csv(p, true);
   CHECK(f.rows[0].second[0] == "\xff\xfe");
   CHECK_THROWS_WITH(read_csv(dir, true), Contains(dir) && Contains("is a directory"));
   CHECK_THROWS_WITH(read_csv((fs::path(dir) / "none.csv").string(), true),
                     Contains("none.csv") && Contains("does not exist"));
-  put(p, "");
+  write_file(p, "");
   CHECK_THROWS_WITH(read_csv(p, true), Contains("a.csv: the file is empty"));
   CHECK(split_csv_line("a, \"b,c\" ,d", "--shares") == std::vector<std::string>{"a", "b,c", "d"});
   CHECK(split_csv_line("", "--shares") == std::vector<std::string>{""});
@@ -141,12 +125,12 @@ TEST_CASE("csv: files, directories and split_csv_line", "[csv]") {
 }
 
 TEST_CASE("files: atomic writes replace the target and leave no temporary behind", "[csv][files]") {
-  const std::string dir = scratch_dir("atomic");
+  const std::string dir = temp_dir("atomic");
   const std::string p = (fs::path(dir) / "out.json").string();
   atomic_write_text(p, "one");
-  CHECK(get(p) == "one");
+  CHECK(ohem_test::read_file(p) == "one");
   atomic_write_text(p, "two", AtomicWriteOptions().sync(true));
-  CHECK(get(p) == "two");
+  CHECK(ohem_test::read_file(p) == "two");
   CHECK(listing(dir) == std::vector<std::string>{"out.json"});
   // A writer that throws: the old content stays, the temporary is removed.
   std::string seen_tmp;
@@ -157,7 +141,7 @@ TEST_CASE("files: atomic writes replace the target and leave no temporary behind
                                         throw std::runtime_error("disk on fire");
                                       }),
                     Contains("disk on fire"));
-  CHECK(get(p) == "two");
+  CHECK(ohem_test::read_file(p) == "two");
   CHECK(fs::path(seen_tmp).parent_path() == fs::path(dir));
   CHECK(fs::path(seen_tmp).filename().string().rfind(atomic_temp_prefix(p), 0) == 0);
   CHECK(listing(dir) == std::vector<std::string>{"out.json"});
@@ -173,18 +157,18 @@ TEST_CASE("files: atomic writes replace the target and leave no temporary behind
   const std::string missing = (fs::path(dir) / "no" / "such" / "f.txt").string();
   CHECK_THROWS_WITH(atomic_write_text(missing, "x"), Contains("does not exist"));
   atomic_write_text(missing, "made", AtomicWriteOptions().create_directories(true));
-  CHECK(get(missing) == "made");
+  CHECK(ohem_test::read_file(missing) == "made");
   // Stale temporaries of ours (after a crash) are recognised; other files are not touched.
-  put(p + ".tmp.0123456789abcdef", "stale");
-  put(p + ".tmp.keep", "other");
+  write_file(p + ".tmp.0123456789abcdef", "stale");
+  write_file(p + ".tmp.keep", "other");
   CHECK(remove_stale_temporaries(p) == 1);
   CHECK(fs::exists(p + ".tmp.keep"));
 }
 
 TEST_CASE("files: output paths are checked before any work", "[csv][files]") {
-  const std::string dir = scratch_dir("outcheck");
+  const std::string dir = temp_dir("outcheck");
   const std::string in = (fs::path(dir) / "in.csv").string();
-  put(in, "name,mos\n");
+  write_file(in, "name,mos\n");
   // The same file, spelled differently, through a symbolic link and through a hard link.
   CHECK_THROWS_WITH(check_output_path(in, {in}, "--json"),
                     Contains("--json \"" + in + "\" is the input file") && Contains("refusing to overwrite"));
@@ -243,7 +227,7 @@ TEST_CASE("files: output paths are checked before any work", "[csv][files]") {
 }
 
 TEST_CASE("files: input checks name a directory as a directory", "[csv][files]") {
-  const std::string dir = scratch_dir("incheck");
+  const std::string dir = temp_dir("incheck");
   CHECK_THROWS_WITH(check_input_file(dir, "input CSV"), Contains("input CSV \"" + dir + "\" is a directory"));
   CHECK_THROWS_WITH(check_input_file((fs::path(dir) / "x").string(), "input CSV"),
                     Contains("does not exist"));

@@ -3,16 +3,16 @@
 // trainers' CSVs, checkpoints that lack an entry, and full disks (a small tmpfs, mounted where permitted).
 #include "support.hpp"
 
-#include <common/checkpoint.hpp>
-#include <common/command_line.hpp>
-#include <common/csv.hpp>
-#include <common/datasets.hpp>
-#include <common/files.hpp>
-#include <common/html.hpp>
-#include <common/image.hpp>
 #include <ohem_eval/ohem_eval.hpp>
 #include <study/report/report.hpp>
-#include <train_mos/trainer.hpp>
+#include <toolkit/checkpoint.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/csv.hpp>
+#include <toolkit/datasets.hpp>
+#include <toolkit/files.hpp>
+#include <toolkit/html.hpp>
+#include <toolkit/image.hpp>
+#include <toolkit/mos_trainer.hpp>
 
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -33,24 +33,11 @@
 namespace fs = std::filesystem;
 using namespace ohem_examples;
 using Catch::Matchers::Contains;
+using ohem_test::read_file;
+using ohem_test::temp_dir;
+using ohem_test::write_file;
 
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  const std::string d = ohem_test::temp_path(name);
-  fs::create_directories(d);
-  return d;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // The names in `dir` (not recursive).
 std::set<std::string> listing(const std::string& dir) {
@@ -79,7 +66,7 @@ void put_be32(std::string& s, size_t at, uint32_t v) {
 std::string bomb_png(const std::string& dir, uint32_t width, uint32_t height) {
   const std::string small = (fs::path(dir) / "small.png").string();
   save_image(small, torch::full({4, 4, 3}, 7, torch::kUInt8));
-  std::string png = slurp(small);
+  std::string png = read_file(small);
   REQUIRE(png.compare(12, 4, "IHDR") == 0);
   put_be32(png, 16, width);
   put_be32(png, 20, height);
@@ -186,7 +173,7 @@ TEST_CASE("faults: an image whose header announces more pixels than the limit is
   CHECK(kDefaultMaxPixels == 64'000'000);
   CHECK_THROWS_WITH(load_image(bomb), Contains(bomb) && Contains("20000 x 20000 = 400000000 pixels") &&
                                           Contains("limit of 64000000 pixels") && Contains("--max-pixels"));
-  const std::string bytes = slurp(bomb);
+  const std::string bytes = read_file(bomb);
   CHECK_THROWS_WITH(
       decode_image(std::vector<unsigned char>(bytes.begin(), bytes.end()), "\"bomb in memory\""),
       Contains("bomb in memory") && Contains("400000000 pixels"));
@@ -249,7 +236,7 @@ TEST_CASE("faults: ohem-eval --embed-images reads only image files under --image
     const auto [rc, out] = run("good", {"ok0.png", "in1.png", "ok2.png"});  // a link inside the root is fine
     INFO(out);
     REQUIRE(rc == 0);
-    CHECK(slurp(dir + "/good.html").find("data:image/png;base64,") != std::string::npos);
+    CHECK(read_file(dir + "/good.html").find("data:image/png;base64,") != std::string::npos);
   }
   {
     const auto [rc, out] = run("dotdot", {"../outside/s0.png", "../outside/s1.png", "../outside/s2.png"});
@@ -307,7 +294,7 @@ TEST_CASE("faults: report.md escapes the names it copies", "[faults][report]") {
 
   // The study report: a name from results.json reaches report.md escaped, as report.html escapes it.
   const std::string fixture = std::string(OHEM_TEST_DATA_DIR) + "/study_results_fixture";
-  nlohmann::json results = nlohmann::json::parse(slurp(fixture + "/results.json"));
+  nlohmann::json results = nlohmann::json::parse(read_file(fixture + "/results.json"));
   results["created"] = "<script>alert(1)</script>\n# heading | cell";
   const ohem_study::Report rep = ohem_study::render_report(results, fixture);
   CHECK(rep.markdown.find("<script") == std::string::npos);
@@ -435,21 +422,21 @@ TEST_CASE(
     t.step();
     const std::string ckpt = t.checkpoint_path();
     t.save_checkpoint(ckpt);
-    const std::string before = slurp(ckpt);
+    const std::string before = read_file(ckpt);
     REQUIRE(before.size() > 65536);
     t.step();
     disk.fill(65536);  // room for the log, not for a checkpoint
     CHECK_THROWS_WITH(t.save_checkpoint(ckpt), Contains("\"" + ckpt + "\"") &&
                                                    Contains("No space left on device") &&
                                                    Contains("bytes needed") && Contains("65536 available"));
-    CHECK(slurp(ckpt) == before);  // the previous checkpoint, intact
+    CHECK(read_file(ckpt) == before);  // the previous checkpoint, intact
     CHECK(no_temporaries(out));
     // results.json and other outputs: the same checked writes.
     const std::string json = out + "/results.json";
     write_file(json, "{}\n");
     CHECK_THROWS_WITH(atomic_write_text(json, std::string(200000, 'x')),
                       Contains("\"" + json + "\"") && Contains("200000 bytes needed"));
-    CHECK(slurp(json) == "{}\n");
+    CHECK(read_file(json) == "{}\n");
     CHECK(no_temporaries(out));
     // The library's own file: HardnessTracker::save_csv says what it needed too, and leaves nothing.
     ohem::HardnessTracker hardness(20000);
@@ -499,7 +486,7 @@ TEST_CASE("faults: ohem-eval --gmad and study_report write all their files or no
 
   // study_report: no report.html.tmp, no half report.
   const std::string fixture = std::string(OHEM_TEST_DATA_DIR) + "/study_results_fixture";
-  const nlohmann::json results = nlohmann::json::parse(slurp(fixture + "/results.json"));
+  const nlohmann::json results = nlohmann::json::parse(read_file(fixture + "/results.json"));
   const std::string rdir = disk.dir + "/report";
   fs::create_directories(rdir);
   disk.fill(0);
@@ -583,5 +570,5 @@ TEST_CASE("faults: --resume auto resumes when --out holds a checkpoint and start
   plain.resume = "auto";
   train_mos::Trainer t(plain);
   CHECK(t.global_step() == 0);
-  CHECK(slurp(early + "/log.jsonl").find("\"config\"") != std::string::npos);  // a new log
+  CHECK(read_file(early + "/log.jsonl").find("\"config\"") != std::string::npos);  // a new log
 }

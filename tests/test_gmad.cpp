@@ -210,20 +210,9 @@ std::string data_file(const std::string& name) {
   return std::string(OHEM_TEST_DATA_DIR) + "/metrics/" + name;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
-
 // A JSON report, parsed (nlohmann throws on invalid JSON or invalid UTF-8).
 nlohmann::json report(const std::string& path) {
-  return nlohmann::json::parse(slurp(path));
+  return nlohmann::json::parse(ohem_test::read_file(path));
 }
 
 // Runs ohem-eval; returns {exit status, stdout + stderr}.
@@ -267,7 +256,7 @@ TEST_CASE("ohem-eval reports groups and bootstrap intervals", "[ohem-eval]") {
   for (int i = 1; i <= 6; ++i) csv += fmt::format("\"img {},a.png\",{},{},a\r\n", i, i, i);
   for (int i = 1; i <= 6; ++i) csv += fmt::format("img_{}_b.png,{},{},b\r\n", i, 7 - i, i);
   const std::string in = ohem_test::temp_path("groups.csv"), json = in + ".json";
-  spit(in, csv);
+  ohem_test::write_file(in, csv);
   const auto [rc, out] = eval({in, "--bootstrap", "20", "--seed", "3", "--json", json});
   INFO(out);
   REQUIRE(rc == 0);
@@ -296,17 +285,17 @@ TEST_CASE("ohem-eval names file, line and column of malformed CSV", "[ohem-eval]
              "bad_nan.csv:2:11: column 2 (\"mos\"): expected a finite number, got \"nan\"");
   const std::string dir = ohem_test::temp_path("csv");
   std::filesystem::create_directories(dir);
-  spit(dir + "/short.csv", "name,mos,prediction\na.png,1,2\nb.png,3\n");
+  ohem_test::write_file(dir + "/short.csv", "name,mos,prediction\na.png,1,2\nb.png,3\n");
   fails_with({dir + "/short.csv"}, "short.csv:3:8: expected 3 fields as in the header, got 2");
-  spit(dir + "/empty.csv", "");
+  ohem_test::write_file(dir + "/empty.csv", "");
   fails_with({dir + "/empty.csv"}, "empty.csv: the file is empty");
-  spit(dir + "/two.csv", "name,mos\na,1\n");
+  ohem_test::write_file(dir + "/two.csv", "name,mos\na,1\n");
   fails_with({dir + "/two.csv"}, "two.csv:1: no prediction column in the header");
   // A quoted field spanning lines: the error after it names its own line and column (never negative).
-  spit(dir + "/multi.csv", "name,mos,prediction\n\"a\nb\",1,2\nc,x,3\n");
+  ohem_test::write_file(dir + "/multi.csv", "name,mos,prediction\n\"a\nb\",1,2\nc,x,3\n");
   fails_with({dir + "/multi.csv"}, "multi.csv:4:3: column 2 (\"mos\"): expected a finite number, got \"x\"");
   fails_with({dir}, "is a directory");
-  spit(dir + "/quote.csv", "name,mos,prediction\na\"b,1,2\n");
+  ohem_test::write_file(dir + "/quote.csv", "name,mos,prediction\na\"b,1,2\n");
   fails_with({dir + "/quote.csv"}, "quote.csv:2:2: quote inside an unquoted field");
   fails_with({dir + "/missing.csv"}, "missing.csv\": cannot open it: the file does not exist");
   fails_with({data_file("random_10.csv"), "--window", "2", "--gmad"}, "must be in (0, 1], got 2");
@@ -325,14 +314,15 @@ TEST_CASE("ohem-eval --gmad writes the pairs as CSV and a self-contained HTML pa
   std::string csv = "name,modelA,modelB\n";
   for (size_t i = 0; i < c.d.size(); ++i) {
     csv += fmt::format("img_{}.png,{},{}\n", i, c.d[i], c.a[i]);
-    spit(dir + "/images/img_" + std::to_string(i) + ".png", "abc");  // base64 "YWJj"
+    ohem_test::write_file(dir + "/images/img_" + std::to_string(i) + ".png", "abc");  // base64 "YWJj"
   }
-  spit(dir + "/scores.csv", csv);
+  ohem_test::write_file(dir + "/scores.csv", csv);
   const auto [rc, out] = eval({"--gmad", dir + "/scores.csv", "--image-root", "images"});
   INFO(out);
   REQUIRE(rc == 0);
   CHECK(out.find("modelA defends, modelB attacks: mean normalized gap 0.0700") != std::string::npos);
-  const std::string pairs = slurp(dir + "/scores.gmad.csv"), html = slurp(dir + "/scores.gmad.html");
+  const std::string pairs = ohem_test::read_file(dir + "/scores.gmad.csv"),
+                    html = ohem_test::read_file(dir + "/scores.gmad.html");
   for (int l = 0; l < 5; ++l) {
     const std::string hi = "img_" + std::to_string(c.want_high[l]) + ".png";
     const std::string lo = "img_" + std::to_string(c.want_low[l]) + ".png";
@@ -352,7 +342,8 @@ TEST_CASE("ohem-eval --gmad writes the pairs as CSV and a self-contained HTML pa
             dir + "/e.html", "--pairs", dir + "/e.csv", "--levels", "2", "--window", "1"});
   INFO(out2);
   REQUIRE(rc2 == 0);
-  CHECK(slurp(dir + "/e.html").find("<img src=\"data:image/png;base64,YWJj\"") != std::string::npos);
+  CHECK(ohem_test::read_file(dir + "/e.html").find("<img src=\"data:image/png;base64,YWJj\"") !=
+        std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir + "/e.html.tmp"));
   // Images at native size (no thumbnail scaling), click to enlarge.
   CHECK(html.find("max-width:100%") == std::string::npos);
@@ -396,7 +387,7 @@ std::string write_table(const Table& t, const std::string& header, const std::ve
     }
     csv += row + "\n";
   }
-  spit(path, csv);
+  ohem_test::write_file(path, csv);
   return path;
 }
 
@@ -453,7 +444,7 @@ TEST_CASE("ohem-eval reads columns by header name, in any order, with aliases", 
 
 TEST_CASE("ohem-eval: duplicate names, a group named overall, non-UTF-8 text", "[ohem-eval]") {
   const std::string in = ohem_test::temp_path("dup.csv");
-  spit(in, "name,mos,prediction\na.png,1,1.5\nb.png,2,2.2\na.png,3,2.9\nc.png,4,4.4\n");
+  ohem_test::write_file(in, "name,mos,prediction\na.png,1,1.5\nb.png,2,2.2\na.png,3,2.9\nc.png,4,4.4\n");
   auto [rc, out] = eval({in, "--no-json", "--bootstrap", "0"});
   CHECK(rc == 1);
   CHECK(out.find(":4:1: image \"a.png\" appears again (first on line 2)") != std::string::npos);
@@ -464,7 +455,7 @@ TEST_CASE("ohem-eval: duplicate names, a group named overall, non-UTF-8 text", "
   std::string csv = "name,mos,prediction,group\n";
   for (int i = 0; i < 8; ++i)
     csv += fmt::format("i{}\xff.png,{},{},{}\n", i, i, i * i, i % 2 ? "overall" : "g\xfe");
-  spit(in, csv);
+  ohem_test::write_file(in, csv);
   const auto j = eval_json({in, "--bootstrap", "0"});  // parses: valid UTF-8
   CHECK(j["overall"]["n"] == 8);
   CHECK(j["groups"]["overall"]["n"] == 4);
@@ -501,15 +492,15 @@ TEST_CASE("ohem-eval: outputs are checked before any work, inputs are never over
   const std::string dir = ohem_test::temp_path("outputs");
   std::filesystem::create_directories(dir);
   const std::string in = dir + "/x.csv";
-  spit(in, slurp(data_file("random_10.csv")));
-  const std::string before = slurp(in);
+  ohem_test::write_file(in, ohem_test::read_file(data_file("random_10.csv")));
+  const std::string before = ohem_test::read_file(in);
   auto refuses = [&](const std::vector<std::string>& args, const std::string& message) {
     const auto [rc, out] = eval(args);
     INFO(out);
     CHECK(rc == 1);
     CHECK(out.find(message) != std::string::npos);
     CHECK(out.find("resamples") == std::string::npos);  // failed before the computation started
-    CHECK(slurp(in) == before);
+    CHECK(ohem_test::read_file(in) == before);
   };
   refuses({in, "--json", in}, "is the input file");
   refuses({in, "--json", dir + "/./x.csv"}, "is the input file");

@@ -427,6 +427,62 @@ TEST_CASE("finite but extreme values give the metrics of the unscaled data, neve
         Approx(1.5e308));
 }
 
+TEST_CASE("public resampling: bootstrap_indices, sorted_quantile and average_ranks", "[metrics]") {
+  // Expected indices from an independent implementation of the stream (Python, integers mod 2^64):
+  //   def resample(seed, b, n):
+  //       state = (seed ^ (0xD1B54A32D192ED03 * (b + 1) % 2**64)) % 2**64; out = []
+  //       for _ in range(n):
+  //           state = (state + 0x9E3779B97F4A7C15) % 2**64; z = state
+  //           z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+  //           z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+  //           out.append(min(int(((z ^ (z >> 31)) >> 11) * 2.0**-53 * n), n - 1))
+  //       return out
+  const std::vector<std::vector<int64_t>> expected = {
+      {3, 8, 2, 1, 4, 6, 0, 7, 3, 3}, {2, 7, 4, 4, 1, 4, 2, 6, 6, 3}, {8, 6, 4, 5, 9, 3, 8, 6, 0, 6}};
+  std::vector<int64_t> idx;
+  for (int64_t b = 2; b >= 0; --b) {  // any order
+    ohem::bootstrap_indices(7, b, 10, idx);
+    CHECK(idx == expected[static_cast<size_t>(b)]);
+  }
+  CHECK_THROWS_WITH(ohem::bootstrap_indices(7, 0, 0, idx), Catch::Contains("n must be at least 1, got 0"));
+  CHECK_THROWS_WITH(ohem::bootstrap_indices(7, -1, 5, idx), Catch::Contains("b must be >= 0, got -1"));
+
+  // Linear interpolation, by hand: position q (n - 1).
+  const std::vector<double> v = {1, 2, 3, 4};
+  CHECK(ohem::sorted_quantile(v, 0.0) == 1.0);
+  CHECK(ohem::sorted_quantile(v, 0.5) == 2.5);
+  CHECK(ohem::sorted_quantile(v, 0.1) == Approx(1.3).epsilon(1e-15));
+  CHECK(ohem::sorted_quantile(v, 1.0) == 4.0);
+  CHECK_THROWS_WITH(ohem::sorted_quantile({2, 1}, 0.5), Catch::Contains("sorted ascending"));
+  CHECK_THROWS_WITH(ohem::sorted_quantile({}, 0.5), Catch::Contains("no values"));
+  CHECK_THROWS_WITH(ohem::sorted_quantile(v, 1.5), Catch::Contains("q must be in [0, 1], got 1.5"));
+
+  CHECK(ohem::average_ranks(std::vector<double>{3, 1, 3, 2}) == std::vector<double>{3.5, 1, 3.5, 2});
+  CHECK_THROWS_WITH(ohem::average_ranks(std::vector<double>{1, NAN}), Catch::Contains("values[1] is nan"));
+
+  // They are evaluate's resamples and rule: its SRCC interval from ohem::srcc of each drawn resample.
+  std::vector<double> x(50), y(50);
+  for (int i = 0; i < 50; ++i) {
+    x[static_cast<size_t>(i)] = std::sin(0.7 * i);
+    y[static_cast<size_t>(i)] = x[static_cast<size_t>(i)] + 0.5 * std::cos(1.3 * i);
+  }
+  const auto e = ohem::evaluate(x, y, ohem::EvalOptions().bootstrap(300).seed(9).threads(1));
+  std::vector<double> srccs;
+  for (int64_t b = 0; b < 300; ++b) {
+    ohem::bootstrap_indices(9, b, 50, idx);
+    std::vector<double> xs, ys;
+    for (const int64_t i : idx) {
+      xs.push_back(x[static_cast<size_t>(i)]);
+      ys.push_back(y[static_cast<size_t>(i)]);
+    }
+    srccs.push_back(ohem::srcc(xs, ys));
+  }
+  std::sort(srccs.begin(), srccs.end());
+  REQUIRE(e.intervals.has_value());
+  CHECK(e.intervals->srcc.lower == ohem::sorted_quantile(srccs, 0.025));
+  CHECK(e.intervals->srcc.upper == ohem::sorted_quantile(srccs, 0.975));
+}
+
 TEST_CASE("bootstrap: per-resample streams give the same intervals on 1, 3 and 8 threads", "[metrics]") {
   const Case c = load_case("random_1000");
   std::vector<std::pair<int64_t, int64_t>> calls;

@@ -1,8 +1,8 @@
-// Tests of the KADID-10k protocol's split generator (examples/common/kadid_protocol.hpp) on synthetic
+// Tests of the KADID-10k protocol's split generator (examples/toolkit/kadid_protocol.hpp) on synthetic
 // KADID-format metadata; every expected count is derived by hand in the comments.
 #include "support.hpp"
 
-#include <common/kadid_protocol.hpp>
+#include <toolkit/kadid_protocol.hpp>
 
 #include <fmt/format.h>
 

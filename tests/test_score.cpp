@@ -3,12 +3,12 @@
 // python3-torch is installed, Python), and its errors.
 #include "support.hpp"
 
-#include <common/csv.hpp>
-#include <common/image.hpp>
-#include <common/models.hpp>
 #include <ohem_score/ohem_score.hpp>
-#include <train_mos/trainer.hpp>
-#include <train_pairwise/trainer.hpp>
+#include <toolkit/csv.hpp>
+#include <toolkit/image.hpp>
+#include <toolkit/models.hpp>
+#include <toolkit/mos_trainer.hpp>
+#include <toolkit/pairwise_trainer.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -24,11 +24,6 @@ namespace fs = std::filesystem;
 using namespace ohem_examples;
 
 namespace {
-
-std::string slurp_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // Training and test images of two sizes (so that the evaluation batches split by size), a generic CSV
 // for each; returns {train.csv, test.csv}. The test names sit in a subfolder (names with a '/').
@@ -145,10 +140,10 @@ TEST_CASE("ohem-score: --images lists a folder recursively, --skip-bad lists wha
   CHECK(by_name.size() == 20);
   CHECK(by_name.count("test/s12.png") == 1);  // relative to --images, '/' separators
   CHECK(by_name.count("s0.png") == 1);
-  const std::string image = (images / "s0.png").string(), before = slurp_file(image);
+  const std::string image = (images / "s0.png").string(), before = ohem_test::read_file(image);
   CHECK(score({"--checkpoint", ckpt, "--images", images.string(), "--out", image}, out, err) == 1);
   CHECK(err.find("is one of the images to score") != std::string::npos);
-  CHECK(slurp_file(image) == before);
+  CHECK(ohem_test::read_file(image) == before);
 
   // A corrupt image and a missing one: errors naming file and row, or skipped and listed.
   const fs::path bad_dir = ohem_test::temp_path("score_bad");
@@ -288,7 +283,7 @@ TEST_CASE("ohem-score --export: torch.jit.load in Python gives ohem-score's pred
   const std::string cmd = python + " " + (dir / "check.py").string() + " " + e.model + " " +
                           (dir / "x.bin").string() + " > " + (dir / "python.txt").string();
   REQUIRE(std::system(cmd.c_str()) == 0);
-  std::istringstream lines(slurp_file((dir / "python.txt").string()));
+  std::istringstream lines(ohem_test::read_file((dir / "python.txt").string()));
   const auto scores = column_by_name(e.scores, "prediction");
   for (const auto& name : names) {
     double v = 0;
@@ -350,7 +345,7 @@ TEST_CASE("trainers: --test sets are evaluated every epoch and at the end, per s
     t.train();
   }
   const nlohmann::json extended =
-      nlohmann::json::parse(slurp_file((fs::path(o.out) / "results.json").string()));
+      nlohmann::json::parse(ohem_test::read_file((fs::path(o.out) / "results.json").string()));
   CHECK(extended.at("tests").contains("other"));
   CHECK_FALSE(extended.at("tests").contains("again"));
 
@@ -383,7 +378,7 @@ TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only,
     CHECK(t.split().train.size() == 9);
     t.train();
   }
-  results = nlohmann::json::parse(slurp_file((fs::path(o.out) / "results.json").string()));
+  results = nlohmann::json::parse(ohem_test::read_file((fs::path(o.out) / "results.json").string()));
   const nlohmann::json sel = results.at("selection");
   REQUIRE(sel.is_object());
   CHECK(sel.at("val_images") == 3);
@@ -392,7 +387,7 @@ TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only,
   CHECK((best >= 0 && best <= 2));
   // Every epoch's log line holds the validation SRCC; the chosen epoch is the first with the largest.
   std::vector<double> val;
-  std::istringstream log(slurp_file((fs::path(o.out) / "log.jsonl").string()));
+  std::istringstream log(ohem_test::read_file((fs::path(o.out) / "log.jsonl").string()));
   for (std::string line; std::getline(log, line);) {
     const nlohmann::json j = nlohmann::json::parse(line);
     if (j.value("event", "") == "epoch") val.push_back(j.at("val").at("srcc").get<double>());
@@ -433,7 +428,8 @@ TEST_CASE("trainers: --val-fraction chooses the epoch on validation images only,
     t.train();
   }
   const nlohmann::json resumed =
-      nlohmann::json::parse(slurp_file((fs::path(first.out) / "results.json").string())).at("selection");
+      nlohmann::json::parse(ohem_test::read_file((fs::path(first.out) / "results.json").string()))
+          .at("selection");
   CHECK(resumed.at("best_epoch") == sel.at("best_epoch"));
   CHECK(resumed.at("best_val_srcc") == sel.at("best_val_srcc"));
   CHECK(resumed.at("test") == sel.at("test"));

@@ -4,12 +4,12 @@
 // and per distortion type, mean ± std over seeds. examples/demo/demo.sh fetches the photographs.
 //
 // Usage: demo --photos DIR [--work DIR] [--seeds N] [--threads T] [options, see --help]
-#include "experiment.hpp"
+#include <toolkit/experiment.hpp>
 
-#include <train_pairwise/trainer.hpp>
+#include <toolkit/pairwise_trainer.hpp>
 
-#include <common/command_line.hpp>
-#include <common/errors.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/errors.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -28,7 +28,7 @@ namespace {
 using namespace ohem_examples;
 
 struct DemoOptions : demo::ExperimentOptions {
-  DemoOptions() { threads = ohem::available_cores(); }  // --threads: the cores this process may use
+  // --threads: default_threads() (toolkit/threads.hpp), set where the option is added
   std::string photos, work = "build/demo-cache/data";
   bool progress = false;
 };

@@ -1,15 +1,16 @@
 #pragma once
 /// @file
 /// The `ohem-eval` command-line tool as a library (main.cpp only calls `ohem_eval::run`), so that the
-/// test suite can run it in-process: columns read by header name (examples/common/csv.hpp), outputs
-/// checked before any work and written atomically (examples/common/files.hpp), the metrics table and
+/// test suite can run it in-process: columns read by header name (examples/toolkit/csv.hpp), outputs
+/// checked before any work and written atomically (examples/toolkit/files.hpp), the metrics table and
 /// JSON report (nlohmann/json), a bootstrap on --threads threads with a progress bar, and the gMAD pairs
 /// as CSV and as a self-contained HTML page. Options are parsed by CLI11. See docs/metrics.md.
 
-#include <common/csv.hpp>
-#include <common/files.hpp>
-#include <common/html.hpp>
-#include <common/io.hpp>
+#include <toolkit/csv.hpp>
+#include <toolkit/files.hpp>
+#include <toolkit/html.hpp>
+#include <toolkit/io.hpp>
+#include <toolkit/threads.hpp>
 
 #include <ohem/csv.hpp>
 #include <ohem/gmad.hpp>
@@ -86,7 +87,7 @@ struct Args {
   int64_t bootstrap = -1;  ///< -1: scaled with the number of images (`default_bootstrap`)
   double confidence = 0.95;
   uint64_t seed = 0;
-  int64_t threads = 0;  ///< 0: the cores this process may use (ohem::available_cores())
+  int64_t threads = 1;  ///< set by add_threads_option (default_threads())
   int64_t levels = 5;
   double window = 0.2;
   std::string pairs, html;  ///< empty: <input stem>.gmad.csv / .gmad.html
@@ -100,11 +101,6 @@ struct Args {
 
 /// The most resamples --bootstrap accepts.
 constexpr int64_t kMaxBootstrap = 1'000'000;
-
-/// Returns the largest --threads value accepted: 4 × the hardware threads (at least 4).
-inline int64_t max_threads() {
-  return 4 * std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
-}
 
 /// The default number of resamples for n images: 1000 up to 20,000 images, then 2·10^7 / n rounded to
 /// hundreds, at least 100 (about 2·10^7 resampled pairs in all: seconds to a minute).
@@ -169,10 +165,9 @@ inline void describe(CLI::App& app, Args& a) {
           },
           "in (0, 1)"));
   app.add_option("--seed", a.seed, "seed of the resampling (default 0)");
-  app.add_option("--threads", a.threads,
-                 "threads of the bootstrap and the point estimate's two fits (default: the cores available); "
-                 "results do not depend on it")
-      ->check(CLI::Range(int64_t{1}, max_threads()));
+  ohem_examples::add_threads_option(
+      app, a.threads,
+      "threads of the bootstrap and the point estimate's two fits (results do not depend on it)");
   app.add_option("--progress", a.progress, "progress bar on stderr: auto (on a terminal), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--levels", a.levels, "gMAD: quality levels (default 5)")
@@ -805,7 +800,7 @@ inline std::string evaluate_file(const Args& args, std::string& err) {
   const auto& mos = data.mos;
   const auto& pred = data.pred;
   const int64_t B = args.bootstrap >= 0 ? args.bootstrap : default_bootstrap(n);
-  const int64_t threads = args.threads > 0 ? args.threads : ohem::available_cores();
+  const int64_t threads = args.threads;
   const bool bar = show_progress(args);
   if (B > 0) {
     err += fmt::format("ohem-eval: {} images; bootstrap: {} resamples{} on {} thread(s)\n", n, B,

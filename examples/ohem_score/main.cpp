@@ -2,7 +2,7 @@
 // TorchScript. See --help and docs/scoring.md.
 #include "ohem_score.hpp"
 
-#include <common/command_line.hpp>
+#include <toolkit/command_line.hpp>
 
 #include <iostream>
 #include <string>

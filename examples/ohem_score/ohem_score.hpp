@@ -7,15 +7,16 @@
 /// batches are formed as the trainers form them, so the predictions equal the trainer's test predictions
 /// (its predictions.csv) bit for bit. See docs/scoring.md.
 
-#include <common/command_line.hpp>
-#include <common/csv.hpp>
-#include <common/device.hpp>
-#include <common/export.hpp>
-#include <common/files.hpp>
-#include <common/image.hpp>
-#include <common/io.hpp>
-#include <common/models.hpp>
-#include <common/transforms.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/csv.hpp>
+#include <toolkit/device.hpp>
+#include <toolkit/export.hpp>
+#include <toolkit/files.hpp>
+#include <toolkit/image.hpp>
+#include <toolkit/io.hpp>
+#include <toolkit/models.hpp>
+#include <toolkit/threads.hpp>
+#include <toolkit/transforms.hpp>
 
 #include <ohem/csv.hpp>
 #include <ohem/runtime.hpp>
@@ -51,7 +52,7 @@ struct Args {
   std::string export_path;
   int64_t batch = 0;  ///< 0: the run's --eval-batch
   std::string device = "cpu";
-  int threads = 0;  ///< 0: the cores this process may use
+  int threads = 1;  ///< set by add_threads_option (default_threads())
   int64_t crops = 1;
   int64_t crop_size = 0;  ///< 0: the run's --test-crop
   bool skip_bad = false;
@@ -184,8 +185,7 @@ inline void describe(CLI::App& app, Args& a) {
   app.add_option("--batch", a.batch, "images per forward (default: the run's --eval-batch)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--device", a.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--threads", a.threads, "torch threads (default: the cores this process may use)")
-      ->check(CLI::Range(1, 4096));
+  add_threads_option(app, a.threads, "torch threads");
   app.add_option("--crops", a.crops,
                  "1: the run's test transform (default); 5 or 10: the mean over the centre and four corner "
                  "crops (10: and their mirror images) — a deviation from the trainer's evaluation")
@@ -230,7 +230,7 @@ inline int run(const std::vector<std::string>& argv, std::ostream& out, std::ost
     if (!a.csv.empty()) inputs.push_back(a.csv);
     check_output_paths({{"--out", a.out}, {"--export", a.export_path}}, inputs);
 
-    torch::set_num_threads(a.threads > 0 ? a.threads : default_threads());
+    torch::set_num_threads(a.threads);
     TrainedModel m = load_trained_model(a.checkpoint);
     const torch::Device device = select_device(a.device, cuda_device_count());
     const int64_t batch = a.batch > 0 ? a.batch : m.eval_batch;

@@ -9,10 +9,10 @@
 #include "subprocess.hpp"
 #include "summary.hpp"
 
-#include <common/command_line.hpp>
-#include <common/errors.hpp>
-#include <common/files.hpp>
-#include <common/output_dir.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/errors.hpp>
+#include <toolkit/files.hpp>
+#include <toolkit/output_dir.hpp>
 
 #include <torch/torch.h>
 

@@ -8,8 +8,8 @@
 
 #include "subprocess.hpp"
 
-#include <common/command_line.hpp>
-#include <common/html.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/html.hpp>
 
 #include <torch/torch.h>
 

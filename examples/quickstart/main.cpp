@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--ratio", args.ratio, "fraction of the convolution weights pruned in the twin, in [0, 1)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--threads", args.threads, "intra-op threads (default: the cores this process may use)")
+  app.add_option("--threads", args.threads,
+                 "intra-op threads, 1 to 4096 (default: the cores this process may use)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", args.seed, "random seed of the model and the data")->capture_default_str();

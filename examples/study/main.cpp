@@ -10,13 +10,13 @@
 #include "study.hpp"
 #include "study_v2.hpp"
 
-#include <demo/experiment.hpp>
-#include <train_pairwise/trainer.hpp>
+#include <toolkit/experiment.hpp>
+#include <toolkit/pairwise_trainer.hpp>
 
 #include "report/report.hpp"
 
-#include <common/command_line.hpp>
-#include <common/errors.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/errors.hpp>
 
 #include <ohem/paired.hpp>
 
@@ -52,7 +52,6 @@ struct StudyOptions : demo::ExperimentOptions {
   // 64-pixel patches: the ResNets trained from scratch here did not learn the smooth distortions.
   StudyOptions() {
     seeds = 5;
-    threads = ohem::available_cores();  // the cores this process may use
     patch = 64;
     grid = 2;
     crop = 32;
@@ -833,14 +832,15 @@ TrainOptions start_options(const StudyOptions& o, const SeedData& d, int64_t see
   return t;
 }
 
-// One arm from W: every weight from W's checkpoint, one stage (no frozen stage: the masks come from W at
-// its start), Adam --ft-lr with StepLR(--ft-lr-step, 0.2) as the paper fine-tunes; the twin masks
-// convolutions and Linear layers except the head, at --ratio (the recipe's 0.65).
+// One arm from W at rate `lr`, in runs/seed<S>_<arm>_lr<rate> (one directory per rate of the grid, each
+// holding its own run's files): every weight from W's checkpoint, one stage (no frozen stage: the masks
+// come from W at its start), Adam at `lr` with StepLR(--ft-lr-step, 0.2) as the paper fine-tunes; the twin
+// masks convolutions and Linear layers except the head, at --ratio (the recipe's 0.65).
 TrainOptions arm_options(const StudyOptions& o, const SeedData& d, const Arm& a, int64_t seed,
                          const std::string& w, double lr) {
-  TrainOptions t =
-      demo::train_options(o, d.train_csv, d.test_csv, seed,
-                          (fs::path(o.out) / "runs" / fmt::format("seed{}_{}", seed, a.name)).string());
+  TrainOptions t = demo::train_options(
+      o, d.train_csv, d.test_csv, seed,
+      (fs::path(o.out) / "runs" / fmt::format("seed{}_{}_lr{:g}", seed, a.name, lr)).string());
   t.init_from = w;
   t.epochs1 = 0;
   t.epochs2 = o.ft_epochs;

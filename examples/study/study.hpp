@@ -6,13 +6,12 @@
 /// and gMAD between the two final models adjudicated by the known labels. Results are JSON in the
 /// "ohem-study/1" schema (STUDY_CONTRACT / docs/study.md); NaN is written as null.
 
-#include <common/datasets.hpp>
-#include <common/trainer_base.hpp>
+#include <toolkit/datasets.hpp>
+#include <toolkit/trainer_base.hpp>
 
 #include <ohem/correlation.hpp>
-#include <ohem/detail/bootstrap.hpp>
-#include <ohem/detail/statistics.hpp>
 #include <ohem/gmad.hpp>
+#include <ohem/resampling.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -102,20 +101,20 @@ inline PairedDifference paired_difference(const std::vector<double>& baseline,
   std::vector<double> means(static_cast<size_t>(resamples));
   std::vector<int64_t> idx;
   for (int64_t k = 0; k < resamples; ++k) {
-    ohem::detail::resample_indices(seed, k, n, idx);
+    ohem::bootstrap_indices(seed, k, n, idx);
     double s = 0;
     for (int64_t i : idx) s += d[static_cast<size_t>(i)];
     means[static_cast<size_t>(k)] = s / static_cast<double>(n);
   }
   std::sort(means.begin(), means.end());
-  r.ci_low = ohem::detail::sorted_quantile(means, (1 - level) / 2);
-  r.ci_high = ohem::detail::sorted_quantile(means, 1 - (1 - level) / 2);
+  r.ci_low = ohem::sorted_quantile(means, (1 - level) / 2);
+  r.ci_high = ohem::sorted_quantile(means, 1 - (1 - level) / 2);
   return r;
 }
 
 /// Returns each value's rank in [0, 1] (average ranks of ties, divided by n − 1).
 inline std::vector<double> rank_normalised(const std::vector<double>& v) {
-  std::vector<double> r = ohem::detail::average_ranks(v.data(), static_cast<int64_t>(v.size()));
+  std::vector<double> r = ohem::average_ranks(v);
   const double top = std::max<double>(1.0, static_cast<double>(v.size()) - 1.0);
   for (double& x : r) x = (x - 1.0) / top;
   return r;

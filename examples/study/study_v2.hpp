@@ -5,8 +5,8 @@
 /// validate and which test, and the tiered long tail of each seed. Pure functions of the dataset and the
 /// seed.
 
-#include <common/datasets.hpp>
-#include <demo/synthetic.hpp>
+#include <toolkit/datasets.hpp>
+#include <toolkit/synthetic.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -37,7 +37,7 @@ inline const char* tier_name(Tier t) {
 /// seen over its whole range, only more coarsely. Tail: 3 alone -- the middle level, equally far from both
 /// ends, so the balanced test asks for the other four levels of a tail type on either side of the one seen
 /// (one level per reference, as the official tiered long tail keeps a single image of its rarest types).
-/// The official protocol draws the kept levels per content and type (common/kadid_protocol.hpp); fixed
+/// The official protocol draws the kept levels per content and type (toolkit/kadid_protocol.hpp); fixed
 /// levels keep the three arms' data the same by construction and make a tail type's level a known one.
 inline const std::vector<int>& tier_levels(Tier t) {
   static const std::vector<int> head = {1, 2, 3, 4, 5}, mid = {1, 3, 5}, tail = {3};

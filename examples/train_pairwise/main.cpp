@@ -1,9 +1,9 @@
 // train_pairwise: the paper's BaseCNN trained on image pairs with the fidelity loss, --ohem on|off.
 // See docs/examples.md.
-#include "trainer.hpp"
+#include <toolkit/pairwise_trainer.hpp>
 
-#include <common/command_line.hpp>
-#include <common/errors.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/errors.hpp>
 
 int main(int argc, char** argv) {
   ohem_examples::tune_heap_at_start(argc, argv);  // printed before the threads line (docs/benchmarks.md)

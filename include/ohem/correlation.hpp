@@ -7,9 +7,26 @@
 #include <ohem/scores.hpp>
 #include <ohem/version.hpp>
 
+#include <c10/util/Exception.h>
+
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 OHEM_BEGIN_NAMESPACE
+
+/// Returns the ranks 1..n of `values`, ties given the mean of their ranks (scipy.stats.rankdata's
+/// "average"): the ranks `srcc` correlates.
+///
+/// Throws if a value is NaN or infinite.
+/// Example: `ohem::average_ranks(std::vector<double>{3, 1, 3, 2})  // {3.5, 1, 3.5, 2}`
+inline std::vector<double> average_ranks(const ScoresRef& values) {
+  for (int64_t i = 0; i < values.size(); ++i) {
+    TORCH_CHECK(std::isfinite(values[i]), "ohem::average_ranks: values[", i, "] is ", values[i],
+                "; values must be finite");
+  }
+  return detail::average_ranks(values.data(), values.size());
+}
 
 /// Returns Spearman's rank correlation (SRCC): Pearson's r of the average ranks (ties share the mean
 /// of their ranks, as scipy.stats.spearmanr).

@@ -4,8 +4,8 @@
 /// model "forgets" (Wang et al., IEEE TMM 2023). Accumulates `OhemLossResult::hardness` over an epoch,
 /// reports the hardest samples and exports them as CSV.
 
+#include <ohem/atomic_file.hpp>
 #include <ohem/csv.hpp>
-#include <ohem/detail/atomic_file.hpp>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -148,10 +148,10 @@ class HardnessTracker {
                            e.hardness,
                            i < mos.size() && !std::isnan(mos[i]) ? fmt::format("{}", mos[i]) : std::string());
     }
-    detail::write_atomically(
+    write_atomically(
         path,
         [&](const std::string& tmp) {
-          detail::write_bytes_checked(tmp, bytes, path, "ohem::HardnessTracker::save_csv");
+          write_bytes_checked(tmp, bytes, path, "ohem::HardnessTracker::save_csv");
         },
         "ohem::HardnessTracker::save_csv");
   }

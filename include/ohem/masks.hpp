@@ -3,7 +3,7 @@
 /// Masks: one boolean tensor per prunable weight, the criteria that compute them, statistics and
 /// save/load keyed by parameter name.
 
-#include <ohem/detail/atomic_file.hpp>
+#include <ohem/atomic_file.hpp>
 #include <ohem/detail/mask_criteria.hpp>
 #include <ohem/detail/select.hpp>
 #include <ohem/slots.hpp>
@@ -204,7 +204,7 @@ class MaskSet {
   /// Example: `masks.save("masks.pt");`
   template <typename = void>
   void save(const std::string& path) const {
-    detail::write_atomically(
+    write_atomically(
         path,
         [&](const std::string& tmp) {
           std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

@@ -14,4 +14,5 @@
 #include <ohem/logistic_fit.hpp>
 #include <ohem/logistic_model.hpp>
 #include <ohem/paired.hpp>
+#include <ohem/resampling.hpp>
 #include <ohem/scores.hpp>

@@ -21,6 +21,7 @@
 #include <ohem/task_losses.hpp>
 
 // Evaluation: IQA metrics on Eigen, gMAD.
+#include <ohem/atomic_file.hpp>
 #include <ohem/csv.hpp>
 #include <ohem/gmad.hpp>
 #include <ohem/metrics.hpp>

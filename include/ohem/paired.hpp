@@ -66,49 +66,32 @@ struct DetectableEffectOptions {
   TORCH_ARG(double, alpha) = 0.05;
 };
 
-namespace detail {
-
-/// Checks n >= 2 finite values named `what` for the function `fn`.
-inline void check_paired_values(const char* fn, const char* what, const ScoresRef& v) {
-  TORCH_CHECK(v.size() >= 2, fn, ": needs at least 2 pairs, got ", v.size(), " value(s) in ", what);
-  for (int64_t i = 0; i < v.size(); ++i) {
-    TORCH_CHECK(std::isfinite(v[i]), fn, ": ", what, "[", i, "] is ", v[i], "; values must be finite");
-  }
-}
-
-/// Returns the differences a_i − b_i after checking the sizes, n >= 2 and finiteness.
-inline std::vector<double> paired_differences(const char* fn, const ScoresRef& a, const ScoresRef& b) {
-  TORCH_CHECK(a.size() == b.size(), fn, ": a has ", a.size(), " values but b has ", b.size(),
-              "; a paired comparison needs one value of each per seed");
-  check_paired_values(fn, "a", a);
-  check_paired_values(fn, "b", b);
-  std::vector<double> d(static_cast<size_t>(a.size()));
-  for (int64_t i = 0; i < a.size(); ++i) {
-    d[static_cast<size_t>(i)] = a[i] - b[i];
-    TORCH_CHECK(std::isfinite(d[static_cast<size_t>(i)]), fn, ": a[", i, "] - b[", i, "] = ", a[i], " - ",
-                b[i], " overflows a double");
-  }
-  return d;
-}
-
-inline void check_level(const char* fn, const char* name, double value) {
-  TORCH_CHECK(value > 0 && value < 1, fn, ": ", name, " must be in (0, 1), got ", value);
-}
-
-inline PairedTTest paired_t_test_of(const double* d, int64_t n, double confidence) {
+/// Runs the paired t-test (the one-sample t-test of mean 0) on the differences themselves;
+/// `paired_t_test(a, b, options)` (below) is this with d = a − b.
+///
+/// Throws if there are fewer than 2 differences, if one is NaN or infinite, or if the confidence is not
+/// in (0, 1).
+/// Example: `auto r = ohem::paired_t_test(std::vector<double>{0.01, -0.004, 0.02, 0.006, 0.011});`
+inline PairedTTest paired_t_test(const ScoresRef& differences, const PairedTTestOptions& options = {}) {
+  const char* fn = "ohem::paired_t_test";
+  detail::check_level(fn, "confidence", options.confidence());
+  detail::check_paired_values(fn, "differences", differences);
+  const double* d = differences.data();
+  const int64_t n = differences.size();
+  const double confidence = options.confidence();
   PairedTTest r;
   r.n = n;
   r.df = static_cast<double>(n - 1);
   r.confidence = confidence;
-  const auto m = moments(d, n);
+  const auto m = detail::moments(d, n);
   r.mean = m.mean;
   // Equal differences have s.d. exactly 0 (moments may leave a rounding residue).
-  r.sd = is_constant(d, n) ? 0.0 : m.std * std::sqrt(static_cast<double>(n) / r.df);
+  r.sd = detail::is_constant(d, n) ? 0.0 : m.std * std::sqrt(static_cast<double>(n) / r.df);
   r.se = r.sd / std::sqrt(static_cast<double>(n));
-  r.t_critical = student_t_two_sided_quantile(1.0 - confidence, r.df);
+  r.t_critical = detail::student_t_two_sided_quantile(1.0 - confidence, r.df);
   if (r.se > 0) {
     r.t = r.mean / r.se;
-    r.p_value = student_t_two_sided_tail(r.t, r.df);
+    r.p_value = detail::student_t_two_sided_tail(r.t, r.df);
   } else if (r.mean != 0) {
     r.t = std::copysign(std::numeric_limits<double>::infinity(), r.mean);
     r.p_value = 0.0;
@@ -120,21 +103,6 @@ inline PairedTTest paired_t_test_of(const double* d, int64_t n, double confidenc
   r.upper = r.mean + r.t_critical * r.se;
   return r;
 }
-
-inline SignFlipTest sign_flip_test_of(const char* fn, const double* d, int64_t n) {
-  TORCH_CHECK(n <= kSignFlipMaxPairs, fn,
-              ": the exact test enumerates 2^n sign patterns and accepts at most ", kSignFlipMaxPairs,
-              " pairs, got ", n);
-  SignFlipTest r;
-  r.n = n;
-  r.mean = moments(d, n).mean;
-  r.patterns = uint64_t{1} << n;
-  r.extreme_patterns = sign_flip_extreme_count(d, n, kSignFlipTieTolerance);
-  r.p_value = static_cast<double>(r.extreme_patterns) / static_cast<double>(r.patterns);
-  return r;
-}
-
-}  // namespace detail
 
 /// Runs the paired t-test of a − b: the mean difference, its sample s.d. (ddof = 1), standard error,
 /// the two-sided t-interval at `options.confidence()` and the two-sided p-value of H0: mean 0, with
@@ -150,20 +118,29 @@ inline PairedTTest paired_t_test(const ScoresRef& a, const ScoresRef& b,
   const char* fn = "ohem::paired_t_test";
   detail::check_level(fn, "confidence", options.confidence());
   const auto d = detail::paired_differences(fn, a, b);
-  return detail::paired_t_test_of(d.data(), static_cast<int64_t>(d.size()), options.confidence());
+  return paired_t_test(ScoresRef(d), options);
 }
 
-/// Runs the paired t-test (the one-sample t-test of mean 0) on the differences themselves; the same as
-/// `paired_t_test(a, b, options)` with d = a − b.
+/// Runs the exact sign-flip permutation test on the differences themselves; `sign_flip_test(a, b)`
+/// (below) is this with d = a − b.
 ///
-/// Throws if there are fewer than 2 differences, if one is NaN or infinite, or if the confidence is not
-/// in (0, 1).
-/// Example: `auto r = ohem::paired_t_test(std::vector<double>{0.01, -0.004, 0.02, 0.006, 0.011});`
-inline PairedTTest paired_t_test(const ScoresRef& differences, const PairedTTestOptions& options = {}) {
-  const char* fn = "ohem::paired_t_test";
-  detail::check_level(fn, "confidence", options.confidence());
+/// Throws if there are fewer than 2 or more than `kSignFlipMaxPairs` differences, or if one is NaN or
+/// infinite.
+/// Example: `ohem::sign_flip_test(std::vector<double>{1, 2, 3, 4, 5}).p_value  // 2/32`
+inline SignFlipTest sign_flip_test(const ScoresRef& differences) {
+  const char* fn = "ohem::sign_flip_test";
   detail::check_paired_values(fn, "differences", differences);
-  return detail::paired_t_test_of(differences.data(), differences.size(), options.confidence());
+  const int64_t n = differences.size();
+  TORCH_CHECK(n <= kSignFlipMaxPairs, fn,
+              ": the exact test enumerates 2^n sign patterns and accepts at most ", kSignFlipMaxPairs,
+              " pairs, got ", n);
+  SignFlipTest r;
+  r.n = n;
+  r.mean = detail::moments(differences.data(), n).mean;
+  r.patterns = uint64_t{1} << n;
+  r.extreme_patterns = detail::sign_flip_extreme_count(differences.data(), n, kSignFlipTieTolerance);
+  r.p_value = static_cast<double>(r.extreme_patterns) / static_cast<double>(r.patterns);
+  return r;
 }
 
 /// Runs the exact sign-flip permutation test of the mean difference of a − b: under H0 (the differences
@@ -179,19 +156,7 @@ inline PairedTTest paired_t_test(const ScoresRef& differences, const PairedTTest
 inline SignFlipTest sign_flip_test(const ScoresRef& a, const ScoresRef& b) {
   const char* fn = "ohem::sign_flip_test";
   const auto d = detail::paired_differences(fn, a, b);
-  return detail::sign_flip_test_of(fn, d.data(), static_cast<int64_t>(d.size()));
-}
-
-/// Runs the exact sign-flip permutation test on the differences themselves; the same as
-/// `sign_flip_test(a, b)` with d = a − b.
-///
-/// Throws if there are fewer than 2 or more than `kSignFlipMaxPairs` differences, or if one is NaN or
-/// infinite.
-/// Example: `ohem::sign_flip_test(std::vector<double>{1, 2, 3, 4, 5}).p_value  // 2/32`
-inline SignFlipTest sign_flip_test(const ScoresRef& differences) {
-  const char* fn = "ohem::sign_flip_test";
-  detail::check_paired_values(fn, "differences", differences);
-  return detail::sign_flip_test_of(fn, differences.data(), differences.size());
+  return sign_flip_test(ScoresRef(d));
 }
 
 /// Returns Holm's step-down adjustment of m p-values, in the input order: with p_(1) <= ... <= p_(m)

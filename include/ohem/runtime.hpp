@@ -12,6 +12,7 @@
 /// `MALLOC_TRIM_THRESHOLD_=4294967295 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TOP_PAD_=268435456`; the cost
 /// is that the process keeps up to its peak heap (plus 256 MiB of padding) instead of giving it back.
 
+#include <ohem/detail/runtime.hpp>
 #include <ohem/version.hpp>
 
 #include <c10/util/Exception.h>
@@ -53,15 +54,6 @@ struct HeapTuning {
   /// One line for a program's start, e.g. "heap: glibc, trim off, mmap threshold 32 MiB, top pad 256 MiB".
   std::string description;
 };
-
-namespace detail {
-inline std::string heap_bytes(int64_t bytes) {
-  if (bytes >= (int64_t{1} << 20) && bytes % (int64_t{1} << 20) == 0)
-    return std::to_string(bytes >> 20) + " MiB";
-  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
-  return std::to_string(bytes) + " B";
-}
-}  // namespace detail
 
 /// Sets glibc's heap up for training (see the file comment): no trimming, a 32 MiB mmap threshold and a
 /// 256 MiB top pad by default. Call it once at the start of a program, before the first large

@@ -3,6 +3,7 @@
 /// `ohem::ScoresRef`: the score-vector parameter type of the metrics and gMAD functions (a view of a
 /// `std::vector<double>`, an Eigen vector or a 1-D tensor).
 
+#include <ohem/detail/scores.hpp>
 #include <ohem/version.hpp>
 
 #include <torch/torch.h>
@@ -64,22 +65,5 @@ class ScoresRef {
   Eigen::VectorXd owned_;
   torch::Tensor tensor_;
 };
-
-namespace detail {
-
-/// Checks what every metric needs: equal sizes, at least `min_n` values, all finite.
-inline void check_scores(const char* fn, const ScoresRef& prediction, const ScoresRef& mos,
-                         int64_t min_n = 2) {
-  TORCH_CHECK(prediction.size() == mos.size(), fn, ": prediction has ", prediction.size(),
-              " values but mos has ", mos.size());
-  TORCH_CHECK(prediction.size() >= min_n, fn, ": needs at least ", min_n, " scores, got ", prediction.size());
-  for (int64_t i = 0; i < prediction.size(); ++i) {
-    TORCH_CHECK(std::isfinite(prediction[i]), fn, ": prediction[", i, "] is ", prediction[i],
-                "; scores must be finite");
-    TORCH_CHECK(std::isfinite(mos[i]), fn, ": mos[", i, "] is ", mos[i], "; scores must be finite");
-  }
-}
-
-}  // namespace detail
 
 OHEM_END_NAMESPACE

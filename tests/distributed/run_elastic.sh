@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Elastic restart of a 2-process trainer run (issue 27): rank 1 is killed (SIGKILL, by the test-only hook
-# OHEM_TEST_KILL of examples/common/trainer_base.hpp) in the middle of the second epoch, after step 5 of 6
+# OHEM_TEST_KILL of examples/toolkit/trainer_base.hpp) in the middle of the second epoch, after step 5 of 6
 # (checkpoints every 2 steps: the last one is step 4's); the launcher (scripts/launch.sh --max-restarts 1,
 # or torchrun --max_restarts=1, skipped without python3-torch) stops the group and starts it again with
 # the same command line, --resume auto continues from step 4's checkpoint, and the final model equals an

@@ -21,13 +21,13 @@ fi
 # The arms start from W (so no untrained-weights warning) and mask conv + Linear, by magnitude or at random.
 runs="$work/out/runs"
 for arm in ohem random; do
-  grep -q '"--init-from": ".*seed0_start/checkpoint.pt"' "$runs/seed0_$arm/results.json" &&
-    grep -q '"--mask-layers": "conv+linear"' "$runs/seed0_$arm/results.json" &&
-    grep -q '"warnings": \[\]' "$runs/seed0_$arm/results.json" ||
+  grep -q '"--init-from": ".*seed0_start/checkpoint.pt"' "$runs/seed0_${arm}_lr0.0001/results.json" &&
+    grep -q '"--mask-layers": "conv+linear"' "$runs/seed0_${arm}_lr0.0001/results.json" &&
+    grep -q '"warnings": \[\]' "$runs/seed0_${arm}_lr0.0001/results.json" ||
     { echo "FAIL: seed 0's $arm arm does not start from W with conv+linear masks and no warning" >&2; exit 1; }
 done
-grep -q '"--mask-criterion": "magnitude"' "$runs/seed0_ohem/results.json" &&
-  grep -q '"--mask-criterion": "random"' "$runs/seed0_random/results.json" ||
+grep -q '"--mask-criterion": "magnitude"' "$runs/seed0_ohem_lr0.0001/results.json" &&
+  grep -q '"--mask-criterion": "random"' "$runs/seed0_random_lr0.0001/results.json" ||
   { echo "FAIL: the ohem and random arms' mask criteria" >&2; exit 1; }
 # The report: the primary's line carries the numbers study printed (study and study_report format them
 # apart, from the same results.json); Markdown escapes the brackets.

@@ -17,7 +17,7 @@
 /// mechanism, the per-seed tables and the run.
 #include "validate.hpp"
 
-#include <common/html.hpp>
+#include <toolkit/html.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -897,8 +897,11 @@ struct Readings {
   std::string above, below, neither;
 };
 
-/// The verdict on endpoint `e` in words, by the endpoint's name (the registered readings).
-inline std::string verdict_words(const json& e) {
+/// The verdict on endpoint `e` in words, by the endpoint's name (the registered readings). The specificity
+/// secondary (ohem − random) qualifies the primary's finding (docs/study.md): `primary` is the primary's
+/// verdict, and where it found no effect a difference between the arms is read as what it is, a difference
+/// between magnitude and random masks, not an effect of OHEM.
+inline std::string verdict_words(const json& e, Verdict primary = Verdict::Neither) {
   const Verdict v = verdict(e);
   if (v == Verdict::NoInterval)
     return "No interval (fewer than 2 seeds with a finite difference): no reading.";
@@ -917,10 +920,22 @@ inline std::string verdict_words(const json& e) {
         "OHEM's gain is smaller on the tail types than on the head types.",
         "No evidence that OHEM's effect differs between the tail and the head types " + at_n + "."}},
       {"ohem_minus_random",
-       {"Magnitude masks beat random masks: the effect is specific to magnitude pruning.",
-        "Random masks beat magnitude masks: OHEM's effect is not specific to magnitude pruning.",
-        "No evidence that magnitude masks differ from random masks " + at_n +
-            ": no claim that the effect is specific to magnitude pruning."}}};
+       primary == Verdict::Above || primary == Verdict::Below
+           ? Readings{"Magnitude masks beat random masks: OHEM's effect (the primary) is specific to "
+                      "magnitude "
+                      "pruning.",
+                      "Random masks beat magnitude masks: OHEM's effect (the primary) is not specific to "
+                      "magnitude pruning.",
+                      "No evidence that magnitude masks differ from random masks " + at_n +
+                          ": no claim that OHEM's effect is specific to magnitude pruning."}
+           : Readings{
+                 "The random-mask arm did worse than the magnitude-mask arm. The primary found no effect "
+                 "of OHEM for this to qualify, so it says that OHEM with random masks hurt the "
+                 "fine-tuning here, not that OHEM with magnitude masks helps.",
+                 "The random-mask arm did better than the magnitude-mask arm. The primary found no "
+                 "effect of OHEM for this to qualify, so it says that OHEM with random masks helped "
+                 "the fine-tuning here, not that OHEM with magnitude masks hurts.",
+                 "No evidence that magnitude masks differ from random masks " + at_n + "."}}};
   const auto it = readings.find(e.at("name").get<std::string>());
   const Readings r = it != readings.end()
                          ? it->second
@@ -1023,7 +1038,7 @@ inline Section v2_endpoints_section(const json& r) {
   std::vector<std::string> secondary;
   for (const auto& e : ends.at("secondary"))
     secondary.push_back(e.at("definition").get<std::string>() + ": " + endpoint_line(e) + ". " +
-                        verdict_words(e));
+                        verdict_words(e, verdict(primary)));
   const html::Table table = v2_endpoint_table(ends);
   Section out;
   for (bool md : {false, true}) {
@@ -1232,7 +1247,7 @@ inline Report render_report(const nlohmann::json& results, const std::filesystem
 /// Both files are written to temporaries (`<name>.tmp`, checked writes) and renamed only when both are
 /// complete: the report appears whole or not at all. A failed write (a full disk) removes the
 /// temporaries and throws std::runtime_error naming the file, the reason and the bytes needed and
-/// available; so does any other error. (No LibTorch here, hence not examples/common/files.hpp.)
+/// available; so does any other error. (No LibTorch here, hence not examples/toolkit/files.hpp.)
 inline void write_report(const nlohmann::json& results, const std::filesystem::path& dir,
                          const std::filesystem::path& images_dir = {}) {
   namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// Internal: the pieces of the mask criteria (ratio checks, the magnitude comparison, the recipe's extra
-/// random pruning).
+/// Internal: the pieces of the mask criteria (the recipe's threshold index, ratio checks, the magnitude
+/// comparison, the recipe's extra random pruning).
 
 #include <ohem/version.hpp>
 
@@ -18,6 +18,14 @@
 
 OHEM_BEGIN_NAMESPACE
 namespace detail {
+
+/// The recipe's rule for the magnitude criteria: the threshold is the element at this index of the
+/// ascending sort of the n magnitudes, min(ceil(ratio * n), n - 1) (the selection itself is
+/// detail/select.hpp's).
+inline int64_t recipe_index(double ratio, int64_t n) {
+  const auto c = static_cast<int64_t>(std::ceil(ratio * static_cast<double>(n)));
+  return std::min(c, n - 1);
+}
 
 inline void check_fraction(double value, const char* what) {
   TORCH_CHECK(std::isfinite(value) && value >= 0.0 && value < 1.0, "ohem::MaskOptions::", what,

@@ -2,10 +2,13 @@
 /// @file
 /// Internals of the paired comparisons (ohem/paired.hpp): the regularized incomplete beta function,
 /// Student's t distribution (tail, quantile), the noncentral t distribution function, the power of the
-/// two-sided t-test, and the exact count of the sign-flip permutation test. Double precision, no torch.
+/// two-sided t-test, the exact count of the sign-flip permutation test, and the checks of the paired
+/// values. Double precision; LibTorch only for its checks (TORCH_CHECK).
 
 #include <ohem/detail/statistics.hpp>
 #include <ohem/version.hpp>
+
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cmath>
@@ -197,6 +200,36 @@ inline uint64_t sign_flip_extreme_count(const double* d, int64_t n, double tol) 
                                    second.begin());
   }
   return count;
+}
+
+/// Checks n >= 2 finite values named `what` for the function `fn` (`Values`: ohem::ScoresRef).
+template <class Values>
+void check_paired_values(const char* fn, const char* what, const Values& v) {
+  TORCH_CHECK(v.size() >= 2, fn, ": needs at least 2 pairs, got ", v.size(), " value(s) in ", what);
+  for (int64_t i = 0; i < v.size(); ++i) {
+    TORCH_CHECK(std::isfinite(v[i]), fn, ": ", what, "[", i, "] is ", v[i], "; values must be finite");
+  }
+}
+
+/// Returns the differences a_i − b_i after checking the sizes, n >= 2 and finiteness.
+template <class Values>
+std::vector<double> paired_differences(const char* fn, const Values& a, const Values& b) {
+  TORCH_CHECK(a.size() == b.size(), fn, ": a has ", a.size(), " values but b has ", b.size(),
+              "; a paired comparison needs one value of each per seed");
+  check_paired_values(fn, "a", a);
+  check_paired_values(fn, "b", b);
+  std::vector<double> d(static_cast<size_t>(a.size()));
+  for (int64_t i = 0; i < a.size(); ++i) {
+    d[static_cast<size_t>(i)] = a[i] - b[i];
+    TORCH_CHECK(std::isfinite(d[static_cast<size_t>(i)]), fn, ": a[", i, "] - b[", i, "] = ", a[i], " - ",
+                b[i], " overflows a double");
+  }
+  return d;
+}
+
+/// Checks a level (confidence, alpha) named `name` lies in (0, 1).
+inline void check_level(const char* fn, const char* name, double value) {
+  TORCH_CHECK(value > 0 && value < 1, fn, ": ", name, " must be in (0, 1), got ", value);
 }
 
 }  // namespace detail

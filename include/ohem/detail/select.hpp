@@ -351,12 +351,6 @@ double kth_smallest_abs(const std::vector<torch::Tensor>& ws, const std::vector<
   return select_cpu<float, std::uint32_t>(cpu, names, k);
 }
 
-/// The recipe's index into the ascending sort: min(ceil(ratio * n), n - 1).
-inline int64_t recipe_index(double ratio, int64_t n) {
-  const auto c = static_cast<int64_t>(std::ceil(ratio * static_cast<double>(n)));
-  return std::min(c, n - 1);
-}
-
 }  // namespace detail
 OHEM_END_NAMESPACE
 

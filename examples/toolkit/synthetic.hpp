@@ -6,12 +6,12 @@
 /// pristine patch (Wang et al. 2004: luminance, 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, on [0,
 /// 255]).
 
-#include <common/csv.hpp>
-#include <common/datasets.hpp>
-#include <common/files.hpp>
-#include <common/image.hpp>
-#include <common/io.hpp>
-#include <common/transforms.hpp>
+#include <toolkit/csv.hpp>
+#include <toolkit/datasets.hpp>
+#include <toolkit/files.hpp>
+#include <toolkit/image.hpp>
+#include <toolkit/io.hpp>
+#include <toolkit/transforms.hpp>
 
 #include <torch/torch.h>
 

@@ -3,10 +3,10 @@
 /// The paper's setting: BaseCNN (ResNet-18 → global average pool → L2-normalise → Linear(512 → 1)) trained
 /// on image pairs with the fidelity loss of the Thurstone probability, in two stages (backbone frozen,
 /// then everything), with the recipe's Adam and StepLR, `--ohem on|off`, `--ratio`, BatchNorm policy and
-/// joint or sequential mode. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
+/// joint or sequential mode. The OHEM lines are marked `// OHEM:` (here and in toolkit/trainer_base.hpp).
 
-#include <common/models.hpp>
-#include <common/trainer_base.hpp>
+#include <toolkit/models.hpp>
+#include <toolkit/trainer_base.hpp>
 
 #include <ohem/task_losses.hpp>
 
@@ -20,7 +20,7 @@ namespace train_pairwise {
 
 using namespace ohem_examples;
 
-// The model (BaseCNN) is in common/models.hpp, shared with ohem-score.
+// The model (BaseCNN) is in toolkit/models.hpp, shared with ohem-score.
 
 /// The pairwise trainer. Each epoch visits every training image once as the first image of a pair
 /// (`PairSampler`); a step takes `batch` pairs.

@@ -42,7 +42,7 @@ class JsonLog {
     *out_ << line;
     out_->flush();
     TORCH_CHECK(out_->good(), "writing the log \"", path_, "\" failed",
-                ohem::detail::space_note(ohem::detail::parent_directory(path_), line.size()));
+                ohem::space_note(ohem::parent_directory(path_), line.size()));
   }
   /// Returns the size of the file in bytes (0 without a file).
   int64_t bytes() const {

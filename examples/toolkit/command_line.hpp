@@ -6,6 +6,7 @@
 /// the comparison a resume makes (`resume_differences`).
 
 #include "backbones.hpp"
+#include "threads.hpp"
 
 #include <ohem/masks.hpp>
 #include <ohem/ohem_loss.hpp>
@@ -240,9 +241,7 @@ void visit_train_options(Options& o, F&& f) {
           "with NCCL where the build has it; images are decoded on the CPU)",
           R::Runtime},
       o.device);
-  f(OptionInfo{"--threads", "torch threads (default: the cores available / processes on this machine)",
-               R::Runtime},
-    o.threads);
+  f(OptionInfo{"--threads", torch_threads_help(), R::Runtime}, o.threads);
   f(OptionInfo{"--seed", "seed of initialisation, pairs and augmentation"}, o.seed);
   f(OptionInfo{"--out",
                "output directory (log.jsonl, results.json, predictions.csv, hardest.csv, checkpoint.pt)",
@@ -337,22 +336,6 @@ void add_enum_option(CLI::App& app, const OptionInfo& info, E& value, const std:
 }
 
 }  // namespace detail
-
-/// The default `--threads` of the example programs: the cores this process may use
-/// (`ohem::available_cores()`), shared among the processes a launcher started on this machine
-/// (`LOCAL_WORLD_SIZE`, set by torchrun and scripts/launch.sh), at least 1.
-inline int default_threads() {
-  const char* local = std::getenv("LOCAL_WORLD_SIZE");
-  int processes = 1;
-  if (local != nullptr) {
-    try {
-      processes = std::max(1, std::stoi(local));
-    } catch (const std::exception&) {
-      processes = 1;  // not a number: the launcher's own check reports it
-    }
-  }
-  return std::max(1, ohem::available_cores() / processes);
-}
 
 /// Adds every option of the table to `app`, bound to the fields of `o` (whose values are the defaults
 /// shown by --help). Booleans take on|off (also true|false, yes|no, 1|0); enums and string choices are
@@ -463,7 +446,8 @@ inline void validate(const TrainOptions& o) {
   TORCH_CHECK(o.weight_decay >= 0, "--weight-decay must be >= 0, got ", o.weight_decay);
   TORCH_CHECK(o.lr_step > 0, "--lr-step must be positive, got ", o.lr_step);
   TORCH_CHECK(o.gamma > 0, "--gamma must be positive, got ", o.gamma);
-  TORCH_CHECK(o.threads > 0 && o.threads <= 4096, "--threads must be in [1, 4096], got ", o.threads);
+  TORCH_CHECK(o.threads > 0 && o.threads <= kMaxThreads, "--threads must be in [1, ", kMaxThreads, "], got ",
+              o.threads);
   TORCH_CHECK(o.width > 0, "--width must be positive, got ", o.width);
   TORCH_CHECK(o.pretrained.empty() || o.init_from.empty(),
               "give --pretrained (torchvision weights for the backbone) or --init-from (the whole net's "

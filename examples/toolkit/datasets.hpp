@@ -95,7 +95,7 @@ struct ReadOptions {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// CSV: examples/common/csv.hpp (CsvFile, read_csv, split_csv_line, trim)
+// CSV: examples/toolkit/csv.hpp (CsvFile, read_csv, split_csv_line, trim)
 
 namespace detail {
 

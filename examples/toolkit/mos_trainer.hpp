@@ -3,10 +3,10 @@
 /// MOS regression: a ResNet backbone with a HyperIQA/DBCNN-style multi-scale head (the average-pooled
 /// features of layer2, layer3 and layer4 concatenated, as HyperIQA's local distortion-aware branch, then
 /// Linear → ReLU → Linear to one score) trained with the L1 loss on MOS, with the same OHEM flags as the
-/// pairwise trainer. The OHEM lines are marked `// OHEM:` (here and in common/trainer_base.hpp).
+/// pairwise trainer. The OHEM lines are marked `// OHEM:` (here and in toolkit/trainer_base.hpp).
 
-#include <common/models.hpp>
-#include <common/trainer_base.hpp>
+#include <toolkit/models.hpp>
+#include <toolkit/trainer_base.hpp>
 
 #include <ohem/task_losses.hpp>
 
@@ -20,7 +20,7 @@ namespace train_mos {
 
 using namespace ohem_examples;
 
-// The model (MosNet) is in common/models.hpp, shared with ohem-score.
+// The model (MosNet) is in toolkit/models.hpp, shared with ohem-score.
 
 /// The MOS trainer: each epoch visits every training image once in a seeded order; a step takes `batch`
 /// images. Defaults differ from the pairwise trainer in the schedule only (no frozen stage, see

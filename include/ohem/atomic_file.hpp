@@ -1,9 +1,19 @@
 #pragma once
 /// @file
-/// Internal: replacing a file atomically (write a uniquely named temporary file beside it, then rename
-/// it over the target), portably with `std::filesystem` and `<cstdio>`. The one implementation of the
-/// library, the examples and the tools (examples/common/files.hpp wraps it with the examples' policy:
-/// path checks, directory creation, syncing to disk).
+/// Replacing a file atomically: write a uniquely named temporary file beside it, then rename it over
+/// the target, so a reader sees the old file or the new one, never half of one; portably with
+/// `std::filesystem` and `<cstdio>`. The library's own savers use it (`Masks::save`,
+/// `HardnessTracker::save_csv`), and so do the toolkit and the tools (examples/toolkit/files.hpp adds
+/// their policy: path checks, directory creation, syncing to disk). A failed write names the file, the
+/// system's reason and the space it needed, and leaves no temporary behind.
+///
+/// ```cpp
+/// ohem::write_atomically("scores.csv", [&](const std::string& tmp) {
+///   std::ofstream out(tmp);
+///   out << "name,prediction\n" << rows;
+///   TORCH_CHECK(out.flush(), "cannot write ", tmp);
+/// }, "my_tool");
+/// ```
 
 #include <ohem/version.hpp>
 
@@ -22,7 +32,6 @@
 #include <thread>
 
 OHEM_BEGIN_NAMESPACE
-namespace detail {
 
 /// Returns the prefix of the temporary files `write_atomically` creates next to `target`
 /// (`<file name>.tmp.`); the prefix is followed by 16 lower-case hex digits.
@@ -142,5 +151,4 @@ void write_atomically(const std::string& path, const std::function<void(const st
   }
 }
 
-}  // namespace detail
 OHEM_END_NAMESPACE

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// File helpers shared by the examples and tools: the examples' atomic write (the library's one
-/// implementation, `ohem::detail::write_atomically`, plus the examples' policy: path checks, creating
+/// implementation, `ohem::write_atomically`, plus the examples' policy: path checks, creating
 /// directories, syncing to disk) and the checks done on input and output paths *before*
 /// any computation (an output that is one of the inputs, a missing directory, a directory given as a
 /// file, no permission to write).
@@ -9,7 +9,7 @@
 /// Portable: std::filesystem and <cstdio> only; syncing to disk uses POSIX fsync where available and
 /// is skipped elsewhere.
 
-#include <ohem/detail/atomic_file.hpp>
+#include <ohem/atomic_file.hpp>
 
 #include <torch/torch.h>
 
@@ -75,7 +75,7 @@ inline void write_checked(const std::string& tmp, const std::string& bytes, cons
 #else
   (void)sync;
 #endif
-  ohem::detail::write_bytes_checked(tmp, bytes, target, "", flush_to_disk);
+  ohem::write_bytes_checked(tmp, bytes, target, "", flush_to_disk);
 }
 
 }  // namespace files_detail
@@ -83,7 +83,7 @@ inline void write_checked(const std::string& tmp, const std::string& bytes, cons
 /// Returns the prefix of the temporary files `atomic_write_file` creates next to `target`
 /// (`<file name>.tmp.`), e.g. to recognise and remove stale ones after a crash.
 inline std::string atomic_temp_prefix(const std::string& target) {
-  return ohem::detail::atomic_temp_prefix(target);
+  return ohem::atomic_temp_prefix(target);
 }
 
 /// Removes the temporaries `atomic_write_file` left next to `target` after a crash (files named
@@ -91,7 +91,7 @@ inline std::string atomic_temp_prefix(const std::string& target) {
 /// `target` (e.g. while holding the output directory's lock). Returns how many were removed.
 inline int64_t remove_stale_temporaries(const std::string& target) {
   namespace fs = std::filesystem;
-  const fs::path dir = ohem::detail::parent_directory(fs::path(target));
+  const fs::path dir = ohem::parent_directory(fs::path(target));
   const std::string prefix = atomic_temp_prefix(target);
   int64_t removed = 0;
   std::error_code ec;
@@ -105,7 +105,7 @@ inline int64_t remove_stale_temporaries(const std::string& target) {
   return removed;
 }
 
-/// Replaces `path` atomically with the library's one implementation (`ohem::detail::write_atomically`):
+/// Replaces `path` atomically with the library's one implementation (`ohem::write_atomically`):
 /// `write(tmp)` writes the new content to a new, uniquely named temporary file in the same directory (it
 /// may open it with any stream, truncating), which is then renamed over `path` — readers see the old
 /// file or the new one, never a half-written one. The temporary is removed if `write` throws, if syncing
@@ -120,7 +120,7 @@ inline void atomic_write_file(const std::string& path, const std::function<void(
   namespace fs = std::filesystem;
   TORCH_CHECK(!path.empty(), "cannot write a file with an empty path");
   const fs::path p(path);
-  const fs::path dir = ohem::detail::parent_directory(p);
+  const fs::path dir = ohem::parent_directory(p);
   std::error_code ec;
   if (options.create_directories() && p.has_parent_path()) {
     fs::create_directories(dir, ec);
@@ -131,7 +131,7 @@ inline void atomic_write_file(const std::string& path, const std::function<void(
               "\" does not exist");
   std::function<void(const std::string&)> sync_file;
   if (options.sync()) sync_file = [](const std::string& tmp) { files_detail::sync_path(tmp, false); };
-  ohem::detail::write_atomically(path, write, "atomic_write_file", sync_file);
+  ohem::write_atomically(path, write, "atomic_write_file", sync_file);
   if (options.sync()) files_detail::sync_path(dir, true);
 }
 
@@ -167,12 +167,12 @@ inline void atomic_write_texts(const std::vector<std::pair<std::string, std::str
   try {
     for (const auto& [path, bytes] : files) {
       TORCH_CHECK(!path.empty(), "cannot write a file with an empty path");
-      const fs::path dir = ohem::detail::parent_directory(fs::path(path));
+      const fs::path dir = ohem::parent_directory(fs::path(path));
       std::error_code ec;
       if (options.create_directories()) fs::create_directories(dir, ec);
       TORCH_CHECK(!fs::is_directory(path, ec), "\"", path, "\" is a directory; expected a file path");
       std::string error;
-      temps.push_back(ohem::detail::create_temp_beside(fs::path(path), error));
+      temps.push_back(ohem::create_temp_beside(fs::path(path), error));
       if (temps.back().empty()) {
         temps.pop_back();
         TORCH_CHECK(false, "cannot create a temporary file in \"", dir.string(), "\" to write \"", path,
@@ -194,8 +194,7 @@ inline void atomic_write_texts(const std::vector<std::pair<std::string, std::str
     }
   }
   if (options.sync()) {
-    for (const auto& f : files)
-      files_detail::sync_path(ohem::detail::parent_directory(fs::path(f.first)), true);
+    for (const auto& f : files) files_detail::sync_path(ohem::parent_directory(fs::path(f.first)), true);
   }
 }
 
@@ -236,12 +235,12 @@ inline void check_output_path(const std::string& out, const std::vector<std::str
       }
     }
   }
-  const fs::path dir = ohem::detail::parent_directory(p);
+  const fs::path dir = ohem::parent_directory(p);
   const auto ds = fs::status(dir, ec);
   TORCH_CHECK(fs::exists(ds), what, " \"", out, "\": directory \"", dir.string(), "\" does not exist");
   TORCH_CHECK(fs::is_directory(ds), what, " \"", out, "\": \"", dir.string(), "\" is not a directory");
   std::string err;
-  const fs::path probe = ohem::detail::create_temp_beside(p, err);
+  const fs::path probe = ohem::create_temp_beside(p, err);
   TORCH_CHECK(!probe.empty(), what, " \"", out, "\": cannot create files in directory \"", dir.string(),
               "\": ", err);
   fs::remove(probe, ec);

@@ -5,7 +5,8 @@
 
 #include "synthetic.hpp"
 
-#include <common/command_line.hpp>
+#include <toolkit/command_line.hpp>
+#include <toolkit/threads.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -32,9 +33,7 @@ inline void add_experiment_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--seeds", o.seeds, "seeds (content splits, training mixes, initialisations)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  app.add_option("--threads", o.threads, "torch threads (on a busy machine, 1 can be much faster than more)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  ohem_examples::add_threads_option(app, o.threads, "torch threads");
   app.add_option("--device", o.device, "where the models train: cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--patch", o.patch, "patch side in pixels")
       ->capture_default_str()
