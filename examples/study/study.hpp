@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The study's analyses (examples/study/main.cpp runs the trainings): paired per-seed differences with
+/// The study's analyses (examples/study/v1_run.hpp runs the trainings): paired per-seed differences with
 /// bootstrap intervals, the mechanism (which training images the twin finds hard: enrichment of each
 /// distortion type among the hardest, and the rank correlation of hardness with the image's own error),
 /// and gMAD between the two final models adjudicated by the known labels. Results are JSON in the

@@ -163,7 +163,7 @@ inline void validate_gmad(const Checked& results) {
 
 // Study v2 (schema "ohem-study/2", `study --design v2`; docs/study.md "Study v2"): one check per part.
 
-/// A paired endpoint over seeds (main.cpp's endpoint_json): its statistics may be null (fewer than 2
+/// A paired endpoint over seeds (v2_results.hpp's endpoint_json): its statistics may be null (fewer than 2
 /// seeds with a finite difference), never of another type.
 inline void validate_endpoint(const Checked& e) {
   e["name"].string();
