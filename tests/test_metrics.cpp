@@ -272,6 +272,59 @@ TEST_CASE("bad input gives errors naming the argument and value", "[metrics]") {
                     Catch::Contains("initial has 2 values, logistic5 takes 5"));
 }
 
+TEST_CASE("evaluate without fits: the three correlations alone, fits and their intervals NaN", "[metrics]") {
+  // 12 scores with ties; SRCC, KRCC and PLCC by hand below (scipy gives the same).
+  const std::vector<double> x{0.1, 0.4, 0.35, 0.8, 0.8, 0.2, 0.55, 0.9, 0.05, 0.6, 0.7, 0.3};
+  const std::vector<double> y{1.0, 2.2, 2.0, 4.1, 3.9, 1.1, 3.0, 4.5, 0.7, 3.2, 3.1, 1.9};
+  const auto full = ohem::evaluate(x, y, ohem::EvalOptions().bootstrap(200).seed(3).threads(2));
+  const auto quick = ohem::evaluate(x, y, ohem::EvalOptions().fits(false).bootstrap(200).seed(3).threads(2));
+  CHECK(quick.n == 12);
+  // The same three numbers as the full evaluation, and as the metrics on their own.
+  CHECK(quick.srcc == full.srcc);
+  CHECK(quick.krcc == full.krcc);
+  CHECK(quick.plcc == full.plcc);
+  CHECK(quick.srcc == ohem::srcc(x, y));
+  for (const ohem::LogisticFit* f : {&quick.fit4, &quick.fit5}) {
+    CHECK_FALSE(f->ok());
+    CHECK(f->params.empty());
+    CHECK(std::isnan(f->plcc));
+    CHECK(std::isnan(f->rmse));
+    CHECK_THAT(f->message, Catch::Contains("EvalOptions::fits is false"));
+  }
+  CHECK(quick.fit4.model == ohem::LogisticModel::FourParameter);
+  CHECK(quick.fit5.model == ohem::LogisticModel::FiveParameter);
+  // The intervals of the three correlations come from the same resamples as with the fits.
+  REQUIRE(quick.intervals.has_value());
+  CHECK(quick.intervals->srcc.lower == full.intervals->srcc.lower);
+  CHECK(quick.intervals->krcc.upper == full.intervals->krcc.upper);
+  CHECK(quick.intervals->plcc.lower == full.intervals->plcc.lower);
+  CHECK(std::isnan(quick.intervals->plcc5.lower));
+  CHECK(std::isnan(quick.intervals->rmse4.upper));
+  // On one thread as well (the fits' own two-thread path is skipped).
+  const auto one = ohem::evaluate(x, y, ohem::EvalOptions().fits(false).threads(1));
+  CHECK(one.srcc == quick.srcc);
+  CHECK(std::isnan(one.fit5.plcc));
+}
+
+TEST_CASE("evaluate_groups leaves out groups under min_group_size and refuses a negative one", "[metrics]") {
+  const std::vector<double> x{1, 2, 3, 4, 5, 6, 7};
+  const std::vector<double> y{1, 3, 2, 4, 6, 5, 7};
+  const std::vector<std::string> g{"a", "a", "a", "b", "b", "c", "c"};
+  // Without the option, every group is evaluated (each has at least 2 images).
+  CHECK(ohem::evaluate_groups(x, y, g, ohem::EvalOptions().fits(false)).size() == 3);
+  const auto big = ohem::evaluate_groups(x, y, g, ohem::EvalOptions().fits(false).min_group_size(3));
+  REQUIRE(big.size() == 1);
+  CHECK(big.count("a") == 1);
+  CHECK(big.at("a").srcc == Approx(0.5));  // ranks (1,2,3) against (1,3,2): 1 - 6*2/(3*8)
+  // A group of 1 image is left out rather than refused when the option leaves it out.
+  const std::vector<std::string> lone{"a", "a", "a", "b", "b", "b", "c"};
+  CHECK(ohem::evaluate_groups(x, y, lone, ohem::EvalOptions().min_group_size(2).fits(false)).size() == 2);
+  CHECK_THROWS_WITH(ohem::evaluate_groups(x, y, lone, ohem::EvalOptions().fits(false)),
+                    Catch::Contains("group \"c\" has 1 image"));
+  CHECK_THROWS_WITH(ohem::evaluate_groups(x, y, g, ohem::EvalOptions().min_group_size(-1)),
+                    Catch::Contains("min_group_size must be >= 0, got -1"));
+}
+
 TEST_CASE("bootstrap intervals are seeded, thread-independent and of the expected width", "[metrics]") {
   // Bivariate normal data with correlation 0.8 (Box–Muller on an LCG): the asymptotic standard error
   // of Pearson's r is (1 - rho^2) / sqrt(n), so a 95 % interval is about 2 · 1.96 · 0.36 / sqrt(n) wide.

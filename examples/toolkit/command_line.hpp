@@ -8,6 +8,7 @@
 #include "backbones.hpp"
 #include "threads.hpp"
 
+#include <ohem/enum_names.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/ohem_loss.hpp>
 #include <ohem/runtime.hpp>
@@ -263,51 +264,15 @@ void visit_train_options(Options& o, F&& f) {
 
 namespace detail {
 
-/// The spellings of an enum option on the command line (lower case).
-inline const std::map<std::string, ohem::BatchNormPolicy>& batchnorm_names() {
-  static const std::map<std::string, ohem::BatchNormPolicy> m{{"shared", ohem::BatchNormPolicy::Shared},
-                                                              {"frozen", ohem::BatchNormPolicy::Frozen},
-                                                              {"separate", ohem::BatchNormPolicy::Separate}};
-  return m;
-}
-inline const std::map<std::string, ohem::MaskCriterion>& mask_criterion_names() {
-  static const std::map<std::string, ohem::MaskCriterion> m{
-      {"magnitude", ohem::MaskCriterion::GlobalMagnitude},
-      {"layer-magnitude", ohem::MaskCriterion::LayerMagnitude},
-      {"random", ohem::MaskCriterion::Random},
-      {"structured-l1", ohem::MaskCriterion::StructuredL1}};
-  return m;
-}
-inline const std::map<std::string, ohem::SelfCompetitorMode>& mode_names() {
-  static const std::map<std::string, ohem::SelfCompetitorMode> m{
-      {"joint", ohem::SelfCompetitorMode::Joint}, {"sequential", ohem::SelfCompetitorMode::Sequential}};
-  return m;
-}
-
-template <typename E>
-std::string enum_name(const std::map<std::string, E>& names, E value) {
-  for (const auto& [k, v] : names)
-    if (v == value) return k;
-  return "?";
-}
-
 /// An option's value as JSON (enums by their command-line spelling).
 template <typename T>
 nlohmann::json json_value(const T& v) {
-  if constexpr (std::is_same_v<T, ohem::BatchNormPolicy>) {
-    return enum_name(batchnorm_names(), v);
-  } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
-    return enum_name(mode_names(), v);
-  } else if constexpr (std::is_same_v<T, ohem::MaskCriterion>) {
-    return enum_name(mask_criterion_names(), v);
+  if constexpr (std::is_enum_v<T>) {
+    return ohem::enum_key(v);
   } else {
     return v;
   }
 }
-
-}  // namespace detail
-
-namespace detail {
 
 /// Rejects a negative value for an unsigned option (CLI11 would wrap it around).
 inline CLI::Validator non_negative() {
@@ -318,21 +283,22 @@ inline CLI::Validator non_negative() {
       "", "non-negative");
 }
 
-/// Adds an enum option spelled by `names` (case-insensitive).
+/// Adds an enum option spelled by the library's keys of `E` (`ohem::EnumNames`, case-insensitive).
 template <typename E>
-void add_enum_option(CLI::App& app, const OptionInfo& info, E& value, const std::map<std::string, E>& names) {
+void add_enum_option(CLI::App& app, const OptionInfo& info, E& value) {
   std::vector<std::string> keys;
-  for (const auto& kv : names) keys.push_back(kv.first);
+  for (const auto& n : ohem::EnumNames<E>::values) keys.emplace_back(n.key);
+  std::sort(keys.begin(), keys.end());
   app.add_option_function<std::string>(
          info.name,
-         [&value, &names](const std::string& s) {
+         [&value](const std::string& s) {
            std::string k = s;
            for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-           value = names.at(k);
+           value = ohem::enum_from_key<E>(k).value();  // IsMember below admits only keys
          },
          info.help)
       ->check(CLI::IsMember(keys, CLI::ignore_case))
-      ->default_str(enum_name(names, value));
+      ->default_str(ohem::enum_key(value));
 }
 
 }  // namespace detail
@@ -351,12 +317,8 @@ inline void add_train_options(CLI::App& app, TrainOptions& o) {
       } else {
         app.add_option(info.name, v, info.help)->type_name("on|off")->default_str(v ? "on" : "off");
       }
-    } else if constexpr (std::is_same_v<T, ohem::BatchNormPolicy>) {
-      detail::add_enum_option(app, info, v, detail::batchnorm_names());
-    } else if constexpr (std::is_same_v<T, ohem::SelfCompetitorMode>) {
-      detail::add_enum_option(app, info, v, detail::mode_names());
-    } else if constexpr (std::is_same_v<T, ohem::MaskCriterion>) {
-      detail::add_enum_option(app, info, v, detail::mask_criterion_names());
+    } else if constexpr (std::is_enum_v<T>) {
+      detail::add_enum_option(app, info, v);
     } else {
       CLI::Option* opt = app.add_option(info.name, v, info.help)->capture_default_str();
       if constexpr (std::is_unsigned_v<T>) opt->check(detail::non_negative());

@@ -5,7 +5,8 @@
 /// the same per group (e.g. distortion type). See docs/metrics.md.
 
 #include <ohem/correlation.hpp>
-#include <ohem/detail/bootstrap.hpp>
+#include <ohem/detail/evaluation.hpp>
+#include <ohem/detail/logistic_fit.hpp>
 #include <ohem/detail/statistics.hpp>
 #include <ohem/logistic_fit.hpp>
 #include <ohem/scores.hpp>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,6 +67,14 @@ struct EvalOptions {
   TORCH_ARG(std::function<void(int64_t, int64_t)>, progress) = nullptr;
   /// Limits and tolerance of the logistic fits (`model` and `initial` are ignored).
   TORCH_ARG(FitOptions, fit) = {};
+  /// Whether to compute the 4- and 5-parameter logistic fits (and, with `bootstrap`, their intervals).
+  /// false: SRCC, KRCC and PLCC only, as the paper's official code evaluates (no fitting: fast); `fit4`
+  /// and `fit5` are then left unfitted (`ok()` false, no parameters, `plcc` and `rmse` NaN, `message`
+  /// says why) and so are their intervals (NaN).
+  TORCH_ARG(bool, fits) = true;
+  /// `evaluate_groups` only: a group with fewer images than this is left out of the result (0: none is
+  /// left out, and a group of fewer than 2 images is an error naming it).
+  TORCH_ARG(int64_t, min_group_size) = 0;
 };
 
 /// The standard IQA metrics of one set of predictions.
@@ -80,110 +90,9 @@ struct Evaluation {
   std::optional<BootstrapIntervals> intervals;
 };
 
-namespace detail {
-
-/// A bootstrap resample as its distinct points (x, y) and how often it draws each (c).
-struct CountedSample {
-  std::vector<double> x, y, c;
-};
-
-/// The four fitted metrics of one resample given the full sample's fits (warm starts), into out[0..3]:
-/// PLCC and RMSE of the 4- and then the 5-parameter fit. Each fit runs over the resample's distinct
-/// points `distinct` weighted by their draw counts (≈ 63 % of n points: the same objective and iterates
-/// as on the resample (xs, ys), up to rounding), and on (xs, ys) itself where it would fall back to the
-/// line or the full fit has no parameters. `scratch`: the worker's buffers for the counted fits.
-/// (Templates, here and below, only so that a translation unit that never evaluates compiles none of the
-/// fitting code: see `fit_logistic`.)
-template <typename = void>
-void resample_fits(const std::vector<double>& xs, const std::vector<double>& ys,
-                   const CountedSample& distinct, const Evaluation& point, const FitOptions& base,
-                   double* out, CountedFitScratch& scratch) {
-  int slot = 0;
-  for (const LogisticFit* full : {&point.fit4, &point.fit5}) {
-    // Warm start from the full sample's fit: the resample's optimum is near it.
-    // Looser limits than the point estimate's: an interval needs ~4 digits, not 10.
-    FitOptions fo = base;
-    fo.model(full->model);
-    fo.tolerance(std::max(fo.tolerance(), 1e-8));
-    fo.max_iterations(std::min<int64_t>(fo.max_iterations(), 50));
-    fo.initial(full->ok() ? full->params : std::vector<double>{});
-    std::optional<LogisticFit> fit;
-    if (!fo.initial().empty()) {
-      const auto m = static_cast<int64_t>(distinct.x.size());
-      const double *dx = distinct.x.data(), *dy = distinct.y.data(), *dc = distinct.c.data();
-      fit = full->model == LogisticModel::FourParameter
-                ? fit_logistic_counted<4>(dx, dy, dc, m, fo, fo.initial(), &scratch)
-                : fit_logistic_counted<5>(dx, dy, dc, m, fo, fo.initial(), &scratch);
-    }
-    if (!fit) fit = fit_logistic(xs, ys, fo);
-    out[slot++] = fit->plcc;
-    out[slot++] = fit->rmse;
-  }
-}
-
-/// One bootstrap worker's buffers, reused from resample to resample (no allocation after the first).
-struct BootstrapScratch {
-  std::vector<int64_t> idx;
-  std::vector<double> xs, ys;
-  CountedSample distinct;
-  ResampleRanks::Scratch ranks;
-  CountedFitScratch fit;
-};
-
-/// The bootstrap intervals of `evaluate`; `ranks` holds the original sample's sorts (`ResampleRanks` of
-/// x, y, n), made by the caller so that they can run beside the point estimate's fits.
-template <typename = void>
-BootstrapIntervals bootstrap(const double* x, const double* y, int64_t n, const EvalOptions& options,
-                             const Evaluation& point, const ResampleRanks& ranks) {
-  const int64_t B = options.bootstrap();
-  std::vector<std::vector<double>> values(7, std::vector<double>(B));
-  const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
-  // Each resample's ranks and Kendall's tau follow from the original sample's three sorts (`ranks`) and
-  // how often it draws each pair (the same numbers as sorting the resample).
-  std::vector<BootstrapScratch> scratch(static_cast<size_t>(resample_workers(B, threads)));
-  parallel_resamples(
-      B, threads,
-      [&](int64_t b, int64_t worker) {
-        BootstrapScratch& s = scratch[static_cast<size_t>(worker)];
-        resample_indices(options.seed(), b, n, s.idx);
-        s.xs.resize(n);
-        s.ys.resize(n);
-        for (int64_t i = 0; i < n; ++i) {
-          s.xs[i] = x[s.idx[i]];
-          s.ys[i] = y[s.idx[i]];
-        }
-        double v[7];
-        std::tie(v[0], v[1]) = ranks.srcc_krcc(s.idx, s.ranks);  // also counts the draws of each pair
-        v[2] = pearson(s.xs.data(), s.ys.data(), n);
-        CountedSample& d = s.distinct;
-        d.x.clear(), d.y.clear(), d.c.clear();
-        for (int64_t j = 0; j < n; ++j) {
-          if (const int64_t c = s.ranks.count[static_cast<size_t>(j)]; c > 0) {
-            d.x.push_back(x[j]);
-            d.y.push_back(y[j]);
-            d.c.push_back(static_cast<double>(c));
-          }
-        }
-        resample_fits(s.xs, s.ys, d, point, options.fit(), v + 3, s.fit);
-        for (int k = 0; k < 7; ++k) values[k][b] = v[k];
-      },
-      options.progress());
-  const double alpha = 1.0 - options.confidence();
-  BootstrapIntervals out;
-  out.samples = B;
-  out.confidence = options.confidence();
-  Interval* targets[] = {&out.srcc, &out.krcc, &out.plcc, &out.plcc4, &out.rmse4, &out.plcc5, &out.rmse5};
-  for (int k = 0; k < 7; ++k) {
-    std::sort(values[k].begin(), values[k].end());
-    *targets[k] = {sorted_quantile(values[k], alpha / 2), sorted_quantile(values[k], 1 - alpha / 2)};
-  }
-  return out;
-}
-
-}  // namespace detail
-
-/// Computes SRCC, KRCC, PLCC, the 4- and 5-parameter logistic fits (PLCC and RMSE after each) and,
-/// if requested, percentile bootstrap confidence intervals of all seven numbers.
+/// Computes SRCC, KRCC, PLCC, the 4- and 5-parameter logistic fits (PLCC and RMSE after each; not with
+/// `EvalOptions::fits(false)`) and, if requested, percentile bootstrap confidence intervals of all seven
+/// numbers.
 ///
 /// Bootstrap: `options.bootstrap()` resamples of n pairs drawn with replacement (seeded, one random
 /// stream per resample: reproducible across platforms and thread counts), on `options.threads()`
@@ -226,7 +135,15 @@ Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const Eva
   const FitOptions fo4 = FitOptions(fo).model(LogisticModel::FourParameter);
   const FitOptions fo5 = FitOptions(fo).model(LogisticModel::FiveParameter);
   const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
-  if (threads >= 2) {
+  if (!options.fits()) {
+    rank_statistics();
+    for (auto [fit, model] : {std::pair{&e.fit4, LogisticModel::FourParameter},
+                              std::pair{&e.fit5, LogisticModel::FiveParameter}}) {
+      fit->model = model;
+      fit->message = "not fitted: EvalOptions::fits is false";
+      fit->plcc = fit->rmse = std::numeric_limits<double>::quiet_NaN();
+    }
+  } else if (threads >= 2) {
     // The two fits are independent: side by side, each exactly as on one thread.
     std::exception_ptr error4, error5;
     std::thread t4([&] {
@@ -250,15 +167,60 @@ Evaluation evaluate(const ScoresRef& prediction, const ScoresRef& mos, const Eva
     e.fit4 = fit_logistic(prediction, mos, fo4);
     e.fit5 = fit_logistic(prediction, mos, fo5);
   }
-  if (options.bootstrap() > 0) e.intervals = detail::bootstrap(x, y, n, options, e, *ranks);
+  if (options.bootstrap() > 0) {
+    const int64_t B = options.bootstrap();
+    // The four fitted metrics of one resample, into out[0..3]: PLCC and RMSE of the 4- and then the
+    // 5-parameter fit. Each starts from the full sample's fit (warm start: the resample's optimum is near
+    // it) with looser limits than the point estimate's (an interval needs ~4 digits, not 10), and runs
+    // over the resample's distinct points weighted by their draw counts (≈ 63 % of n points: the same
+    // objective and iterates as on the resample (xs, ys), up to rounding); on (xs, ys) itself where it
+    // would fall back to the line or the full fit has no parameters.
+    std::vector<detail::CountedFitScratch> fit_scratch(
+        static_cast<size_t>(detail::resample_workers(B, threads)));
+    const auto fitted = [&](const std::vector<double>& xs, const std::vector<double>& ys,
+                            const detail::CountedSample& distinct, int64_t worker, double* out) {
+      if (!options.fits()) {
+        std::fill(out, out + 4, std::numeric_limits<double>::quiet_NaN());
+        return;
+      }
+      int slot = 0;
+      for (const LogisticFit* full : {&e.fit4, &e.fit5}) {
+        FitOptions rf = options.fit();
+        rf.model(full->model);
+        rf.tolerance(std::max(rf.tolerance(), 1e-8));
+        rf.max_iterations(std::min<int64_t>(rf.max_iterations(), 50));
+        rf.initial(full->ok() ? full->params : std::vector<double>{});
+        std::optional<LogisticFit> fit;
+        if (!rf.initial().empty()) {
+          const auto m = static_cast<int64_t>(distinct.x.size());
+          const double *dx = distinct.x.data(), *dy = distinct.y.data(), *dc = distinct.c.data();
+          detail::CountedFitScratch* scratch = &fit_scratch[static_cast<size_t>(worker)];
+          fit = full->model == LogisticModel::FourParameter
+                    ? detail::fit_logistic_counted<4>(dx, dy, dc, m, rf, rf.initial(), scratch)
+                    : detail::fit_logistic_counted<5>(dx, dy, dc, m, rf, rf.initial(), scratch);
+        }
+        if (!fit) fit = fit_logistic(xs, ys, rf);
+        out[slot++] = fit->plcc;
+        out[slot++] = fit->rmse;
+      }
+    };
+    const auto iv = detail::bootstrap_intervals(x, y, n, B, options.confidence(), options.seed(), threads,
+                                                *ranks, options.progress(), fitted);
+    BootstrapIntervals& out = e.intervals.emplace();
+    out.samples = B;
+    out.confidence = options.confidence();
+    Interval* targets[] = {&out.srcc, &out.krcc, &out.plcc, &out.plcc4, &out.rmse4, &out.plcc5, &out.rmse5};
+    for (int k = 0; k < detail::kBootstrapMetrics; ++k) *targets[k] = {iv[k].first, iv[k].second};
+  }
   return e;
 }
 
 /// Evaluates each group (e.g. distortion type) on its own: one `Evaluation` per distinct label, in
 /// label order. `groups[i]` is the label of image i.
 ///
-/// Throws if `groups` has a different size from the scores, if a group has fewer than 2 images (naming
-/// it), and like `evaluate`.
+/// Groups with fewer than `options.min_group_size()` images are left out.
+/// Throws if `groups` has a different size from the scores, if a group left in has fewer than 2 images
+/// (naming it), if `min_group_size` is negative, and like `evaluate`.
 /// Example: `for (auto& [name, e] : ohem::evaluate_groups(pred, mos, distortion)) print(name, e.srcc);`
 // (A template, like evaluate.)
 template <typename = void>
@@ -268,6 +230,9 @@ std::map<std::string, Evaluation> evaluate_groups(const ScoresRef& prediction, c
   detail::check_scores("ohem::evaluate_groups", prediction, mos);
   TORCH_CHECK(static_cast<int64_t>(groups.size()) == prediction.size(), "ohem::evaluate_groups: groups has ",
               groups.size(), " labels but there are ", prediction.size(), " scores");
+  TORCH_CHECK(options.min_group_size() >= 0,
+              "ohem::evaluate_groups: EvalOptions::min_group_size must be >= 0, got ",
+              options.min_group_size());
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> split;
   for (size_t i = 0; i < groups.size(); ++i) {
     auto& g = split[groups[i]];
@@ -276,6 +241,7 @@ std::map<std::string, Evaluation> evaluate_groups(const ScoresRef& prediction, c
   }
   std::map<std::string, Evaluation> out;
   for (const auto& [name, g] : split) {
+    if (static_cast<int64_t>(g.first.size()) < options.min_group_size()) continue;
     TORCH_CHECK(g.first.size() >= 2, "ohem::evaluate_groups: group \"", name, "\" has ", g.first.size(),
                 " image; every group needs at least 2");
     out.emplace(name, evaluate(g.first, g.second, options));

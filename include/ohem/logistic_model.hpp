@@ -6,6 +6,7 @@
 
 #include <ohem/detail/logistic.hpp>
 #include <ohem/detail/statistics.hpp>
+#include <ohem/enum_names.hpp>
 #include <ohem/scores.hpp>
 #include <ohem/version.hpp>
 
@@ -28,9 +29,18 @@ enum class LogisticModel {
   FiveParameter,
 };
 
+/// The names of each LogisticModel (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<LogisticModel> {
+  static constexpr EnumName<LogisticModel> values[] = {
+      {LogisticModel::FourParameter, "logistic4", "logistic4"},
+      {LogisticModel::FiveParameter, "logistic5", "logistic5"},
+  };
+};
+
 /// Returns the model's name: "logistic4" or "logistic5".
 inline const char* to_string(LogisticModel m) {
-  return m == LogisticModel::FourParameter ? "logistic4" : "logistic5";
+  return enum_name(m);
 }
 
 /// Returns the number of parameters of a logistic model (4 or 5).
@@ -88,17 +98,19 @@ enum class FitStatus {
   Fallback,
 };
 
+/// The names of each FitStatus (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<FitStatus> {
+  static constexpr EnumName<FitStatus> values[] = {
+      {FitStatus::Converged, "Converged", "converged"},
+      {FitStatus::IterationLimit, "IterationLimit", "iteration-limit"},
+      {FitStatus::Fallback, "Fallback", "fallback"},
+  };
+};
+
 /// Returns the status's name as written in this header, e.g. "Converged".
 inline const char* to_string(FitStatus s) {
-  switch (s) {
-    case FitStatus::Converged:
-      return "Converged";
-    case FitStatus::IterationLimit:
-      return "IterationLimit";
-    case FitStatus::Fallback:
-      return "Fallback";
-  }
-  return "?";
+  return enum_name(s);
 }
 
 /// Options of `fit_logistic`.

@@ -6,6 +6,7 @@
 #include <ohem/atomic_file.hpp>
 #include <ohem/detail/mask_criteria.hpp>
 #include <ohem/detail/select.hpp>
+#include <ohem/enum_names.hpp>
 #include <ohem/slots.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -40,19 +41,20 @@ enum class MaskCriterion {
   StructuredL1,
 };
 
+/// The names of each MaskCriterion (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<MaskCriterion> {
+  static constexpr EnumName<MaskCriterion> values[] = {
+      {MaskCriterion::GlobalMagnitude, "GlobalMagnitude", "magnitude"},
+      {MaskCriterion::LayerMagnitude, "LayerMagnitude", "layer-magnitude"},
+      {MaskCriterion::Random, "Random", "random"},
+      {MaskCriterion::StructuredL1, "StructuredL1", "structured-l1"},
+  };
+};
+
 /// Returns the criterion's name as written in this header, e.g. "GlobalMagnitude".
 inline const char* to_string(MaskCriterion c) {
-  switch (c) {
-    case MaskCriterion::GlobalMagnitude:
-      return "GlobalMagnitude";
-    case MaskCriterion::LayerMagnitude:
-      return "LayerMagnitude";
-    case MaskCriterion::Random:
-      return "Random";
-    case MaskCriterion::StructuredL1:
-      return "StructuredL1";
-  }
-  return "?";
+  return enum_name(c);
 }
 
 /// Options of a mask computation. Defaults reproduce the paper's public recipe.

@@ -4,6 +4,7 @@
 
 #include <ohem/fwd.hpp>
 #include <ohem/version.hpp>
+#include <ohem/enum_names.hpp>
 
 // The pruned twin: prunable weights, masks, the weight-sharing twin.
 #include <ohem/masks.hpp>

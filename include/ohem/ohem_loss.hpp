@@ -5,6 +5,7 @@
 /// 2023).
 
 #include <ohem/detail/prediction.hpp>
+#include <ohem/enum_names.hpp>
 #include <ohem/task_losses.hpp>
 
 #include <fmt/core.h>
@@ -40,19 +41,20 @@ enum class Consistency {
   SoftmaxMSE,
 };
 
+/// The names of each Consistency (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<Consistency> {
+  static constexpr EnumName<Consistency> values[] = {
+      {Consistency::MSE, "MSE", "mse"},
+      {Consistency::L1, "L1", "l1"},
+      {Consistency::KL, "KL", "kl"},
+      {Consistency::SoftmaxMSE, "SoftmaxMSE", "softmax-mse"},
+  };
+};
+
 /// Returns the consistency's name, e.g. "MSE".
 inline const char* to_string(Consistency c) {
-  switch (c) {
-    case Consistency::MSE:
-      return "MSE";
-    case Consistency::L1:
-      return "L1";
-    case Consistency::KL:
-      return "KL";
-    case Consistency::SoftmaxMSE:
-      return "SoftmaxMSE";
-  }
-  return "?";
+  return enum_name(c);
 }
 
 /// Options of `OhemLoss`. Defaults reproduce the paper's public recipe: total = task(full) + task(twin) +

@@ -7,6 +7,7 @@
 #include <ohem/detail/model.hpp>
 #include <ohem/detail/sequential.hpp>
 #include <ohem/detail/single_thread.hpp>
+#include <ohem/enum_names.hpp>
 #include <ohem/ohem_loss.hpp>
 #include <ohem/twin.hpp>
 
@@ -38,15 +39,18 @@ enum class SelfCompetitorMode {
   Sequential,
 };
 
+/// The names of each SelfCompetitorMode (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<SelfCompetitorMode> {
+  static constexpr EnumName<SelfCompetitorMode> values[] = {
+      {SelfCompetitorMode::Joint, "Joint", "joint"},
+      {SelfCompetitorMode::Sequential, "Sequential", "sequential"},
+  };
+};
+
 /// Returns the mode's name, e.g. "Joint".
 inline const char* to_string(SelfCompetitorMode m) {
-  switch (m) {
-    case SelfCompetitorMode::Joint:
-      return "Joint";
-    case SelfCompetitorMode::Sequential:
-      return "Sequential";
-  }
-  return "?";
+  return enum_name(m);
 }
 
 /// Options of a `SelfCompetitor`. Defaults reproduce the paper's public recipe.

@@ -5,6 +5,7 @@
 /// almost none. The twin of such a layer can differ sharply from the full model, and the consistency term
 /// can then dominate (or blow up) training; `PrunedTwin` reports such layers when it computes masks.
 
+#include <ohem/enum_names.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/slot_types.hpp>
 
@@ -28,17 +29,19 @@ enum class ThinLayerAction {
   Ignore,
 };
 
+/// The names of each ThinLayerAction (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<ThinLayerAction> {
+  static constexpr EnumName<ThinLayerAction> values[] = {
+      {ThinLayerAction::Warn, "Warn", "warn"},
+      {ThinLayerAction::Refuse, "Refuse", "refuse"},
+      {ThinLayerAction::Ignore, "Ignore", "ignore"},
+  };
+};
+
 /// Returns the action's name, e.g. "Warn".
 inline const char* to_string(ThinLayerAction a) {
-  switch (a) {
-    case ThinLayerAction::Warn:
-      return "Warn";
-    case ThinLayerAction::Refuse:
-      return "Refuse";
-    case ThinLayerAction::Ignore:
-      return "Ignore";
-  }
-  return "?";
+  return enum_name(a);
 }
 
 /// When a masked layer counts as thin, and what a twin does about it. Not part of the paper's recipe (a

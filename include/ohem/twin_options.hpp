@@ -3,6 +3,7 @@
 /// Options of a pruned twin: which weights are masked, how the masks are computed, what the twin does with
 /// BatchNorm running statistics, when masks are recomputed.
 
+#include <ohem/enum_names.hpp>
 #include <ohem/masks.hpp>
 #include <ohem/slots.hpp>
 #include <ohem/thin_layers.hpp>
@@ -26,17 +27,19 @@ enum class BatchNormPolicy {
   Separate,
 };
 
+/// The names of each BatchNormPolicy (`to_string`, `enum_key`, `enum_from_key`).
+template <>
+struct EnumNames<BatchNormPolicy> {
+  static constexpr EnumName<BatchNormPolicy> values[] = {
+      {BatchNormPolicy::Shared, "Shared", "shared"},
+      {BatchNormPolicy::Frozen, "Frozen", "frozen"},
+      {BatchNormPolicy::Separate, "Separate", "separate"},
+  };
+};
+
 /// Returns the policy's name, e.g. "Shared".
 inline const char* to_string(BatchNormPolicy p) {
-  switch (p) {
-    case BatchNormPolicy::Shared:
-      return "Shared";
-    case BatchNormPolicy::Frozen:
-      return "Frozen";
-    case BatchNormPolicy::Separate:
-      return "Separate";
-  }
-  return "?";
+  return enum_name(p);
 }
 
 /// Options of a pruned twin. Defaults reproduce the paper's public recipe.
