@@ -1,6 +1,6 @@
 #pragma once
 // Shared helpers of the test suite: tensor comparison with explicit tolerances, scratch files and
-// directories, reading and writing whole files.
+// directories, reading and writing whole files, listing a directory.
 
 #include "catch.hpp"
 
@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -112,6 +113,13 @@ inline void write_file(const std::string& path, const std::string& text) {
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Returns the names of the entries in `dir` (not recursive).
+inline std::set<std::string> listing(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
 }
 
 }  // namespace ohem_test

@@ -1,9 +1,11 @@
 #pragma once
-// Shared helpers of the toolkit's and the trainers' tests (test_toolkit.cpp, test_trainers.cpp): small
-// deterministic images on disk, and a torch::nn module tree mirrored as a TorchScript module.
+// Shared helpers of the toolkit's, the trainers' and the fault tests (test_toolkit.cpp, test_trainers.cpp,
+// test_faults.cpp): small deterministic images on disk, a torch::nn module tree mirrored as a TorchScript
+// module, and the data and options of a tiny trainer run.
 
 #include "support.hpp"
 
+#include <toolkit/command_line.hpp>
 #include <toolkit/image.hpp>
 
 #include <torch/script.h>
@@ -45,6 +47,46 @@ inline torch::jit::Module to_script(torch::nn::Module& m, const std::string& typ
   for (auto& c : m.named_children())
     out.register_module(c.key(), to_script(*c.value(), type + "_" + c.key()));
   return out;
+}
+
+/// Writes 16 small PNG images (20 × 20, 4 reference contents, two distortion types) and a generic CSV
+/// (path,mos,std,group,type) for a tiny trainer run into `dir`; returns the CSV's path. Reseeds torch.
+inline std::string trainer_csv(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(fs::path(dir) / "images");
+  std::string rows = "path,mos,std,group,type\n";
+  for (int i = 0; i < 16; ++i) {
+    torch::manual_seed(100 + i);
+    const torch::Tensor img = (torch::rand({20, 20, 3}) * 255).to(torch::kUInt8);
+    const std::string name = "images/t" + std::to_string(i) + ".png";
+    ohem_examples::save_image((fs::path(dir) / name).string(), img);
+    rows += name + "," + std::to_string(1.0 + (i * 5) % 16 * 0.25) + ",0.5,ref" + std::to_string(i % 4) +
+            "," + (i % 2 ? "noise" : "blur") + "\n";
+  }
+  const std::string csv = (fs::path(dir) / "all.csv").string();
+  write_file(csv, rows);
+  return csv;
+}
+
+/// Returns the options of a tiny trainer run on `csv` (`trainer_csv`) writing into `out`: width-8
+/// ResNet-18, 16-pixel crops, no first stage, two epochs of batch 4, OHEM on (the default), no console
+/// output. The split trains on 3 of the 4 contents: 12 images, 3 steps per epoch.
+inline ohem_examples::TrainOptions tiny_options(const std::string& csv, const std::string& out) {
+  ohem_examples::TrainOptions o;
+  o.csv = csv;
+  o.width = 8;
+  o.resize = 0;
+  o.crop = 16;
+  o.test_resize = 0;
+  o.epochs1 = 0;
+  o.epochs2 = 2;
+  o.batch1 = o.batch2 = 4;
+  o.lr = 1e-3;
+  o.progress = false;
+  o.quiet = true;
+  o.train_fraction = 0.75;
+  o.out = out;
+  return o;
 }
 
 }  // namespace ohem_test

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -20,19 +21,9 @@
 namespace fs = std::filesystem;
 using namespace ohem_examples;
 using Catch::Matchers::Contains;
+using ohem_test::listing;
 using ohem_test::temp_dir;
 using ohem_test::write_file;
-
-namespace {
-
-// Files in `dir` (names only).
-std::vector<std::string> listing(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  return names;
-}
-
-}  // namespace
 
 TEST_CASE("csv: RFC 4180 quoting, BOM, CRLF, blank lines and trimming", "[csv]") {
   const CsvFile f = parse_csv(
@@ -131,7 +122,7 @@ TEST_CASE("files: atomic writes replace the target and leave no temporary behind
   CHECK(ohem_test::read_file(p) == "one");
   atomic_write_text(p, "two", AtomicWriteOptions().sync(true));
   CHECK(ohem_test::read_file(p) == "two");
-  CHECK(listing(dir) == std::vector<std::string>{"out.json"});
+  CHECK(listing(dir) == std::set<std::string>{"out.json"});
   // A writer that throws: the old content stays, the temporary is removed.
   std::string seen_tmp;
   CHECK_THROWS_WITH(atomic_write_file(p,
@@ -144,7 +135,7 @@ TEST_CASE("files: atomic writes replace the target and leave no temporary behind
   CHECK(ohem_test::read_file(p) == "two");
   CHECK(fs::path(seen_tmp).parent_path() == fs::path(dir));
   CHECK(fs::path(seen_tmp).filename().string().rfind(atomic_temp_prefix(p), 0) == 0);
-  CHECK(listing(dir) == std::vector<std::string>{"out.json"});
+  CHECK(listing(dir) == std::set<std::string>{"out.json"});
   // Two temporaries never share a name.
   std::string t1, t2;
   atomic_write_file(p, [&](const std::string& tmp) { t1 = tmp; });

@@ -1,7 +1,7 @@
 // Faults at scale and hostile inputs (issue 27), the examples' and tools' side: image bombs, files a CSV
 // names outside --image-root, Markdown that copies names, loose numbers and conflicting duplicates in the
 // trainers' CSVs, checkpoints that lack an entry, and full disks (a small tmpfs, mounted where permitted).
-#include "support.hpp"
+#include "support_toolkit.hpp"
 
 #include <ohem_eval/ohem_eval.hpp>
 #include <study/report/report.hpp>
@@ -33,18 +33,14 @@
 namespace fs = std::filesystem;
 using namespace ohem_examples;
 using Catch::Matchers::Contains;
+using ohem_test::listing;
 using ohem_test::read_file;
 using ohem_test::temp_dir;
+using ohem_test::tiny_options;
+using ohem_test::trainer_csv;
 using ohem_test::write_file;
 
 namespace {
-
-// The names in `dir` (not recursive).
-std::set<std::string> listing(const std::string& dir) {
-  std::set<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
-  return out;
-}
 
 // CRC-32 of PNG chunks (ISO 3309 / ITU-T V.42, reflected polynomial 0xEDB88320), bit by bit: written
 // here independently of the image libraries.
@@ -75,41 +71,6 @@ std::string bomb_png(const std::string& dir, uint32_t width, uint32_t height) {
   const std::string path = (fs::path(dir) / "bomb.png").string();
   write_file(path, png);
   return path;
-}
-
-// 16 small PNG images with a generic CSV (path,mos,std,group,type) for a tiny trainer run.
-std::string trainer_csv(const std::string& dir) {
-  fs::create_directories(fs::path(dir) / "images");
-  std::string rows = "path,mos,std,group,type\n";
-  for (int i = 0; i < 16; ++i) {
-    torch::manual_seed(100 + i);
-    const torch::Tensor img = (torch::rand({20, 20, 3}) * 255).to(torch::kUInt8);
-    const std::string name = "images/t" + std::to_string(i) + ".png";
-    save_image((fs::path(dir) / name).string(), img);
-    rows += name + "," + std::to_string(1.0 + (i * 5) % 16 * 0.25) + ",0.5,ref" + std::to_string(i % 4) +
-            "," + (i % 2 ? "noise" : "blur") + "\n";
-  }
-  const std::string csv = (fs::path(dir) / "all.csv").string();
-  write_file(csv, rows);
-  return csv;
-}
-
-TrainOptions tiny_options(const std::string& csv, const std::string& out) {
-  TrainOptions o;
-  o.csv = csv;
-  o.width = 8;
-  o.resize = 0;
-  o.crop = 16;
-  o.test_resize = 0;
-  o.epochs1 = 0;
-  o.epochs2 = 2;
-  o.batch1 = o.batch2 = 4;
-  o.lr = 1e-3;
-  o.progress = false;
-  o.quiet = true;
-  o.train_fraction = 0.75;
-  o.out = out;
-  return o;
 }
 
 // A tmpfs of `bytes` mounted on a fresh directory (root only); unmounted by the destructor.

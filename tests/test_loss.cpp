@@ -7,8 +7,6 @@
 #include <ohem/task_losses.hpp>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -17,6 +15,7 @@
 namespace {
 
 using ohem_test::close;
+using ohem_test::read_file;
 
 torch::Tensor vec(std::vector<double> v) {
   return torch::tensor(v, torch::kDouble);
@@ -34,13 +33,6 @@ double prob(double mu1, double mu2, double var1, double var2) {
 }
 double fidelity(double p, double g) {
   return 1.0 - std::sqrt(p * g + 1e-8) - std::sqrt((1.0 - p) * (1.0 - g) + 1e-8);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

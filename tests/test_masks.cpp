@@ -9,8 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -95,6 +93,17 @@ void check_global(const std::vector<torch::Tensor>& ws, double ratio) {
   }
   REQUIRE(masks.global_threshold().has_value());
   CHECK(*masks.global_threshold() == expected);
+}
+
+// Checks that `loaded` holds `expected`'s masks: the same names, bits and thresholds, in the same order.
+void check_same_masks(const ohem::MaskSet& loaded, const ohem::MaskSet& expected) {
+  REQUIRE(loaded.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("mask " << i);
+    CHECK(loaded.name(i) == expected.name(i));
+    CHECK(ohem_test::bit_identical(loaded.mask(i), expected.mask(i)));
+    CHECK(loaded.threshold(i) == expected.threshold(i));
+  }
 }
 
 }  // namespace
@@ -387,12 +396,7 @@ TEST_CASE("masks round-trip through a file and loading validates them", "[masks]
   const auto path = ohem_test::temp_path("masks.pt");
   masks.save(path);
   auto loaded = ohem::MaskSet::load(path);
-  REQUIRE(loaded.size() == masks.size());
-  for (size_t i = 0; i < masks.size(); ++i) {
-    CHECK(loaded.name(i) == masks.name(i));
-    CHECK(ohem_test::bit_identical(loaded.mask(i), masks.mask(i)));
-    CHECK(loaded.threshold(i) == masks.threshold(i));
-  }
+  check_same_masks(loaded, masks);
   REQUIRE(loaded.global_threshold().has_value());
   CHECK(*loaded.global_threshold() == *masks.global_threshold());
   CHECK(std::string(loaded.summary()).find(fmt::format("{:.6g}", *masks.global_threshold())) !=
@@ -452,18 +456,12 @@ TEST_CASE("masks round-trip through a stream, a wrong or damaged payload is a cl
   const std::string bytes = out.str();
   std::istringstream in(bytes);
   const auto loaded = ohem::MaskSet::load(in, "the test buffer");
-  REQUIRE(loaded.size() == masks.size());
-  for (size_t i = 0; i < masks.size(); ++i) {
-    CHECK(loaded.name(i) == masks.name(i));
-    CHECK(ohem_test::bit_identical(loaded.mask(i), masks.mask(i)));
-    CHECK(loaded.threshold(i) == masks.threshold(i));
-  }
+  check_same_masks(loaded, masks);
   CHECK_FALSE(loaded.global_threshold().has_value());
   // The file format is the stream format: a saved file holds exactly these bytes.
   const auto path = ohem_test::temp_path("stream_masks.pt");
   masks.save(path);
-  std::ifstream f(path, std::ios::binary);
-  CHECK(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()) == bytes);
+  CHECK(ohem_test::read_file(path) == bytes);
 
   SECTION("truncated bytes") {
     std::istringstream cut(bytes.substr(0, bytes.size() / 2));

@@ -3,6 +3,7 @@
 // hand here (four functional forwards with the masks applied by hand, the recipe's loss formula, one Adam
 // step written out).
 #include "support.hpp"
+#include "support_script.hpp"
 
 #include <ohem/self_competitor.hpp>
 #include <ohem/task_losses.hpp>
@@ -528,50 +529,6 @@ TEST_CASE("The default self-competitor reproduces the paper's recipe on a ResNet
 
 namespace {
 
-// A TorchScript net built in C++ with the class names torchvision's export uses, with BatchNorm and dropout.
-torch::jit::Module script_net() {
-  auto leaf = [](const std::string& type) {
-    torch::jit::Module m(type);
-    m.register_attribute("training", c10::BoolType::get(), true);
-    return m;
-  };
-  auto conv = leaf("Conv2d");
-  conv.register_parameter("weight", (torch::randn({4, 3, 3, 3}, torch::kDouble) * 0.3).requires_grad_(),
-                          false);
-  conv.register_parameter("bias", torch::zeros({4}, torch::kDouble).requires_grad_(), false);
-  conv.define(R"(
-def forward(self, x):
-    return torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)
-)");
-  auto bn = leaf("BatchNorm2d");
-  bn.register_parameter("weight", torch::ones({4}, torch::kDouble).requires_grad_(), false);
-  bn.register_parameter("bias", torch::zeros({4}, torch::kDouble).requires_grad_(), false);
-  bn.register_buffer("running_mean", torch::zeros({4}, torch::kDouble));
-  bn.register_buffer("running_var", torch::ones({4}, torch::kDouble));
-  bn.define(R"(
-def forward(self, x):
-    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, 0.1, 1e-5, False)
-)");
-  auto fc = leaf("Linear");
-  fc.register_parameter("weight", (torch::randn({1, 4}, torch::kDouble) * 0.5).requires_grad_(), false);
-  fc.register_parameter("bias", torch::zeros({1}, torch::kDouble).requires_grad_(), false);
-  fc.define(R"(
-def forward(self, x):
-    return torch.matmul(x, self.weight.t()) + self.bias
-)");
-  auto net = leaf("ScriptNet");
-  net.register_module("conv1", conv);
-  net.register_module("bn1", bn);
-  net.register_module("fc", fc);
-  net.define(R"(
-def forward(self, x):
-    y = torch.relu(self.bn1.forward(self.conv1.forward(x)))
-    y = torch.dropout(y, 0.3, self.training)
-    return self.fc.forward(torch.mean(y, [2, 3]))
-)");
-  return net;
-}
-
 struct ScriptOutcome {
   double total = 0;
   std::vector<torch::Tensor> grads, buffers;
@@ -579,7 +536,7 @@ struct ScriptOutcome {
 
 ScriptOutcome script_step(ohem::SelfCompetitorMode mode, const torch::Tensor& x, const torch::Tensor& mos) {
   torch::manual_seed(99);
-  torch::jit::Module net = script_net();
+  torch::jit::Module net = ohem_test::script_net(ohem_test::ScriptNetOptions().dropout(true));
   ohem::SelfCompetitor sc(net, ohem::MosMSELoss{}, ohem::SelfCompetitorOptions().mode(mode));
   auto r = sc(x, mos);
   r.backward();

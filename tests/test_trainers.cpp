@@ -46,42 +46,17 @@ using ohem_test::write_images;
 
 namespace {
 
-// 16 tiny images of 4 reference contents, generic CSV with a distortion type; returns the CSV path.
+// The tiny trainer run's data (`trainer_csv`), written once per process.
 std::string trainer_fixture() {
-  static std::string csv;
-  if (!csv.empty()) return csv;
-  const std::string dir = temp_dir("trainer_data");
-  fs::create_directories(fs::path(dir) / "images");
-  std::string rows = "path,mos,std,group,type\n";
-  for (int i = 0; i < 16; ++i) {
-    torch::manual_seed(100 + i);
-    const torch::Tensor img = (torch::rand({20, 20, 3}) * 255).to(torch::kUInt8);
-    const std::string name = "images/t" + std::to_string(i) + ".png";
-    save_image((fs::path(dir) / name).string(), img);
-    rows += name + "," + std::to_string(1.0 + (i * 5) % 16 * 0.25) + ",0.5,ref" + std::to_string(i % 4) +
-            "," + (i % 2 ? "noise" : "blur") + "\n";
-  }
-  csv = (fs::path(dir) / "all.csv").string();
-  write_file(csv, rows);
+  static const std::string csv = ohem_test::trainer_csv(temp_dir("trainer_data"));
   return csv;
 }
 
+// A tiny trainer run (`tiny_options`) on the shared data into a fresh directory, OHEM on or off.
 TrainOptions smoke_options(bool ohem_on) {
-  TrainOptions o;
-  o.csv = trainer_fixture();
-  o.width = 8;
-  o.resize = 0;
-  o.crop = 16;
-  o.test_resize = 0;
-  o.epochs1 = 0;
-  o.epochs2 = 2;
-  o.batch1 = o.batch2 = 4;
-  o.lr = 1e-3;
+  const std::string csv = trainer_fixture();
+  TrainOptions o = ohem_test::tiny_options(csv, temp_dir("run"));
   o.ohem = ohem_on;
-  o.progress = false;
-  o.quiet = true;
-  o.train_fraction = 0.75;  // 3 of 4 contents: 12 training images, 3 steps per epoch
-  o.out = temp_dir("run");
   return o;
 }
 

@@ -1,6 +1,7 @@
 // The pruned twin: outputs and gradients equal those of an explicitly masked copy (weights multiplied by
 // the masks by hand), handles are restored, parameters untouched, BatchNorm policies, refresh schedule.
 #include "support.hpp"
+#include "support_script.hpp"
 
 #include <ohem/twin.hpp>
 
@@ -145,59 +146,10 @@ std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& ts) {
   return out;
 }
 
-// TorchScript modules built in C++, the way torchvision's export names them (no Python needed).
-torch::jit::Module script_conv(int64_t in, int64_t out) {
-  torch::jit::Module m("Conv2d");
-  m.register_attribute("training", c10::BoolType::get(), true);
-  m.register_parameter("weight", (torch::randn({out, in, 3, 3}, torch::kDouble) * 0.3).requires_grad_(),
-                       false);
-  m.register_parameter("bias", torch::zeros({out}, torch::kDouble).requires_grad_(), false);
-  m.define(R"(
-def forward(self, x):
-    return torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1)
-)");
-  return m;
-}
-
-torch::jit::Module script_bn(int64_t c) {
-  torch::jit::Module m("BatchNorm2d");
-  m.register_attribute("training", c10::BoolType::get(), true);
-  m.register_parameter("weight", torch::ones({c}, torch::kDouble).requires_grad_(), false);
-  m.register_parameter("bias", torch::zeros({c}, torch::kDouble).requires_grad_(), false);
-  m.register_buffer("running_mean", torch::zeros({c}, torch::kDouble));
-  m.register_buffer("running_var", torch::ones({c}, torch::kDouble));
-  m.register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
-  m.define(R"(
-def forward(self, x):
-    if self.training:
-        self.num_batches_tracked.add_(1)
-    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, 0.1, 1e-5, False)
-)");
-  return m;
-}
-
+// The TorchScript test network with a second convolution and a BatchNorm that counts its batches.
 torch::jit::Module script_net() {
-  torch::jit::Module fc("Linear");
-  fc.register_attribute("training", c10::BoolType::get(), true);
-  fc.register_parameter("weight", (torch::randn({1, 4}, torch::kDouble) * 0.5).requires_grad_(), false);
-  fc.register_parameter("bias", torch::zeros({1}, torch::kDouble).requires_grad_(), false);
-  fc.define(R"(
-def forward(self, x):
-    return torch.matmul(x, self.weight.t()) + self.bias
-)");
-  torch::jit::Module net("ScriptNet");
-  net.register_attribute("training", c10::BoolType::get(), true);
-  net.register_module("conv1", script_conv(3, 4));
-  net.register_module("bn1", script_bn(4));
-  net.register_module("conv2", script_conv(4, 4));
-  net.register_module("fc", fc);
-  net.define(R"(
-def forward(self, x):
-    y = torch.relu(self.bn1.forward(self.conv1.forward(x)))
-    y = torch.relu(self.conv2.forward(y))
-    return self.fc.forward(torch.mean(y, [2, 3]))
-)");
-  return net;
+  return ohem_test::script_net(
+      ohem_test::ScriptNetOptions().conv2(true).num_batches_tracked(true).head_drawn_first(true));
 }
 
 }  // namespace
