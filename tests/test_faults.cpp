@@ -333,7 +333,7 @@ TEST_CASE("faults: a checkpoint that lacks an entry is refused naming the file a
   TrainOptions o = tiny_options(csv, temp_dir("ckpt_run"));
   train_mos::Trainer a(o);
   a.step();
-  // A checkpoint payload as the trainers write it (trainer_base.hpp, write_checkpoint), less one entry.
+  // A checkpoint payload as the trainers write it (trainer_state.hpp), less one entry.
   auto write = [&](const std::string& drop) {
     torch::serialize::OutputArchive root;
     if (drop != "config") root.write("config", c10::IValue(run_config(o).dump()));

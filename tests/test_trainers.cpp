@@ -213,7 +213,7 @@ TEST_CASE("train_pairwise: stage 1 trains the head only, results and hardness fi
   CHECK(r.predictions.size() == 4);
   // The test content (4 images) has one distortion type (the fixture alternates types by index parity).
   REQUIRE(r.by_type.size() == 1);
-  CHECK(r.by_type.begin()->second.count == 4);
+  CHECK(r.by_type.begin()->second.n == 4);
   CHECK(std::isfinite(r.overall.plcc));
   for (const char* f : {"results.json", "hardest.csv", "log.jsonl", "checkpoint.pt"})
     CHECK(fs::exists(fs::path(o.out) / f));

@@ -24,11 +24,11 @@ namespace fs = std::filesystem;
 
 inline nlohmann::ordered_json metrics_json(const EvalResult& r) {
   nlohmann::ordered_json m;
-  m["overall"] = {{"srcc", number(r.overall.srcc)}, {"plcc", number(r.overall.plcc)}, {"n", r.overall.count}};
+  m["overall"] = {{"srcc", number(r.overall.srcc)}, {"plcc", number(r.overall.plcc)}, {"n", r.overall.n}};
   for (const auto& t : demo::distortion_names()) {
     auto it = r.by_type.find(t);
     if (it == r.by_type.end()) continue;
-    m[t] = {{"srcc", number(it->second.srcc)}, {"plcc", number(it->second.plcc)}, {"n", it->second.count}};
+    m[t] = {{"srcc", number(it->second.srcc)}, {"plcc", number(it->second.plcc)}, {"n", it->second.n}};
   }
   return m;
 }

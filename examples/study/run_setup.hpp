@@ -1,14 +1,18 @@
 #pragma once
 /// @file
 /// What both designs of the study do first: take the output directory, read the photographs and build
-/// the synthetic dataset from them; and the seconds each phase took.
+/// the synthetic dataset from them; the seconds each phase took; and what both do last: write
+/// results.json and the report.
 
 #include "options.hpp"
+#include "report/report.hpp"
 
 #include <toolkit/experiment.hpp>
+#include <toolkit/files.hpp>
 #include <toolkit/output_dir.hpp>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -61,6 +65,24 @@ inline Dataset study_dataset(const StudyOptions& o, const std::string& name,
       demo::build_synthetic(photos, o.data, demo::SyntheticOptions{o.patch, o.grid, 0}, o.progress);
   if (!o.progress) std::cout << "\n";
   return read_generic_csv(csv);
+}
+
+/// Writes `j` as results.json into `out` (atomically) and returns its path.
+inline std::string write_results_json(const nlohmann::ordered_json& j, const std::string& out) {
+  const std::string results = (fs::path(out) / "results.json").string();
+  atomic_write_text(results, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  return results;
+}
+
+/// The end of a run: says where results.json is and how long the run took, then writes the report from
+/// `j` into `out` and says where it is.
+inline void finish_run(const nlohmann::ordered_json& j, const std::string& out, const std::string& results,
+                       std::chrono::steady_clock::time_point t0, double dataset_seconds,
+                       double training_seconds) {
+  std::cout << fmt::format("wrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
+                           seconds_since(t0), dataset_seconds, training_seconds);
+  ohem_study::write_report(j, out);
+  std::cout << "report: " << (fs::path(out) / "report.html").string() << "\n";
 }
 
 }  // namespace ohem_study::program

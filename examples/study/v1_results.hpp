@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 
 // The metric `metric` of group `group` ("overall" or a type) of a run (NaN if absent).
 inline double metric_of(const Run& r, const std::string& group, const std::string& metric) {
-  const Correlations* c = &r.test.overall;
+  const ohem::Evaluation* c = &r.test.overall;
   if (group != "overall") {
     auto it = r.test.by_type.find(group);
     if (it == r.test.by_type.end()) return NAN;
@@ -142,10 +142,10 @@ inline nlohmann::ordered_json reference_json(const Dataset& all, const std::vect
       mos.push_back(s.mos);
       types.push_back(s.type);
     }
-    const Correlations o = correlations(pred, mos);
+    const ohem::Evaluation o = ohem::evaluate(pred, mos, correlations_only());
     srcc["overall"].push_back(o.srcc);
     plcc["overall"].push_back(o.plcc);
-    for (const auto& [t, c] : correlations_by(pred, mos, types)) {
+    for (const auto& [t, c] : ohem::evaluate_groups(pred, mos, types, correlations_only())) {
       srcc[t].push_back(c.srcc);
       plcc[t].push_back(c.plcc);
     }

@@ -129,13 +129,10 @@ inline int run_v1(StudyOptions o) {
                   {"training", training_seconds},
                   {"analysis", seconds_since(t2)},
                   {"total", seconds_since(t0)}};
-  const std::string results = (fs::path(o.out) / "results.json").string();
-  atomic_write_text(results, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  const std::string results = write_results_json(j, o.out);
   print_summary(j);
-  std::cout << fmt::format("\nwrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
-                           seconds_since(t0), dataset_seconds, training_seconds);
-  ohem_study::write_report(j, o.out);
-  std::cout << "report: " << (fs::path(o.out) / "report.html").string() << "\n";
+  std::cout << "\n";
+  finish_run(j, o.out, results, t0, dataset_seconds, training_seconds);
   return 0;
 }
 

@@ -168,8 +168,7 @@ inline int run_v2(StudyOptions o) {
   j["endpoints"] = endpoints_json(o, seeds);
   j["mechanism"] = mechanism_v2_json(o, all, seeds);
   j["seconds"] = {{"dataset", dataset_seconds}, {"training", training_seconds}, {"total", seconds_since(t0)}};
-  const std::string results = (fs::path(o.out) / "results.json").string();
-  atomic_write_text(results, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  const std::string results = write_results_json(j, o.out);
   const auto& p = j["endpoints"]["primary"];
   auto num = [](const nlohmann::ordered_json& x) {
     return x.is_null() ? std::string("-") : fmt::format("{:+.4f}", x.get<double>());
@@ -183,10 +182,7 @@ inline int run_v2(StudyOptions o) {
       p["sign_flip_p_value"].is_null() ? std::string("-")
                                        : fmt::format("{:.4f}", p["sign_flip_p_value"].get<double>()),
       p["n"].get<int64_t>());
-  std::cout << fmt::format("wrote {} ({:.0f} s in all: dataset {:.0f} s, training {:.0f} s)\n", results,
-                           seconds_since(t0), dataset_seconds, training_seconds);
-  ohem_study::write_report(j, o.out);
-  std::cout << "report: " << (fs::path(o.out) / "report.html").string() << "\n";
+  finish_run(j, o.out, results, t0, dataset_seconds, training_seconds);
   return 0;
 }
 

@@ -106,8 +106,8 @@ inline EvalResult evaluate_on(const Dataset& all, const std::vector<int64_t>& in
   EvalResult r;
   r.indices = indices;
   r.predictions = pred;
-  r.overall = correlations(pred, mos);
-  r.by_type = correlations_by(pred, mos, types);
+  r.overall = ohem::evaluate(pred, mos, correlations_only());
+  r.by_type = ohem::evaluate_groups(pred, mos, types, correlations_only());
   return r;
 }
 

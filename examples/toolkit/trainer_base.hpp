@@ -22,7 +22,6 @@
 #include "command_line.hpp"
 #include "datasets.hpp"
 #include "device.hpp"
-#include "evaluate.hpp"
 #include "files.hpp"
 #include "io.hpp"
 #include "output_dir.hpp"
@@ -833,20 +832,20 @@ class TrainerBase {
   // split, `sets` on the --test sets, and with --val-fraction the chosen epoch's, `chosen` and `chosen_sets`.
   void write_results(const EvalResult& r, const std::map<std::string, EvalResult>& sets,
                      const EvalResult* chosen, const std::map<std::string, EvalResult>& chosen_sets) {
-    say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.count,
+    say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.n,
                     r.overall.srcc, r.overall.krcc, r.overall.plcc));
     for (const auto& [name, t] : sets)
-      say(fmt::format("final {} ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", name, t.overall.count,
+      say(fmt::format("final {} ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", name, t.overall.n,
                       t.overall.srcc, t.overall.krcc, t.overall.plcc));
     for (const auto& [k, c] : r.by_type_group)
-      say(fmt::format("  {} types ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", k, c.count, c.srcc,
-                      c.krcc, c.plcc));
+      say(fmt::format("  {} types ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", k, c.n, c.srcc, c.krcc,
+                      c.plcc));
     nlohmann::ordered_json selection = nullptr;
     if (chosen != nullptr) {
       say(fmt::format(
           "chosen on validation: stage {} epoch {} (val SRCC {:.4f}); its test ({} images): SRCC {:.4f} "
           "KRCC {:.4f} PLCC {:.4f}",
-          best_.stage, best_.epoch + 1, best_.val_srcc, chosen->overall.count, chosen->overall.srcc,
+          best_.stage, best_.epoch + 1, best_.val_srcc, chosen->overall.n, chosen->overall.srcc,
           chosen->overall.krcc, chosen->overall.plcc));
       const std::string best = std::filesystem::is_regular_file(best_path()) ? best_path() : std::string();
       selection = selection_json(o_, val_.size(), best_, best, *chosen, chosen_sets);

@@ -7,9 +7,9 @@
 
 #include "command_line.hpp"
 #include "datasets.hpp"
-#include "evaluate.hpp"
 
 #include <ohem/csv.hpp>
+#include <ohem/evaluation.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -43,13 +43,19 @@ struct EpochStats {
   double test_srcc = NAN;        ///< SRCC on the test split after the epoch (--eval-every-epoch; final)
 };
 
+/// How the trainers and the study evaluate predictions: SRCC, KRCC and PLCC without logistic fits (as
+/// the paper's official code does), per group only for groups of at least 3 images.
+inline ohem::EvalOptions correlations_only() {
+  return ohem::EvalOptions().fits(false).min_group_size(3);
+}
+
 /// Results of an evaluation on the test split.
 struct EvalResult {
-  Correlations overall;
-  std::map<std::string, Correlations> by_type;
-  std::map<std::string, Correlations> by_type_group;  ///< --split kadid-*: "head", "mid", "tail"
-  std::vector<int64_t> indices;                       ///< dataset indices of the test images
-  std::vector<double> predictions;                    ///< full-model scores, aligned with `indices`
+  ohem::Evaluation overall;
+  std::map<std::string, ohem::Evaluation> by_type;
+  std::map<std::string, ohem::Evaluation> by_type_group;  ///< --split kadid-*: "head", "mid", "tail"
+  std::vector<int64_t> indices;                           ///< dataset indices of the test images
+  std::vector<double> predictions;                        ///< full-model scores, aligned with `indices`
 };
 
 /// The epoch chosen on the validation set (--val-fraction).
@@ -72,20 +78,19 @@ inline void score_predictions(EvalResult& r, const Dataset& data,
     types.push_back(s.type);
     typed = typed || !s.type.empty();
   }
-  r.overall = correlations(r.predictions, mos);
-  if (typed) r.by_type = correlations_by(r.predictions, mos, types);
+  r.overall = ohem::evaluate(r.predictions, mos, correlations_only());
+  if (typed) r.by_type = ohem::evaluate_groups(r.predictions, mos, types, correlations_only());
   if (type_group != nullptr && !type_group->empty()) {
     std::vector<std::string> groups;
     for (const auto& t : types) groups.push_back(type_group->at(t));
-    r.by_type_group = correlations_by(r.predictions, mos, groups);
+    r.by_type_group = ohem::evaluate_groups(r.predictions, mos, groups, correlations_only());
   }
 }
 
 /// Returns one JSON object per key of `m`: its SRCC, KRCC, PLCC and count.
-inline nlohmann::ordered_json correlation_table(const std::map<std::string, Correlations>& m) {
+inline nlohmann::ordered_json correlation_table(const std::map<std::string, ohem::Evaluation>& m) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& [k, c] : m)
-    j[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.count}};
+  for (const auto& [k, c] : m) j[k] = {{"srcc", c.srcc}, {"krcc", c.krcc}, {"plcc", c.plcc}, {"count", c.n}};
   return j;
 }
 
@@ -96,7 +101,7 @@ inline nlohmann::ordered_json test_results_json(const std::map<std::string, Eval
     j[name] = {{"srcc", t.overall.srcc},
                {"krcc", t.overall.krcc},
                {"plcc", t.overall.plcc},
-               {"count", t.overall.count},
+               {"count", t.overall.n},
                {"by_type", correlation_table(t.by_type)}};
   return j;
 }
@@ -117,7 +122,7 @@ inline nlohmann::ordered_json selection_json(const TrainOptions& o, size_t val_i
            {{"srcc", chosen.overall.srcc},
             {"krcc", chosen.overall.krcc},
             {"plcc", chosen.overall.plcc},
-            {"count", chosen.overall.count},
+            {"count", chosen.overall.n},
             {"by_type", correlation_table(chosen.by_type)}}},
           {"tests", test_results_json(sets)}};
 }
@@ -150,7 +155,7 @@ inline nlohmann::ordered_json results_json(const RunFacts& run, const TrainOptio
                            {"srcc", r.overall.srcc},
                            {"krcc", r.overall.krcc},
                            {"plcc", r.overall.plcc},
-                           {"test_images", r.overall.count},
+                           {"test_images", r.overall.n},
                            {"by_type", correlation_table(r.by_type)},
                            {"by_type_group", correlation_table(r.by_type_group)},
                            {"type_groups", run.type_groups},
