@@ -8,7 +8,10 @@
 /// resume check (trainer_state.hpp); the self-competitor's options and mask reports (trainer_ohem.hpp);
 /// step, epoch and test reports and the result files (trainer_results.hpp); starting a run: ranks,
 /// --resume auto, the output directory (trainer_run.hpp); options and command line (command_line.hpp),
-/// schedule (schedule.hpp), checkpoint files (checkpoint.hpp).
+/// schedule (schedule.hpp), checkpoint files (checkpoint.hpp). This header declares the class and holds the
+/// loop; the definitions of its other members follow, one header per concept, included at its end: the
+/// model's set-up (trainer_setup.hpp), checkpoints and resume (trainer_checkpointing.hpp), evaluation and
+/// the result files (trainer_evaluation.hpp), data-parallel wiring (trainer_parallel.hpp).
 ///
 /// Distributed data-parallel training (docs/distributed.md): when the launcher's variables are set
 /// (torchrun, scripts/launch.sh; WORLD_SIZE > 1) the trainer joins the process group, broadcasts the
@@ -118,34 +121,8 @@ class TrainerBase {
   /// Builds the model (seeded), the twin and the first stage's optimiser, or restores the checkpoint.
   void init() {
     torch::manual_seed(o_.seed);
-    net_ = self().make_net();
-    // The weights as initialised (seeded: the same on resume), to tell masks of untrained weights.
-    {
-      torch::NoGradGuard no_grad;
-      for (const auto& p : net_->named_parameters()) initial_[p.key()] = p.value().detach().clone();
-    }
-    if (!o_.pretrained.empty()) {
-      const int64_t n = load_script_weights(backbone(), o_.pretrained);
-      say(fmt::format("loaded {} backbone tensors from {}", n, o_.pretrained));
-    }
-    if (!o_.init_from.empty()) {
-      const int64_t n = load_model_weights(*net_, o_.init_from);
-      say(fmt::format("initialised {} tensors from {}", n, o_.init_from));
-    }
-    if (!device_.is_cpu()) {  // --device: the model, its initial weights (for the warning) and all after it
-      net_->to(device_);
-      for (auto& [name, t] : initial_) t = t.to(device_);
-    }
-    const std::string log_path = (std::filesystem::path(o_.out) / "log.jsonl").string();
-    if (resume_ && dist_.is_main()) {
-      // The log reads as one run: what was written after the checkpoint is cut off.
-      const int64_t log_bytes = resume_->log_bytes;
-      std::error_code ec;
-      const auto size = std::filesystem::file_size(log_path, ec);
-      if (resume_in_place_ && !ec && static_cast<int64_t>(size) > log_bytes)
-        std::filesystem::resize_file(log_path, static_cast<uintmax_t>(log_bytes));
-    }
-    if (dist_.is_main()) log_ = JsonLog(log_path, /*append=*/resume_in_place_);  // rank 0 alone writes
+    make_model();
+    open_log();
     // OHEM: the self-competitor (the pruned twin and the OHEM loss around the task loss). Its masks are
     // computed here, from the initial weights (the first stage's masks), or, on resume, restored from
     // the checkpoint: computed once either way.
@@ -174,21 +151,7 @@ class TrainerBase {
       log_.write(start);
       begin_stage(/*fresh=*/true, /*refresh_masks=*/false);
     }
-    if (dist_.distributed()) {
-      // Data parallel: rank 0's weights and buffers everywhere (the twin's own BatchNorm statistics
-      // included), gradients averaged during backward, rank 0's masks everywhere.
-      if (competitor_) {
-        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, *competitor_);
-        ohem::sync_masks(dist_, *competitor_);
-      } else {
-        ddp_ = std::make_unique<ohem::DistributedDataParallel>(dist_, net_);
-      }
-      say(fmt::format("distributed: {} processes ({}{}), this is rank {}; batch per rank {}, global {}",
-                      dist_.world_size(), dist_.backend_name(),
-                      device_.is_cuda() ? ", each rank on cuda:LOCAL_RANK" : "", dist_.rank(),
-                      schedule_.finished() ? 0 : schedule_.stage().batch,
-                      schedule_.finished() ? 0 : schedule_.stage().batch * dist_.world_size()));
-    }
+    if (dist_.distributed()) start_data_parallel();
     say(fmt::format("{}: {} images ({} train / {} test, split by {}), threads: {}, OHEM: {}{}", data_.name,
                     data_.size(), split_.train.size(), split_.test.size(), split_kind_,
                     torch::get_num_threads(), o_.ohem ? "on" : "off",
@@ -227,16 +190,7 @@ class TrainerBase {
                 ", epoch ", at.epoch, ", step ", at.step_in_epoch);
     // Data parallel: wait for the gradient all-reduce (launched during backward) and broadcast the
     // BatchNorm statistics from rank 0; the reported losses become the means over ranks.
-    if (ddp_) {
-      ddp_->sync_gradients();
-      const torch::Tensor mean =
-          dist_.all_reduce(torch::tensor({s.loss, s.task_full, s.task_twin, s.consistency}, torch::kDouble)) /
-          dist_.world_size();
-      s.loss = mean[0].item<double>();
-      s.task_full = mean[1].item<double>();
-      s.task_twin = mean[2].item<double>();
-      s.consistency = mean[3].item<double>();
-    }
+    if (ddp_) sync_step(s);
     optimizer_->step();
     // OHEM: count the step (recomputes the masks only when TwinOptions::refresh_every > 0); rank 0's
     // masks on every rank after a refresh.
@@ -302,16 +256,7 @@ class TrainerBase {
 
   /// Returns the FNV-1a hash of the bytes of every parameter and buffer of the model, in order: equal
   /// on every rank of a data-parallel run (they hold bitwise identical models).
-  uint64_t parameter_checksum() {
-    std::string bytes;
-    auto add = [&](const torch::Tensor& t) {
-      const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-      bytes.append(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes()));
-    };
-    for (const auto& p : net_->parameters()) add(p);
-    for (const auto& b : net_->buffers()) add(b);
-    return fnv1a64(bytes.data(), bytes.size());
-  }
+  uint64_t parameter_checksum();
 
   /// Evaluates the full model on the test split (eval mode, no gradient). Distributed: each rank
   /// predicts a contiguous share of the test split, the predictions are gathered in split order, and
@@ -320,90 +265,19 @@ class TrainerBase {
 
   /// Evaluates the full model on the dataset images `indices` (the test split, or a `--test` set's), as
   /// `evaluate()` does.
-  EvalResult evaluate(const std::vector<int64_t>& indices) {
-    torch::NoGradGuard no_grad;
-    net_->eval();
-    EvalResult r;
-    r.indices = indices;
-    const auto [first, last] = dist_.shard(static_cast<int64_t>(indices.size()));
-    std::vector<torch::Tensor> batch;
-    auto flush = [&] {
-      if (batch.empty()) return;
-      torch::Tensor p = self()
-                            .predict(torch::stack(batch).to(device_))
-                            .reshape({-1})
-                            .to(torch::kCPU, torch::kDouble)
-                            .contiguous();
-      for (int64_t k = 0; k < p.size(0); ++k) r.predictions.push_back(p[k].item<double>());
-      batch.clear();
-    };
-    for (int64_t at = first; at < last; ++at) {
-      const int64_t i = indices[static_cast<size_t>(at)];
-      const torch::Tensor x = test_transform().finish(test_store_->get(i));
-      if (!batch.empty() &&
-          (batch.front().sizes() != x.sizes() || static_cast<int64_t>(batch.size()) >= o_.eval_batch))
-        flush();
-      batch.push_back(x);
-    }
-    flush();
-    net_->train();
-    if (dist_.distributed()) {
-      const torch::Tensor all = dist_.all_gather_cat(torch::tensor(r.predictions, torch::kDouble));
-      r.predictions.assign(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
-      if (!dist_.is_main()) return r;
-    }
-    // --split kadid-*: the test split's type groups too.
-    score_predictions(r, data_, &indices == &split_.test ? &type_group_ : nullptr);
-    return r;
-  }
+  EvalResult evaluate(const std::vector<int64_t>& indices);
 
   /// Evaluates every `--test` set (name → result; empty without them).
-  std::map<std::string, EvalResult> evaluate_test_sets() {
-    std::map<std::string, EvalResult> out;
-    for (const TestSet& t : test_sets_) out[t.name] = evaluate(t.indices);
-    return out;
-  }
+  std::map<std::string, EvalResult> evaluate_test_sets();
 
   /// Writes a checkpoint atomically, with a checksum: the run's configuration, model, optimiser, schedule
   /// position, the twin's masks (in `ohem::MaskSet`'s file format), RNG state, hardness and the log's
   /// length. Distributed: a collective (every rank's RNG state is gathered); rank 0 writes the file.
-  void save_checkpoint(const std::string& path) {
-    torch::Tensor rng_states;
-    if (dist_.distributed()) rng_states = dist_.all_gather_cat(cpu_rng_state().reshape({1, -1}));
-    dist_.run_on_main([&] { write_checkpoint(path, rng_states); });
-  }
+  void save_checkpoint(const std::string& path);
 
  private:
   // The checkpoint file (rank 0): the payload of `save_checkpoint`, the entries of trainer_state.hpp's table.
-  void write_checkpoint(const std::string& path, const torch::Tensor& rng_states) {
-    TrainerState s;
-    s.config.json = run_config(o_).dump();
-    s.trainer = Derived::kName;
-    s.model.save = [&](torch::serialize::OutputArchive& a) { net_->save(a); };
-    s.optimizer.save = [&](torch::serialize::OutputArchive& a) { optimizer_->save(a); };
-    const SchedulePosition& p = schedule_.position();
-    s.stage_index = static_cast<int64_t>(p.stage_index);
-    s.epoch = p.epoch;
-    s.step_in_epoch = p.step_in_epoch;
-    s.global_step = p.global_step;
-    s.torch_rng = cpu_rng_state();
-    if (competitor_) {
-      for (size_t t = 0; t < competitor_->num_twins(); ++t)
-        s.masks.push_back(mask_bytes(competitor_->twin(t).masks()));
-    }
-    s.hardness = tracker_.values();
-    s.warnings = nlohmann::json(warnings_).dump();
-    if (best_net_)  // --val-fraction: the chosen epoch's weights, so that a resume needs nothing else
-      s.best_model.save = [&](torch::serialize::OutputArchive& a) { best_net_->save(a); };
-    s.selection =
-        nlohmann::json{
-            {"best_stage", best_.stage}, {"best_epoch", best_.epoch}, {"best_val_srcc", best_.val_srcc}}
-            .dump();
-    s.log_bytes = log_.bytes();
-    s.world_size.ranks = dist_.world_size();
-    s.torch_rng_ranks = rng_states;
-    write_trainer_state(s, path);
-  }
+  void write_checkpoint(const std::string& path, const torch::Tensor& rng_states);
 
  public:
   /// Returns the model.
@@ -456,11 +330,7 @@ class TrainerBase {
   }
 
   /// Returns the backbone (for pretrained weights): the net's child module named "backbone".
-  torch::nn::Module& backbone() {
-    auto children = net_->named_children();
-    TORCH_CHECK(children.contains("backbone"), "the model has no child module named \"backbone\"");
-    return *children["backbone"];
-  }
+  torch::nn::Module& backbone();
 
   /// True when the twin draws its own crops (--twin-crops independent): the step then loads a second,
   /// independently augmented batch of the same images for it.
@@ -497,16 +367,7 @@ class TrainerBase {
   /// Records per-sample hardness of the step's items (`indices[k]` belongs to the k-th item given to
   /// `train_step`). Distributed: a collective that gathers every rank's values into rank 0's tracker,
   /// without the repeats that even out the ranks' shares.
-  void record_hardness(const torch::Tensor& indices, const torch::Tensor& hardness) {
-    if (!dist_.distributed()) {
-      tracker_.update(indices, hardness);
-      return;
-    }
-    torch::Tensor marked = indices.to(torch::kLong).clone();
-    for (size_t k = 0; k < padding_.size() && static_cast<int64_t>(k) < marked.numel(); ++k)
-      if (padding_[k]) marked[static_cast<int64_t>(k)] = -1;
-    ohem::gather_hardness(dist_, tracker_, marked, hardness);
-  }
+  void record_hardness(const torch::Tensor& indices, const torch::Tensor& hardness);
 
   TrainOptions o_;
   ohem::DistributedContext dist_;  // the process group (one process without launcher variables)
@@ -521,149 +382,52 @@ class TrainerBase {
   std::unique_ptr<ohem::DistributedDataParallel> ddp_;  // distributed runs only
 
  private:
+  // Makes the model (seeded), keeps its initial weights, loads --pretrained and --init-from, and moves it
+  // to --device.
+  void make_model();
+
+  // Opens log.jsonl (rank 0 alone writes it); on resume in place, cut back to the checkpoint's length.
+  void open_log();
+
+  // Data parallel (WORLD_SIZE > 1): wraps the model or the self-competitor and says how the run is spread.
+  void start_data_parallel();
+
+  // Data parallel, after backward: waits for the gradient all-reduce (launched during backward),
+  // broadcasts the BatchNorm statistics from rank 0 and makes `s`'s losses the means over ranks.
+  void sync_step(StepStats& s);
+
+  // Says and logs the masks of a new stage, and warns when they are masks of untrained weights.
+  void report_masks(const Stage& st);
+
   // --resume auto: resume from --out's checkpoint when there is one, else start afresh (replacing what a
   // run killed before its first checkpoint left in --out), so that a launcher's restart needs no person.
-  void resolve_auto_resume() {
-    if (o_.resume != "auto") return;
-    const std::string ckpt = checkpoint_path();
-    const bool found = auto_resume_finds(dist_, ckpt);
-    o_.resume = found ? ckpt : std::string();
-    auto_fresh_ = !found;
-    say(found ? fmt::format("--resume auto: resuming from {}", ckpt)
-              : fmt::format("--resume auto: no checkpoint in {}; starting a fresh run", o_.out));
-  }
+  void resolve_auto_resume();
 
   // Locks --out and checks it (`claim_output_dir`), then reads and checks the checkpoint to resume. Before
   // any data is read. Distributed: rank 0 alone locks and cleans --out (a failure there fails every
   // rank); every rank reads and checks the checkpoint.
-  void prepare_output() {
-    namespace fs = std::filesystem;
-    if (!o_.resume.empty()) {
-      TORCH_CHECK(fs::is_regular_file(o_.resume), "checkpoint \"", o_.resume, "\" does not exist");
-    }
-    std::error_code ec;
-    const fs::path from = fs::path(o_.resume).parent_path();
-    resume_in_place_ = !o_.resume.empty() && fs::equivalent(from.empty() ? "." : from, o_.out, ec);
-    dist_.run_on_main(
-        [&] { lock_ = claim_output_dir(o_.out, resume_in_place_, o_.overwrite || auto_fresh_); });
-    if (o_.resume.empty()) return;
-    resume_ = read_trainer_state(o_.resume, o_, dist_.world_size(), saved_epochs_);
-  }
+  void prepare_output();
 
   // Restores the checkpoint read by prepare_output(): the next step computes exactly what it would have
   // computed without the interruption.
-  void restore() {
-    const std::string& path = o_.resume;
-    TrainerState& saved = *resume_;
-    restore_selection(path);
-    load_matching(*net_, saved.model.archive, "checkpoint \"" + path + "\"");
-    net_->to(device_);  // the checkpoint is read onto the CPU (load_checked)
-    SchedulePosition p;
-    TORCH_CHECK(saved.stage_index >= 0, "checkpoint \"", path, "\": negative stage_index ",
-                saved.stage_index);
-    p.stage_index = static_cast<size_t>(saved.stage_index);
-    p.epoch = saved.epoch;
-    p.step_in_epoch = saved.step_in_epoch;
-    p.global_step = saved.global_step;
-    try {
-      schedule_.restore(p, saved_epochs_);
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "checkpoint \"", path, "\": ", e.what_without_backtrace());
-    }
-    begin_stage(/*fresh=*/false, /*refresh_masks=*/false);
-    try {
-      if (optimizer_) {
-        optimizer_->load(saved.optimizer.archive);
-        if (!device_.is_cpu()) move_adam_state(*optimizer_, device_);
-      }
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false, "checkpoint \"", path,
-                  "\": cannot restore the optimiser: ", e.what_without_backtrace());
-    }
-    set_lr();
-    const torch::Tensor& ranks_rng = saved.torch_rng_ranks;
-    set_cpu_rng_state(dist_.distributed() && ranks_rng.defined() && ranks_rng.size(0) == dist_.world_size()
-                          ? ranks_rng[dist_.rank()].contiguous()  // each rank's own state
-                          : saved.torch_rng);
-    const torch::Tensor& hv = saved.hardness;
-    // Hardness of the run's own images (the --test sets after them may differ on resume: never trained).
-    TORCH_CHECK(hv.dim() == 1 && hv.size(0) >= run_images_, "checkpoint \"", path, "\" holds hardness for ",
-                hv.numel(), " images, the run's data (--csv, --test-csv) has ", run_images_);
-    tracker_.reset();
-    for (int64_t i = 0; i < run_images_; ++i) {
-      const double h = hv[i].item<double>();
-      if (!std::isnan(h)) tracker_.update(torch::tensor({i}), torch::tensor({h}));
-    }
-    if (saved.warnings) {  // (checkpoints before --init-from have none)
-      try {
-        warnings_ = nlohmann::json::parse(*saved.warnings).get<std::vector<std::string>>();
-      } catch (const nlohmann::json::exception& e) {
-        TORCH_CHECK(false, "checkpoint \"", path,
-                    "\": the entry \"warnings\" is not a JSON list of strings: ", e.what());
-      }
-    }
-    resume_.reset();
-    log_.write(
-        nlohmann::ordered_json{{"event", "resume"}, {"checkpoint", path}, {"global_step", p.global_step}});
-    say(fmt::format("resumed from {} at stage {}, epoch {}, step {}", path,
-                    schedule_.finished() ? 0 : schedule_.stage().number, epoch(), p.step_in_epoch));
-  }
+  void restore();
 
   // --val-fraction on resume: the best epoch so far (the checkpoint's "selection") and its weights (its
   // "best_model": the checkpoint holds all it needs). Resumed into another --out, best.pt is copied there
   // (when it is the same choice). Called first in restore(); `spare_net` leaves the RNG as it was.
-  void restore_selection(const std::string& path) {
-    if (val_.empty() || !resume_->selection) return;
-    std::string saved;
-    try {
-      const nlohmann::json j = nlohmann::json::parse(*resume_->selection);
-      best_.stage = j.at("best_stage").get<int64_t>();
-      best_.epoch = j.at("best_epoch").get<int64_t>();
-      best_.val_srcc = j.at("best_val_srcc").is_null() ? NAN : j.at("best_val_srcc").get<double>();
-      saved = j.dump();
-    } catch (const nlohmann::json::exception& e) {
-      TORCH_CHECK(false, "checkpoint \"", path, "\": bad entry \"selection\": ", e.what());
-    }
-    if (best_.epoch < 0) return;
-    TORCH_CHECK(
-        resume_->best_model.found, "checkpoint \"", path,
-        "\" lacks the entry \"best_model\" (written by another program, or damaged)");  // as read_entry
-    best_net_ = spare_net();
-    load_matching(*best_net_, resume_->best_model.archive, "checkpoint \"" + path + "\" (best_model)");
-    const std::filesystem::path source = std::filesystem::path(path).parent_path() / "best.pt";
-    if (!resume_in_place_ && std::filesystem::is_regular_file(source))
-      dist_.run_on_main([&] { copy_same_choice(source.string(), best_path(), saved); });
-  }
+  void restore_selection(const std::string& path);
 
   // A second model of the run's architecture (for the chosen epoch's weights), made without drawing from
   // the global RNG (its state is saved and put back).
-  Net spare_net() {
-    const torch::Tensor state = cpu_rng_state();
-    Net n = self().make_net();
-    set_cpu_rng_state(state);
-    n->eval();
-    return n;
-  }
+  Net spare_net();
 
   // Steps per epoch: this rank's share of the epoch's items (all of them for one process) / the batch.
   int64_t steps_per_epoch(const Stage& st) { return std::max<int64_t>(1, sampler().per_rank() / st.batch); }
 
   // The sampler of this rank's share: positions rank, rank + N, ... of the epoch's order (no shuffling
   // of its own: the trainers' epoch orders are already reshuffled per epoch from --seed on every rank).
-  const ohem::DistributedSampler& sampler() {
-    const int64_t n = self().items_per_epoch();
-    if (!sampler_ || sampler_->size() != n)
-      sampler_.emplace(n, dist_, ohem::DistributedSamplerOptions().shuffle(false));
-    return *sampler_;
-  }
-  const std::vector<int64_t>& epoch_share() {
-    const ohem::DistributedSampler& s = sampler();
-    if (share_n_ != s.size()) {
-      share_ = s.indices(0);
-      share_n_ = s.size();
-    }
-    return share_;
-  }
+  const ohem::DistributedSampler& sampler();
+  const std::vector<int64_t>& epoch_share();
 
   void set_lr() {
     if (!optimizer_) return;
@@ -697,33 +461,13 @@ class TrainerBase {
       ohem::sync_masks(dist_, *competitor_);  // distributed: rank 0's masks on every rank
     }
     progress_.emplace(progress_label(), steps_per_epoch(st), o_.progress && !o_.quiet && dist_.is_main());
-    if (fresh && competitor_) {
-      const ohem::MaskSet& m = competitor_->twin().masks();
-      const std::string batch = dist_.distributed()
-                                    ? fmt::format("{} per rank ({} global over {} ranks)", st.batch,
-                                                  st.batch * dist_.world_size(), dist_.world_size())
-                                    : std::to_string(st.batch);
-      int64_t parameters = 0;
-      for (const auto& p : net_->parameters()) parameters += p.numel();
-      say(masks_line(m, st.number, st.epochs, batch, parameters));
-      log_.write(masks_event(m, st.number, parameters));
-      warn_if_untrained_masks(st.number);
-    }
+    if (fresh && competitor_) report_masks(st);
   }
 
   /// After masks were computed: magnitude masks of weights that still hold their initial values are
   /// random masks (a from-scratch backbone frozen in stage 1). Says so on stdout, in log.jsonl and in
   /// results.json ("warnings").
-  void warn_if_untrained_masks(int64_t stage) {
-    if (!competitor_ || o_.mask_criterion == ohem::MaskCriterion::Random) return;
-    const auto& slots = competitor_->twin().slots();
-    const int64_t untrained = untrained_mask_layers(slots, initial_);
-    if (untrained == 0) return;
-    const std::string message = untrained_masks_warning(untrained, slots.size(), stage);
-    warnings_.push_back(message);
-    if (dist_.is_main() && !o_.quiet) std::cout << "warning: " << message << std::endl;
-    log_.write(nlohmann::ordered_json{{"event", "warning"}, {"stage", stage}, {"message", message}});
-  }
+  void warn_if_untrained_masks(int64_t stage);
 
   void end_epoch() {
     const Stage st = schedule_.stage();
@@ -803,26 +547,7 @@ class TrainerBase {
   // log line, and keeps the weights if its SRCC is the best so far (the first epoch's always; ties keep
   // the earlier). Returns true if this epoch is the new best. Distributed: rank 0 decides, every rank
   // follows.
-  bool validate_epoch(nlohmann::ordered_json& j, std::string& line) {
-    const EvalResult r = evaluate(val_);
-    j["val"] = {{"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}};
-    line += fmt::format("  val SRCC {:.4f}", r.overall.srcc);
-    // NaN (a constant prediction) never wins; any number beats a NaN best.
-    bool improved = dist_.is_main() && !std::isnan(r.overall.srcc) &&
-                    (best_.epoch < 0 || std::isnan(best_.val_srcc) || r.overall.srcc > best_.val_srcc);
-    if (dist_.distributed()) {
-      const torch::Tensor all = dist_.all_gather_cat(torch::tensor({static_cast<int64_t>(improved)}));
-      improved = all[0].item<int64_t>() != 0;
-    }
-    if (!improved) return false;
-    best_.stage = schedule_.stage().number;
-    best_.epoch = epoch();
-    best_.val_srcc = r.overall.srcc;
-    if (!best_net_) best_net_ = spare_net();
-    copy_weights(*net_, *best_net_);
-    line += " (best so far)";
-    return true;
-  }
+  bool validate_epoch(nlohmann::ordered_json& j, std::string& line);
 
   double elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -831,42 +556,7 @@ class TrainerBase {
   // Writes results.json and predictions.csv (both or neither) and says the final results: `r` on the test
   // split, `sets` on the --test sets, and with --val-fraction the chosen epoch's, `chosen` and `chosen_sets`.
   void write_results(const EvalResult& r, const std::map<std::string, EvalResult>& sets,
-                     const EvalResult* chosen, const std::map<std::string, EvalResult>& chosen_sets) {
-    say(fmt::format("final test ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", r.overall.n,
-                    r.overall.srcc, r.overall.krcc, r.overall.plcc));
-    for (const auto& [name, t] : sets)
-      say(fmt::format("final {} ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", name, t.overall.n,
-                      t.overall.srcc, t.overall.krcc, t.overall.plcc));
-    for (const auto& [k, c] : r.by_type_group)
-      say(fmt::format("  {} types ({} images): SRCC {:.4f} KRCC {:.4f} PLCC {:.4f}", k, c.n, c.srcc, c.krcc,
-                      c.plcc));
-    nlohmann::ordered_json selection = nullptr;
-    if (chosen != nullptr) {
-      say(fmt::format(
-          "chosen on validation: stage {} epoch {} (val SRCC {:.4f}); its test ({} images): SRCC {:.4f} "
-          "KRCC {:.4f} PLCC {:.4f}",
-          best_.stage, best_.epoch + 1, best_.val_srcc, chosen->overall.n, chosen->overall.srcc,
-          chosen->overall.krcc, chosen->overall.plcc));
-      const std::string best = std::filesystem::is_regular_file(best_path()) ? best_path() : std::string();
-      selection = selection_json(o_, val_.size(), best_, best, *chosen, chosen_sets);
-    }
-    RunFacts run{data_.name,
-                 global_step(),
-                 elapsed(),
-                 torch::get_num_threads(),
-                 type_group_,
-                 warnings_,
-                 dist_.distributed() ? dist_.world_size() : 0};
-    const nlohmann::ordered_json j = results_json(run, o_, r, sets, std::move(selection));
-    // The test predictions (what ohem-eval reads; ohem-score gives the same numbers from the checkpoint),
-    // written together with results.json: both or neither.
-    const std::filesystem::path out(o_.out);
-    atomic_write_texts({{(out / "results.json").string(),
-                         j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"},
-                        {(out / "predictions.csv").string(), predictions_csv(r, data_)}});
-    log_.write(nlohmann::ordered_json{
-        {"event", "final"}, {"srcc", r.overall.srcc}, {"krcc", r.overall.krcc}, {"plcc", r.overall.plcc}});
-  }
+                     const EvalResult* chosen, const std::map<std::string, EvalResult>& chosen_sets);
 
   OutputLock lock_;  // taken before anything is written; released after the log below is closed
   std::optional<TrainerState> resume_;  // the checkpoint to resume (until restored)
@@ -896,3 +586,9 @@ class TrainerBase {
 };
 
 }  // namespace ohem_examples
+
+// The definitions of TrainerBase's other members, by concept (each includes this header first).
+#include "trainer_checkpointing.hpp"
+#include "trainer_evaluation.hpp"
+#include "trainer_parallel.hpp"
+#include "trainer_setup.hpp"
