@@ -2,9 +2,9 @@
 /// @file
 /// Umbrella header: includes every public header of ohem.
 
+#include <ohem/enum_names.hpp>
 #include <ohem/fwd.hpp>
 #include <ohem/version.hpp>
-#include <ohem/enum_names.hpp>
 
 // The pruned twin: prunable weights, masks, the weight-sharing twin.
 #include <ohem/masks.hpp>
